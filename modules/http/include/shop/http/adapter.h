@@ -1,0 +1,47 @@
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <expected>
+#include <string>
+#include <string_view>
+
+#include "shop/auth/token.h"
+#include "shop/core/error.h"
+#include "shop/core/page.h"
+#include "shop/core/principal.h"
+#include "shop/http/message.h"
+#include "shop/json/reader.h"
+
+/// Helpers shared by the modules' HTTP adapters: the common ways a request is rejected.
+namespace shop::http {
+
+/// The caller named by `Authorization: Bearer <JWT>`, or the 401 `unauthenticated` to answer with.
+std::expected<Principal, Response> Authenticate(const Request& request, const auth::Verifier& verifier);
+
+/// `?limit=N&after=ID` with the API's defaults and bounds, or the 400 to answer with.
+std::expected<PageRequest, Response> ParsePageRequest(const Request& request);
+
+/// The body as one JSON object, or the 400 (`malformed_json` / `validation_failed`) to answer with.
+std::expected<boost::json::object, Response> ParseJsonBody(const Request& request);
+
+/// 400 for a body that is JSON but not of the expected shape (or not JSON at all).
+Response DecodeProblem(const json::DecodeError& error);
+
+/// A 200/201 JSON response holding `value`.
+Response JsonValue(int status, const boost::json::value& value);
+
+/// How one module error code is answered: HTTP status and the API's stable code.
+struct ProblemCode {
+  int status;
+  std::string_view code;
+};
+
+/// The problem response for a domain failure, given the module's table from its codes to ProblemCode.
+template <class Code, class Table>
+Response FailureProblem(const Failure<Code>& failure, Table&& table) {
+  ProblemCode pc = table(failure.code);
+  return Problem(pc.status, pc.code, failure.detail.empty() ? ReasonPhrase(pc.status) : failure.detail);
+}
+
+}  // namespace shop::http

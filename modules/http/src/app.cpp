@@ -1,0 +1,154 @@
+#include "shop/http/app.h"
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+
+#include "shop/core/random.h"
+#include "shop/platform/log.h"
+
+namespace shop::http {
+namespace {
+
+constexpr std::size_t kMaxBody = 1024 * 1024;
+
+bool IsValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/// 16 hex digits: a random per-thread prefix and a counter, so ids are unique without a lock
+/// or a syscall per request.
+std::string NewRequestId() {
+  thread_local const std::string prefix = RandomHex(4);
+  thread_local std::uint32_t counter = 0;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = prefix;
+  id.resize(16);
+  std::uint32_t n = ++counter;
+  for (int i = 15; i >= 8; --i, n >>= 4) id[static_cast<std::size_t>(i)] = kHex[n & 0xf];
+  return id;
+}
+
+bool IsJsonMediaType(std::string_view content_type) {
+  std::string_view type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  return EqualsIgnoreCase(type, "application/json");
+}
+
+}  // namespace
+
+App::App(std::string service, std::string version)
+    : service_(std::move(service)), version_(std::move(version)), metrics_(service_, version_) {
+  router_.Add("GET", "/health/live", [](const Context&) { return JsonResponse(200, R"({"status":"live"})"); });
+  router_.Add("GET", "/health/ready", [this](const Context&) {
+    bool all = true;
+    std::string checks;
+    for (const ReadinessCheck& c : checks_) {
+      bool ok = false;
+      try {
+        ok = c.ready();
+      } catch (const std::exception&) {
+        ok = false;
+      }
+      all = all && ok;
+      if (!checks.empty()) checks += ',';
+      checks += '"' + c.name + "\":\"" + (ok ? "ok" : "failing") + '"';
+    }
+    return JsonResponse(all ? 200 : 503, std::string(R"({"status":")") + (all ? "ready" : "not_ready") +
+                                             R"(","service":")" + service_ + R"(","version":")" + version_ +
+                                             R"(","checks":{)" + checks + "}}");
+  });
+  router_.Add("GET", "/metrics", [this](const Context&) {
+    Response r;
+    r.headers.Add("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    r.body = metrics_.Render();
+    return r;
+  });
+}
+
+void App::AddReadinessCheck(std::string name, std::function<bool()> ready) {
+  checks_.push_back({std::move(name), std::move(ready)});
+}
+
+void App::Seal() {
+  for (Router::Route& route : router_.routes()) route.metrics_id = metrics_.RegisterRoute(route.method, route.pattern);
+  unmatched_metrics_id_ = metrics_.RegisterRoute("OTHER", "unmatched");
+}
+
+Response App::Dispatch(Request& request, std::string_view request_id, const Router::Route*& route) {
+  if (std::string_view version = request.headers.Get("Api-Version");
+      !version.empty() || request.headers.Has("Api-Version")) {
+    if (version != "1") {
+      return Problem(400, "unsupported_api_version", "Api-Version must be 1 (or absent)");
+    }
+  }
+  Router::Match match = router_.Find(request.method, request.Path());
+  if (!match.route) {
+    if (!match.allowed.empty()) {
+      Response r = Problem(405, "method_not_allowed", request.method + " is not allowed here; use " + match.allowed);
+      r.headers.Add("Allow", match.allowed);
+      return r;
+    }
+    return Problem(404, "not_found", "no such resource");
+  }
+  route = match.route;
+  if (route->options.json_body) {
+    if (!IsJsonMediaType(request.headers.Get("Content-Type"))) {
+      return Problem(415, "unsupported_media_type", "the request body must be sent as Content-Type: application/json");
+    }
+    if (request.body.size() > kMaxBody) {
+      return Problem(413, "payload_too_large", "the request body exceeds 1 MiB");
+    }
+  }
+  Context ctx{request, match.params, request_id};
+  try {
+    return route->handler(ctx);
+  } catch (const std::exception& e) {
+    log::Write(log::Level::kError, "unhandled error", {{"request_id", request_id}, {"error", e.what()}});
+  } catch (...) {
+    log::Write(log::Level::kError, "unhandled error", {{"request_id", request_id}});
+  }
+  return Problem(500, "internal", "an internal error occurred; it has been logged with this request id");
+}
+
+Response App::Handle(Request& request) {
+  const auto start = std::chrono::steady_clock::now();
+  metrics_.AddInFlight(1);
+  std::string_view sent_id = request.headers.Get("X-Request-Id");
+  std::string request_id = IsValidRequestId(sent_id) ? std::string(sent_id) : NewRequestId();
+  const Router::Route* route = nullptr;
+  Response response = Dispatch(request, request_id, route);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Finish(request, response, request_id, route, seconds);
+  metrics_.AddInFlight(-1);
+  return response;
+}
+
+Response App::Reject(const Request& partial, int status, std::string_view code, std::string_view detail) {
+  std::string_view sent_id = partial.headers.Get("X-Request-Id");
+  std::string request_id = IsValidRequestId(sent_id) ? std::string(sent_id) : NewRequestId();
+  Response response = Problem(status, code, detail);
+  Finish(partial, response, request_id, nullptr, 0.0);
+  return response;
+}
+
+void App::Finish(const Request& request, Response& response, std::string_view request_id,
+                 const Router::Route* route, double seconds) {
+  response.headers.Add("Api-Version", "1");
+  response.headers.Add("X-Request-Id", std::string(request_id));
+  metrics_.Record(route ? route->metrics_id : unmatched_metrics_id_, response.status, seconds);
+  log::WriteBuffered(response.status >= 500 ? log::Level::kError : log::Level::kInfo, "request",
+                     {{"request_id", request_id},
+                      {"method", request.method},
+                      {"route", route ? std::string_view(route->pattern) : std::string_view("unmatched")},
+                      {"status", response.status},
+                      {"duration_ms", seconds * 1000.0}});
+}
+
+}  // namespace shop::http

@@ -1,0 +1,78 @@
+#include "shop/http/router.h"
+
+#include <charconv>
+#include <stdexcept>
+
+namespace shop::http {
+namespace {
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.empty() || path.front() != '/') return out;
+  path.remove_prefix(1);
+  while (true) {
+    auto slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+bool IsPlaceholder(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+}  // namespace
+
+std::optional<std::int64_t> Context::IdParam(std::size_t index) const {
+  std::string_view text = params.at(index);
+  if (text.empty() || text.size() > 18 || text.front() == '0') return std::nullopt;
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id <= 0) return std::nullopt;
+  return id;
+}
+
+void Router::Add(std::string_view method, std::string_view pattern, Handler handler, RouteOptions options) {
+  Route route{std::string(method), std::string(pattern), {}, std::move(handler), options};
+  std::size_t placeholders = 0;
+  for (std::string_view s : SplitPath(pattern)) {
+    if (IsPlaceholder(s)) ++placeholders;
+    route.segments.emplace_back(s);
+  }
+  if (route.segments.empty() || placeholders > Context::kMaxParams) {
+    throw std::logic_error("bad route pattern " + std::string(pattern));
+  }
+  routes_.push_back(std::move(route));
+}
+
+Router::Match Router::Find(std::string_view method, std::string_view path) const {
+  Match match;
+  const std::vector<std::string_view> segments = SplitPath(path);
+  for (const Route& route : routes_) {
+    if (route.segments.size() != segments.size()) continue;
+    std::array<std::string_view, Context::kMaxParams> params{};
+    std::size_t n = 0;
+    bool same = true;
+    for (std::size_t i = 0; i < segments.size() && same; ++i) {
+      if (IsPlaceholder(route.segments[i])) {
+        if (segments[i].empty()) same = false;
+        else params[n++] = segments[i];
+      } else {
+        same = route.segments[i] == segments[i];
+      }
+    }
+    if (!same) continue;
+    if (route.method == method) {
+      match.route = &route;
+      match.params = params;
+      return match;
+    }
+    if (!match.allowed.empty()) match.allowed += ", ";
+    match.allowed += route.method;
+  }
+  return match;
+}
+
+}  // namespace shop::http

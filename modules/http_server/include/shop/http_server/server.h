@@ -1,0 +1,46 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace shop::http {
+
+class App;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  ///< 0 picks a free port; see Server::port()
+  int threads = 0;            ///< 0: one per core
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::chrono::seconds idle_timeout{60};     ///< a keep-alive connection with no request
+  std::chrono::seconds request_timeout{15};  ///< to receive a whole request once it has started
+  std::chrono::seconds shutdown_grace{10};   ///< how long in-flight requests may take after a stop
+};
+
+/// HTTP/1.1 with keep-alive over Boost.Beast: one io_context per thread (no shared scheduler
+/// lock), connections handed round-robin to the threads, each connection a coroutine.
+class Server {
+ public:
+  /// Binds the listening socket; throws std::system_error (e.g. address in use) if it cannot.
+  Server(ServerOptions options, App& app);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  std::uint16_t port() const;
+
+  /// Serves until SIGINT, SIGTERM or Stop(). Then stops accepting, lets in-flight requests finish
+  /// (up to shutdown_grace), closes every connection and returns.
+  void Run();
+  /// Asks Run() to stop as a signal would. Thread-safe.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shop::http

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace shop::log {
+
+enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+/// Parses `debug|info|warn|error`; false when `text` is none of them.
+bool ParseLevel(std::string_view text, Level& out);
+
+/// Sets the process-wide service name (a field of every line) and minimum level.
+void Configure(std::string service, Level min_level);
+bool Enabled(Level level);
+
+/// One field of a log line. Numbers are written as JSON numbers, text as JSON strings.
+struct Field {
+  std::string_view key;
+  std::string value;
+  bool quoted = true;
+
+  Field(std::string_view k, std::string_view v) : key(k), value(v) {}
+  Field(std::string_view k, const char* v) : key(k), value(v) {}
+  Field(std::string_view k, const std::string& v) : key(k), value(v) {}
+  Field(std::string_view k, long long v) : key(k), value(std::to_string(v)), quoted(false) {}
+  Field(std::string_view k, int v) : key(k), value(std::to_string(v)), quoted(false) {}
+  Field(std::string_view k, double v);
+};
+
+/// Writes one JSON object line to stdout now: {"time","level","service","msg",...fields}.
+void Write(Level level, std::string_view msg, std::initializer_list<Field> fields = {});
+
+/// Like Write, but keeps the line in a per-thread buffer that is written out whole when it fills
+/// or on FlushThisThread(): one write(2) per many request lines, and lines never interleave.
+/// The owner of the thread must call FlushThisThread() regularly.
+void WriteBuffered(Level level, std::string_view msg, std::initializer_list<Field> fields = {});
+
+/// Writes out the calling thread's buffered lines.
+void FlushThisThread();
+
+/// Appends `text` to `out` as the body of a JSON string (without the quotes).
+void AppendJsonEscaped(std::string& out, std::string_view text);
+
+}  // namespace shop::log

@@ -1,0 +1,133 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace shop::sqlite {
+
+struct Migration;
+
+/// A failure of the database itself (I/O, corruption, misuse): nothing a client can cause or fix.
+class Error : public std::runtime_error {
+ public:
+  Error(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
+/// Outcome of stepping a statement that may hit a UNIQUE/CHECK/FOREIGN KEY constraint.
+enum class StepResult { kRow, kDone, kConstraint };
+
+/// A cached prepared statement borrowed from its connection; reset and unbound when it goes out of scope.
+/// Columns and parameters are numbered as in SQLite: parameters from 1, columns from 0.
+class Statement {
+ public:
+  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement(Statement&& other) noexcept : stmt_(std::exchange(other.stmt_, nullptr)) {}
+  ~Statement();
+
+  Statement& Bind(int index, std::int64_t value);
+  Statement& Bind(int index, std::string_view value);
+  Statement& Bind(int index, std::nullopt_t);
+  Statement& Bind(int index, const char* value) { return Bind(index, std::string_view(value)); }
+  Statement& Bind(int index, int value) { return Bind(index, static_cast<std::int64_t>(value)); }
+
+  /// Advances to the next row: true when a row is available; throws sqlite::Error on any failure.
+  bool Step();
+  /// Like Step, but reports a constraint violation as a value instead of throwing.
+  StepResult TryStep();
+
+  std::int64_t Int(int column) const;
+  std::string Text(int column) const;
+  bool IsNull(int column) const;
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+/// One SQLite connection. Not thread-safe: Database hands each thread its own.
+class Connection {
+ public:
+  Connection(const std::string& path, int busy_timeout_ms);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  /// The statement for `sql`, prepared on first use and reused after.
+  Statement Prepare(std::string_view sql);
+  /// Runs one or more statements that return no rows.
+  void Exec(std::string_view sql);
+  std::int64_t LastInsertRowId() const;
+  int Changes() const;
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;
+};
+
+/// A transaction on one connection: rolled back unless Commit() is called.
+/// Write transactions use BEGIN IMMEDIATE so that concurrent writers queue on busy_timeout
+/// instead of failing at the first write.
+class Transaction {
+ public:
+  enum class Kind { kRead, kWrite };
+  Transaction(Connection& conn, Kind kind);
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+  void Commit();
+
+ private:
+  Connection& conn_;
+  bool open_ = true;
+};
+
+/// One module's database file. Each thread that touches it gets its own connection, so
+/// readers never wait for each other (WAL) and writers are serialised by SQLite alone.
+class Database {
+ public:
+  struct Options {
+    std::string path;
+    int busy_timeout_ms = 5000;
+  };
+
+  /// Opens (creating if needed) the file, switches it to WAL and applies pending migrations.
+  /// Throws MigrationError or sqlite::Error when the database cannot be brought up to date.
+  static std::unique_ptr<Database> Open(const Options& options, std::span<const Migration> migrations);
+
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+  ~Database();
+
+  /// The calling thread's connection to this database.
+  Connection& ThisThread();
+  /// True when a trivial query succeeds on the calling thread's connection.
+  bool Ping();
+  const std::string& path() const { return options_.path; }
+
+ private:
+  explicit Database(Options options);
+
+  Options options_;
+  std::uint64_t id_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+};
+
+}  // namespace shop::sqlite

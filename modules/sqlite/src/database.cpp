@@ -1,0 +1,178 @@
+#include "shop/sqlite/database.h"
+
+#include <sqlite3.h>
+
+#include <atomic>
+
+#include "shop/sqlite/migrations.h"
+
+namespace shop::sqlite {
+namespace {
+
+[[noreturn]] void Throw(sqlite3* db, int rc, std::string_view context) {
+  std::string msg(context);
+  msg += ": ";
+  msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  throw Error(rc, msg);
+}
+
+void Check(sqlite3_stmt* stmt, int rc, std::string_view context) {
+  if (rc != SQLITE_OK) Throw(sqlite3_db_handle(stmt), rc, context);
+}
+
+std::atomic<std::uint64_t> next_database_id{1};
+
+}  // namespace
+
+Statement::~Statement() {
+  if (stmt_) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+}
+
+Statement& Statement::Bind(int index, std::int64_t value) {
+  Check(stmt_, sqlite3_bind_int64(stmt_, index, value), "bind");
+  return *this;
+}
+
+Statement& Statement::Bind(int index, std::string_view value) {
+  Check(stmt_, sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT),
+        "bind");
+  return *this;
+}
+
+Statement& Statement::Bind(int index, std::nullopt_t) {
+  Check(stmt_, sqlite3_bind_null(stmt_, index), "bind");
+  return *this;
+}
+
+StepResult Statement::TryStep() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return StepResult::kRow;
+  if (rc == SQLITE_DONE) return StepResult::kDone;
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    sqlite3_reset(stmt_);
+    return StepResult::kConstraint;
+  }
+  Throw(sqlite3_db_handle(stmt_), rc, sqlite3_sql(stmt_));
+}
+
+bool Statement::Step() {
+  StepResult r = TryStep();
+  if (r == StepResult::kConstraint) throw Error(SQLITE_CONSTRAINT, std::string("constraint failed: ") + sqlite3_sql(stmt_));
+  return r == StepResult::kRow;
+}
+
+std::int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+std::string Statement::Text(int column) const {
+  const auto* text = sqlite3_column_text(stmt_, column);
+  if (!text) return {};
+  return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+bool Statement::IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+
+Connection::Connection(const std::string& path, int busy_timeout_ms) {
+  // Each connection belongs to one thread, so SQLite's own per-connection mutex is not needed.
+  int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = "cannot open database " + path + ": " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw Error(rc, msg);
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, busy_timeout_ms);
+  // WAL lets readers run beside the one writer; NORMAL sync in WAL mode never corrupts the file and
+  // loses nothing on a process crash (only an OS crash or power loss may roll back the last commits).
+  Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+}
+
+Connection::~Connection() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  sqlite3_close_v2(db_);
+}
+
+Statement Connection::Prepare(std::string_view sql) {
+  auto it = statements_.find(std::string(sql));
+  if (it != statements_.end()) return Statement(it->second);
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                              nullptr);
+  if (rc != SQLITE_OK) Throw(db_, rc, "prepare " + std::string(sql));
+  statements_.emplace(std::string(sql), stmt);
+  return Statement(stmt);
+}
+
+void Connection::Exec(std::string_view sql) {
+  std::string owned(sql);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, owned.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    throw Error(rc, msg);
+  }
+}
+
+std::int64_t Connection::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
+int Connection::Changes() const { return sqlite3_changes(db_); }
+
+Transaction::Transaction(Connection& conn, Kind kind) : conn_(conn) {
+  conn_.Exec(kind == Kind::kWrite ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+Transaction::~Transaction() {
+  if (open_) {
+    try {
+      conn_.Exec("ROLLBACK");
+    } catch (const Error&) {
+      // The transaction is already gone (SQLite rolls back by itself on some errors).
+    }
+  }
+}
+
+void Transaction::Commit() {
+  conn_.Exec("COMMIT");
+  open_ = false;
+}
+
+Database::Database(Options options) : options_(std::move(options)), id_(next_database_id++) {}
+
+Database::~Database() = default;
+
+std::unique_ptr<Database> Database::Open(const Options& options, std::span<const Migration> migrations) {
+  std::unique_ptr<Database> db(new Database(options));
+  ApplyMigrations(db->ThisThread(), migrations);
+  return db;
+}
+
+Connection& Database::ThisThread() {
+  // Keyed by a never-reused id, so an entry left by a closed Database can never match a new one.
+  thread_local std::vector<std::pair<std::uint64_t, Connection*>> mine;
+  for (auto& [id, conn] : mine) {
+    if (id == id_) return *conn;
+  }
+  auto conn = std::make_unique<Connection>(options_.path, options_.busy_timeout_ms);
+  Connection* raw = conn.get();
+  {
+    std::lock_guard lock(mu_);
+    connections_.push_back(std::move(conn));
+  }
+  mine.emplace_back(id_, raw);
+  return *raw;
+}
+
+bool Database::Ping() {
+  try {
+    auto stmt = ThisThread().Prepare("SELECT 1");
+    return stmt.Step();
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+}  // namespace shop::sqlite
