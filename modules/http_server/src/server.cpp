@@ -1,0 +1,282 @@
+#include "shop/http_server/server.h"
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <list>
+#include <thread>
+#include <vector>
+
+#include "shop/http/app.h"
+#include "shop/platform/log.h"
+
+namespace shop::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::milliseconds kLogFlushInterval{200};
+
+/// A connection's state as its worker's shutdown sees it.
+struct Connection {
+  beast::tcp_stream* stream;
+  bool idle;  // waiting for the next request: safe to close on shutdown
+};
+
+struct Worker {
+  asio::io_context ioc{1};
+  std::list<Connection> connections;  // touched only on this worker's thread
+  std::thread thread;
+};
+
+/// The peer sent bytes that are not HTTP/1.1 (as opposed to closing, resetting or timing out).
+bool IsFramingError(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+}
+
+Request ToRequest(bhttp::request<bhttp::string_body>&& in) {
+  Request out;
+  out.method = std::string(in.method_string());
+  out.target = std::string(in.target());
+  for (const auto& field : in) out.headers.Add(std::string(field.name_string()), std::string(field.value()));
+  out.body = std::move(in.body());
+  return out;
+}
+
+Request HeaderOnly(const bhttp::request_parser<bhttp::string_body>& parser) {
+  Request out;
+  if (!parser.got_some()) return out;
+  const auto& h = parser.get();
+  out.method = std::string(h.method_string());
+  out.target = std::string(h.target());
+  for (const auto& field : h) out.headers.Add(std::string(field.name_string()), std::string(field.value()));
+  return out;
+}
+
+bhttp::response<bhttp::string_body> ToBeast(Response&& in, unsigned version, bool keep_alive) {
+  bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(in.status), version};
+  for (const auto& field : in.headers) out.set(field.name, field.value);
+  out.body() = std::move(in.body);
+  out.keep_alive(keep_alive);
+  out.prepare_payload();
+  return out;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  ServerOptions options;
+  App& app;
+  std::vector<std::unique_ptr<Worker>> workers;
+  tcp::acceptor acceptor;  // on workers[0]
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> next_worker{0};
+
+  asio::io_context control{1};
+  asio::signal_set signals{control, SIGINT, SIGTERM};
+  asio::steady_timer grace{control};
+  std::size_t exited = 0;
+
+  Impl(ServerOptions opts, App& a) : options(std::move(opts)), app(a), acceptor(MakeWorkers(options)) {
+    tcp::endpoint endpoint(asio::ip::make_address(options.host), options.port);
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  }
+
+  asio::io_context& MakeWorkers(const ServerOptions& opts) {
+    int n = opts.threads > 0 ? opts.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int i = 0; i < n; ++i) workers.push_back(std::make_unique<Worker>());
+    return workers[0]->ioc;
+  }
+
+  asio::awaitable<void> Accept() {
+    while (!stopping) {
+      Worker& w = *workers[next_worker++ % workers.size()];
+      auto [ec, socket] = co_await acceptor.async_accept(w.ioc, kUseTuple);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        // Out of descriptors or similar: back off briefly instead of spinning.
+        log::Write(log::Level::kWarn, "accept failed", {{"error", ec.message()}});
+        asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
+        co_await pause.async_wait(kUseTuple);
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      asio::co_spawn(w.ioc, Session(std::move(socket), w), asio::detached);
+    }
+  }
+
+  asio::awaitable<bool> WriteResponse(beast::tcp_stream& stream, Response&& response, unsigned version,
+                                      bool keep_alive) {
+    auto res = ToBeast(std::move(response), version, keep_alive);
+    stream.expires_after(options.request_timeout);
+    auto [ec, n] = co_await bhttp::async_write(stream, res, kUseTuple);
+    co_return !ec;
+  }
+
+  /// Answers a request that cannot be read to the end, then closes the connection.
+  asio::awaitable<void> RejectAndClose(beast::tcp_stream& stream, const bhttp::request_parser<bhttp::string_body>& p,
+                                       int status, std::string_view code, std::string_view detail) {
+    Response r = app.Reject(HeaderOnly(p), status, code, detail);
+    co_await WriteResponse(stream, std::move(r), 11, false);
+  }
+
+  asio::awaitable<void> Session(tcp::socket socket, Worker& worker) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    auto self = worker.connections.insert(worker.connections.end(), Connection{&stream, true});
+    try {
+      co_await Serve(stream, buffer, *self);
+    } catch (const std::exception& e) {
+      log::Write(log::Level::kError, "connection failed", {{"error", e.what()}});
+    }
+    worker.connections.erase(self);
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.socket().close(ignored);
+  }
+
+  asio::awaitable<void> Serve(beast::tcp_stream& stream, beast::flat_buffer& buffer, Connection& self) {
+    while (!stopping) {
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+      parser.body_limit(options.max_body_bytes);
+
+      self.idle = true;
+      stream.expires_after(options.idle_timeout);
+      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+      self.idle = false;
+      if (ec == bhttp::error::header_limit) {
+        co_await RejectAndClose(stream, parser, 431, "validation_failed", "request headers exceed 16 KiB");
+        co_return;
+      }
+      if (ec) {
+        // Framing errors get an answer; a closed, reset or timed-out connection does not.
+        if (IsFramingError(ec)) {
+          co_await RejectAndClose(stream, parser, 400, "validation_failed", "malformed HTTP request");
+        }
+        co_return;
+      }
+
+      auto& header = parser.get();
+      if (auto length = parser.content_length(); length && *length > options.max_body_bytes) {
+        co_await RejectAndClose(stream, parser, 413, "payload_too_large", "the request body exceeds 1 MiB");
+        co_return;
+      }
+      if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
+        bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, header.version()};
+        stream.expires_after(options.request_timeout);
+        auto [wec, wn] = co_await bhttp::async_write(stream, go_on, kUseTuple);
+        if (wec) co_return;
+      }
+      stream.expires_after(options.request_timeout);
+      std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+      if (ec == bhttp::error::body_limit) {
+        co_await RejectAndClose(stream, parser, 413, "payload_too_large", "the request body exceeds 1 MiB");
+        co_return;
+      }
+      if (ec) {
+        if (IsFramingError(ec)) {
+          co_await RejectAndClose(stream, parser, 400, "validation_failed", "malformed HTTP request body");
+        }
+        co_return;
+      }
+
+      const unsigned version = header.version();
+      bool keep_alive = header.keep_alive();
+      Request request = ToRequest(parser.release());
+      Response response = app.Handle(request);
+      keep_alive = keep_alive && !stopping;
+      if (!co_await WriteResponse(stream, std::move(response), version, keep_alive) || !keep_alive) co_return;
+    }
+  }
+
+  asio::awaitable<void> FlushLogs(Worker& worker) {
+    asio::steady_timer timer(worker.ioc);
+    while (!stopping) {
+      timer.expires_after(kLogFlushInterval);
+      co_await timer.async_wait(kUseTuple);
+      log::FlushThisThread();
+    }
+    log::FlushThisThread();
+  }
+
+  void BeginShutdown() {
+    if (stopping.exchange(true)) return;
+    signals.cancel();
+    log::Write(log::Level::kInfo, "shutting down", {{"grace_seconds", static_cast<int>(options.shutdown_grace.count())}});
+    for (auto& w : workers) {
+      asio::post(w->ioc, [this, worker = w.get()] {
+        beast::error_code ignored;
+        if (worker == workers[0].get()) acceptor.close(ignored);
+        for (Connection& c : worker->connections) {
+          if (c.idle) c.stream->socket().cancel(ignored);
+        }
+      });
+    }
+    grace.expires_after(options.shutdown_grace);
+    grace.async_wait([this](beast::error_code ec) {
+      if (ec) return;  // every worker finished in time
+      log::Write(log::Level::kWarn, "shutdown grace period over; closing remaining connections");
+      for (auto& w : workers) w->ioc.stop();
+    });
+  }
+};
+
+Server::Server(ServerOptions options, App& app) : impl_(std::make_unique<Impl>(std::move(options), app)) {}
+
+Server::~Server() {
+  for (auto& w : impl_->workers) {
+    if (w->thread.joinable()) {
+      w->ioc.stop();
+      w->thread.join();
+    }
+  }
+}
+
+std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void Server::Run() {
+  Impl& s = *impl_;
+  s.signals.async_wait([&s](const beast::error_code& ec, int signal) {
+    if (ec) return;
+    log::Write(log::Level::kInfo, "signal received", {{"signal", signal}});
+    s.BeginShutdown();
+  });
+  asio::co_spawn(s.workers[0]->ioc, s.Accept(), asio::detached);
+  for (auto& w : s.workers) {
+    asio::co_spawn(w->ioc, s.FlushLogs(*w), asio::detached);
+    w->thread = std::thread([&s, worker = w.get()] {
+      worker->ioc.run();
+      log::FlushThisThread();
+      asio::post(s.control, [&s] {
+        if (++s.exited == s.workers.size()) s.grace.cancel();
+      });
+    });
+  }
+  s.control.run();
+  for (auto& w : s.workers) w->thread.join();
+}
+
+void Server::Stop() {
+  asio::post(impl_->control, [this] { impl_->BeginShutdown(); });
+}
+
+}  // namespace shop::http

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -17,8 +18,8 @@ const std::int64_t kProcessStart = UnixNow();
 
 void AppendNumber(std::string& out, double v) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  out += buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest form that round-trips: 0.00025
+  out.append(buf, ec == std::errc() ? end : buf);
 }
 
 void Header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {

@@ -1,0 +1,19 @@
+#include "shop/platform/log.h"
+
+#include <doctest/doctest.h>
+
+TEST_CASE("log text is escaped so every line stays valid JSON") {
+  std::string out;
+  shop::log::AppendJsonEscaped(out, "a\"b\\c\nd\x01\xff");
+  CHECK(out == "a\\\"b\\\\c\\nd\\u0001\\u00ff");
+}
+
+TEST_CASE("levels parse and filter") {
+  shop::log::Level level{};
+  CHECK(shop::log::ParseLevel("warn", level));
+  CHECK(level == shop::log::Level::kWarn);
+  CHECK_FALSE(shop::log::ParseLevel("loud", level));
+  shop::log::Configure("test", shop::log::Level::kWarn);
+  CHECK_FALSE(shop::log::Enabled(shop::log::Level::kInfo));
+  CHECK(shop::log::Enabled(shop::log::Level::kError));
+}

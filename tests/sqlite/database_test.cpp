@@ -1,0 +1,98 @@
+#include "shop/sqlite/database.h"
+
+#include <doctest/doctest.h>
+
+#include <thread>
+#include <vector>
+
+#include "shop/sqlite/migrations.h"
+#include "temp_dir.h"
+
+namespace {
+
+using shop::sqlite::Database;
+using shop::sqlite::StepResult;
+using shop::sqlite::Transaction;
+
+const shop::sqlite::Migration kSchema{1, "001_counter.sql",
+                                      "CREATE TABLE counter(id INTEGER PRIMARY KEY, n INTEGER NOT NULL);"
+                                      "CREATE TABLE tags(name TEXT PRIMARY KEY);"
+                                      "INSERT INTO counter VALUES (1, 0);"};
+
+std::int64_t CounterValue(Database& db) {
+  auto stmt = db.ThisThread().Prepare("SELECT n FROM counter WHERE id = 1");
+  REQUIRE(stmt.Step());
+  return stmt.Int(0);
+}
+
+}  // namespace
+
+TEST_CASE("the database is in WAL mode") {
+  shop::testing::TempDir dir;
+  auto db = Database::Open({(dir / "t.db").string()}, std::span(&kSchema, 1));
+  auto stmt = db->ThisThread().Prepare("PRAGMA journal_mode");
+  REQUIRE(stmt.Step());
+  CHECK(stmt.Text(0) == "wal");
+}
+
+TEST_CASE("each thread gets its own connection and writers never lose an update") {
+  shop::testing::TempDir dir;
+  auto db = Database::Open({(dir / "t.db").string()}, std::span(&kSchema, 1));
+  constexpr int kThreads = 8, kIncrements = 200;
+  std::vector<std::thread> threads;
+  std::vector<shop::sqlite::Connection*> seen(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      seen[static_cast<std::size_t>(t)] = &db->ThisThread();
+      for (int i = 0; i < kIncrements; ++i) {
+        auto& conn = db->ThisThread();
+        Transaction tx(conn, Transaction::Kind::kWrite);
+        std::int64_t n = 0;
+        {
+          auto read = conn.Prepare("SELECT n FROM counter WHERE id = 1");
+          REQUIRE(read.Step());
+          n = read.Int(0);
+        }
+        conn.Prepare("UPDATE counter SET n = ? WHERE id = 1").Bind(1, n + 1).Step();
+        tx.Commit();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(CounterValue(*db) == kThreads * kIncrements);
+  for (int a = 0; a < kThreads; ++a) {
+    for (int b = a + 1; b < kThreads; ++b) CHECK(seen[static_cast<std::size_t>(a)] != seen[static_cast<std::size_t>(b)]);
+  }
+}
+
+TEST_CASE("a transaction that is not committed is rolled back") {
+  shop::testing::TempDir dir;
+  auto db = Database::Open({(dir / "t.db").string()}, std::span(&kSchema, 1));
+  {
+    Transaction tx(db->ThisThread(), Transaction::Kind::kWrite);
+    db->ThisThread().Prepare("UPDATE counter SET n = 42 WHERE id = 1").Step();
+  }
+  CHECK(CounterValue(*db) == 0);
+}
+
+TEST_CASE("a constraint violation is reported as a value by TryStep and thrown by Step") {
+  shop::testing::TempDir dir;
+  auto db = Database::Open({(dir / "t.db").string()}, std::span(&kSchema, 1));
+  auto& conn = db->ThisThread();
+  CHECK(conn.Prepare("INSERT INTO tags VALUES (?)").Bind(1, "a").TryStep() == StepResult::kDone);
+  CHECK(conn.Prepare("INSERT INTO tags VALUES (?)").Bind(1, "a").TryStep() == StepResult::kConstraint);
+  CHECK_THROWS_AS(conn.Prepare("INSERT INTO tags VALUES (?)").Bind(1, "a").Step(), shop::sqlite::Error);
+  // The cached statement is usable again after the failure.
+  CHECK(conn.Prepare("INSERT INTO tags VALUES (?)").Bind(1, "b").TryStep() == StepResult::kDone);
+}
+
+TEST_CASE("data survives closing and reopening") {
+  shop::testing::TempDir dir;
+  {
+    auto db = Database::Open({(dir / "t.db").string()}, std::span(&kSchema, 1));
+    db->ThisThread().Prepare("UPDATE counter SET n = 7 WHERE id = 1").Step();
+  }
+  auto db = Database::Open({(dir / "t.db").string()}, std::span(&kSchema, 1));
+  CHECK(CounterValue(*db) == 7);
+  CHECK(db->Ping());
+}
