@@ -38,6 +38,9 @@ TEST_CASE("a path served for other methods reports them for 405") {
   CHECK(m.route == nullptr);
   CHECK(m.allowed == "GET, POST");
   CHECK(router.Find("DELETE", "/other").allowed.empty());
+  router.Add("GET", "/products/me", Ok);
+  router.Add("GET", "/products/{id}", Ok);
+  CHECK(router.Find("POST", "/products/me").allowed == "GET");  // two patterns match, GET is listed once
 }
 
 TEST_CASE("id placeholders accept positive decimal ids only") {

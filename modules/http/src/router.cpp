@@ -1,5 +1,6 @@
 #include "shop/http/router.h"
 
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
 
@@ -49,6 +50,7 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
 
 Router::Match Router::Find(std::string_view method, std::string_view path) const {
   Match match;
+  std::vector<std::string_view> allowed;
   const std::vector<std::string_view> segments = SplitPath(path);
   for (const Route& route : routes_) {
     if (route.segments.size() != segments.size()) continue;
@@ -69,6 +71,8 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
       match.params = params;
       return match;
     }
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), route.method) != allowed.end()) continue;
+    allowed.push_back(route.method);
     if (!match.allowed.empty()) match.allowed += ", ";
     match.allowed += route.method;
   }

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "shop/auth/token.h"
+#include "shop/sqlite/database.h"
+#include "shop/users/users.h"
+#include "temp_dir.h"
+
+namespace shop::users::testing {
+
+/// The cheapest argon2id libsodium allows (1 pass, 8 KiB), so tests do not wait on hashing.
+inline ServiceOptions FastOptions() {
+  ServiceOptions options;
+  options.token_ttl = std::chrono::seconds(600);
+  options.pwhash_ops = 1;
+  options.pwhash_mem = 8192;
+  return options;
+}
+
+/// A users service over a fresh users.db in a temporary directory.
+struct ServiceFixture {
+  explicit ServiceFixture(ServiceOptions options = FastOptions())
+      : db(sqlite::Database::Open({(dir / "users.db").string()}, EmbeddedMigrations())),
+        key(auth::SigningKey::Generate()),
+        service(MakeService(*db, key, options)) {}
+
+  /// Registers a user that must be accepted.
+  User MustRegister(std::string email, std::string name = "Test User", std::string password = "correct horse") {
+    auto user = service->Register(NewUser{std::move(email), std::move(password), std::move(name)});
+    if (!user) throw std::runtime_error("registration failed: " + user.error().detail);
+    return *user;
+  }
+
+  /// How many rows the users table holds for this exact email.
+  std::int64_t CountEmail(std::string_view email) {
+    auto stmt = db->ThisThread().Prepare("SELECT count(*) FROM users WHERE email = ?");
+    stmt.Bind(1, email);
+    stmt.Step();
+    return stmt.Int(0);
+  }
+
+  shop::testing::TempDir dir;
+  std::unique_ptr<sqlite::Database> db;
+  auth::SigningKey key;
+  std::unique_ptr<Api> service;
+};
+
+/// Unpadded base64url (RFC 4648 section 5), for crafting tokens by hand.
+inline std::string Base64Url(std::string_view bytes) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (unsigned char c : bytes) {
+    buffer = (buffer << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kAlphabet[(buffer >> bits) & 0x3F];
+    }
+  }
+  if (bits > 0) out += kAlphabet[(buffer << (6 - bits)) & 0x3F];
+  return out;
+}
+
+}  // namespace shop::users::testing
