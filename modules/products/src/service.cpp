@@ -1,0 +1,269 @@
+#include <algorithm>
+#include <string>
+
+#include "shop/core/time.h"
+#include "shop/products/products.h"
+#include "store.h"
+
+namespace shop::products {
+namespace {
+
+constexpr std::size_t kMaxSkuLength = 64;
+constexpr std::size_t kMaxNameLength = 200;  // code points, after trimming
+constexpr std::size_t kMaxOrderRefLength = 255;
+constexpr std::int64_t kMaxPriceCents = 100'000'000;
+constexpr std::int64_t kMaxStock = 1'000'000'000;
+
+Error Invalid(std::string_view field, std::string_view problem) {
+  std::string detail(field);
+  detail += ": ";
+  detail += problem;
+  return Error(Errc::kValidationFailed, std::move(detail));
+}
+
+std::optional<Error> CheckSku(std::string_view sku) {
+  auto allowed = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  };
+  if (sku.empty() || sku.size() > kMaxSkuLength || !std::ranges::all_of(sku, allowed)) {
+    return Invalid("sku", "must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'");
+  }
+  return std::nullopt;
+}
+
+std::string_view TrimAsciiSpace(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\n\r\f\v";
+  const auto first = text.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
+}
+
+/// The number of code points in `text`, or why it is not acceptable as a name: invalid UTF-8
+/// (overlong forms and surrogates included) or a control character (C0, DEL, C1).
+std::expected<std::size_t, std::string_view> CountPrintableCodePoints(std::string_view text) {
+  static constexpr char32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < text.size(); ++count) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    std::size_t length = 0;
+    char32_t cp = 0;
+    if (lead < 0x80) {
+      length = 1, cp = lead;
+    } else if ((lead & 0xE0) == 0xC0) {
+      length = 2, cp = lead & 0x1Fu;
+    } else if ((lead & 0xF0) == 0xE0) {
+      length = 3, cp = lead & 0x0Fu;
+    } else if ((lead & 0xF8) == 0xF0) {
+      length = 4, cp = lead & 0x07u;
+    } else {
+      return std::unexpected("must be valid UTF-8");
+    }
+    if (text.size() - i < length) return std::unexpected("must be valid UTF-8");
+    for (std::size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return std::unexpected("must be valid UTF-8");
+      cp = (cp << 6) | (next & 0x3Fu);
+    }
+    if ((length > 1 && cp < kMinForLength[length]) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return std::unexpected("must be valid UTF-8");
+    }
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) return std::unexpected("must not contain control characters");
+    i += length;
+  }
+  return count;
+}
+
+/// The name as stored: trimmed of ASCII white space, 1..200 printable code points.
+std::expected<std::string, Error> NormaliseName(std::string_view name) {
+  const std::string_view trimmed = TrimAsciiSpace(name);
+  auto length = CountPrintableCodePoints(trimmed);
+  if (!length) return std::unexpected(Invalid("name", length.error()));
+  if (*length == 0 || *length > kMaxNameLength) {
+    return std::unexpected(Invalid("name", "must be 1 to 200 characters after trimming"));
+  }
+  return std::string(trimmed);
+}
+
+std::optional<Error> CheckPrice(std::int64_t price_cents) {
+  if (price_cents < 0 || price_cents > kMaxPriceCents) return Invalid("price_cents", "must be from 0 to 100000000");
+  return std::nullopt;
+}
+
+std::optional<Error> CheckStock(std::int64_t stock) {
+  if (stock < 0 || stock > kMaxStock) return Invalid("stock", "must be from 0 to 1000000000");
+  return std::nullopt;
+}
+
+std::optional<Error> CheckOrderRef(std::string_view order_ref) {
+  if (order_ref.empty() || order_ref.size() > kMaxOrderRefLength) {
+    return Invalid("order_ref", "must be 1 to 255 bytes");
+  }
+  return std::nullopt;
+}
+
+/// At least one line, every quantity positive, no product twice.
+std::optional<Error> CheckLines(const std::vector<ReserveLine>& lines) {
+  if (lines.empty()) return Invalid("lines", "at least one line is required");
+  std::vector<std::int64_t> ids;
+  ids.reserve(lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].quantity <= 0) return Invalid("lines[" + std::to_string(i) + "].quantity", "must be positive");
+    ids.push_back(lines[i].product_id);
+  }
+  std::ranges::sort(ids);
+  if (auto dup = std::ranges::adjacent_find(ids); dup != ids.end()) {
+    return Invalid("lines", "product " + std::to_string(*dup) + " appears more than once");
+  }
+  return std::nullopt;
+}
+
+std::string Now() { return FormatRfc3339(UnixNow()); }
+
+class Service final : public Api {
+ public:
+  explicit Service(sqlite::Database& db) : store_(db) {}
+
+  std::expected<Product, Error> GetProduct(std::int64_t id) override {
+    auto product = store_.FindProduct(id);
+    if (!product) return NoSuchProduct(id);
+    return std::move(*product);
+  }
+
+  std::expected<Page<Product>, Error> ListProducts(const PageRequest& page) override {
+    if (page.limit < 1 || page.limit > PageRequest::kMaxLimit) {
+      return std::unexpected(Invalid("limit", "must be from 1 to 100"));
+    }
+    if (page.after && *page.after < 0) return std::unexpected(Invalid("after", "must be a non-negative id"));
+    Page<Product> result;
+    // One more than asked for tells whether another page follows.
+    result.items = store_.ListProducts(page.after.value_or(0), page.limit + 1);
+    if (result.items.size() > static_cast<std::size_t>(page.limit)) {
+      result.items.pop_back();
+      result.next_after = result.items.back().id;
+    }
+    return result;
+  }
+
+  std::expected<Product, Error> CreateProduct(const Principal& caller, const NewProduct& product) override {
+    if (!caller.IsAdmin()) return Fail(Errc::kForbidden, "only an admin may add products");
+    if (auto invalid = CheckSku(product.sku)) return std::unexpected(std::move(*invalid));
+    auto name = NormaliseName(product.name);
+    if (!name) return std::unexpected(std::move(name.error()));
+    if (auto invalid = CheckPrice(product.price_cents)) return std::unexpected(std::move(*invalid));
+    if (auto invalid = CheckStock(product.stock)) return std::unexpected(std::move(*invalid));
+
+    NewProduct clean{product.sku, std::move(*name), product.price_cents, product.stock};
+    std::string created_at = Now();
+    auto id = store_.InsertProduct(clean, created_at);
+    if (!id) return Fail(Errc::kSkuTaken, "sku: another product has sku " + clean.sku);
+    return Product{.id = *id,
+                   .sku = std::move(clean.sku),
+                   .name = std::move(clean.name),
+                   .price_cents = clean.price_cents,
+                   .stock = clean.stock,
+                   .created_at = std::move(created_at)};
+  }
+
+  std::expected<Product, Error> UpdateProduct(const Principal& caller, std::int64_t id,
+                                              const ProductPatch& patch) override {
+    if (!caller.IsAdmin()) return Fail(Errc::kForbidden, "only an admin may change products");
+    if (!patch.name && !patch.price_cents && !patch.stock) {
+      return std::unexpected(Invalid("patch", "at least one of name, price_cents and stock is required"));
+    }
+    ProductPatch clean;
+    if (patch.name) {
+      auto name = NormaliseName(*patch.name);
+      if (!name) return std::unexpected(std::move(name.error()));
+      clean.name = std::move(*name);
+    }
+    if (patch.price_cents) {
+      if (auto invalid = CheckPrice(*patch.price_cents)) return std::unexpected(std::move(*invalid));
+      clean.price_cents = patch.price_cents;
+    }
+    if (patch.stock) {
+      if (auto invalid = CheckStock(*patch.stock)) return std::unexpected(std::move(*invalid));
+      clean.stock = patch.stock;
+    }
+    auto product = store_.UpdateProduct(id, clean);
+    if (!product) return NoSuchProduct(id);
+    return std::move(*product);
+  }
+
+  std::expected<std::vector<ReservedLine>, Error> Reserve(std::string_view order_ref,
+                                                          const std::vector<ReserveLine>& lines) override {
+    if (auto invalid = CheckOrderRef(order_ref)) return std::unexpected(std::move(*invalid));
+    sqlite::Transaction tx = store_.BeginWrite();
+    if (auto state = store_.FindReservation(order_ref)) {
+      if (*state == Store::ReservationState::kReleased) {
+        return Fail(Errc::kReservationReleased, "order reference " + std::string(order_ref) + " was released");
+      }
+      return store_.ReservationLines(order_ref);  // a repeat: what the first call took, and nothing more
+    }
+    if (auto invalid = CheckLines(lines)) return std::unexpected(std::move(*invalid));
+
+    // Every product must exist before any stock is looked at, so an unknown product always wins.
+    std::vector<Store::StockLevel> levels;
+    levels.reserve(lines.size());
+    for (const ReserveLine& line : lines) {
+      auto level = store_.FindStock(line.product_id);
+      if (!level) return Fail(Errc::kUnknownProduct, "product " + std::to_string(line.product_id) + " does not exist");
+      levels.push_back(*level);
+    }
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (levels[i].stock < lines[i].quantity) return NotEnoughStock(lines[i], levels[i].stock);
+    }
+
+    std::vector<ReservedLine> reserved;
+    reserved.reserve(lines.size());
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      // Cannot fail after the check above within this transaction; if it did, the rollback keeps it all or nothing.
+      if (!store_.TakeStock(lines[i].product_id, lines[i].quantity)) return NotEnoughStock(lines[i], levels[i].stock);
+      reserved.push_back(ReservedLine{lines[i].product_id, lines[i].quantity, levels[i].price_cents});
+    }
+    const std::string now = Now();
+    store_.InsertReservation(order_ref, Store::ReservationState::kReserved, now);
+    for (std::size_t i = 0; i < reserved.size(); ++i) {
+      store_.InsertReservationLine(order_ref, static_cast<std::int64_t>(i) + 1, reserved[i]);
+    }
+    tx.Commit();
+    return reserved;
+  }
+
+  std::expected<void, Error> Release(std::string_view order_ref) override {
+    if (auto invalid = CheckOrderRef(order_ref)) return std::unexpected(std::move(*invalid));
+    sqlite::Transaction tx = store_.BeginWrite();
+    auto state = store_.FindReservation(order_ref);
+    if (state == Store::ReservationState::kReleased) return {};
+    const std::string now = Now();
+    if (!state) {
+      // A tombstone: a Reserve that arrives after this (a late or retried call) takes nothing.
+      store_.InsertReservation(order_ref, Store::ReservationState::kReleased, now);
+    } else {
+      for (const ReservedLine& line : store_.ReservationLines(order_ref)) {
+        store_.ReturnStock(line.product_id, line.quantity);
+      }
+      store_.SetReservationState(order_ref, Store::ReservationState::kReleased, now);
+    }
+    tx.Commit();
+    return {};
+  }
+
+ private:
+  static std::unexpected<Error> NoSuchProduct(std::int64_t id) {
+    return Fail(Errc::kNotFound, "product " + std::to_string(id) + " does not exist");
+  }
+
+  static std::unexpected<Error> NotEnoughStock(const ReserveLine& line, std::int64_t available) {
+    return Fail(Errc::kInsufficientStock, "product " + std::to_string(line.product_id) + " has " +
+                                              std::to_string(available) + " in stock, " +
+                                              std::to_string(line.quantity) + " requested");
+  }
+
+  Store store_;
+};
+
+}  // namespace
+
+std::unique_ptr<Api> MakeService(sqlite::Database& db) { return std::make_unique<Service>(db); }
+
+}  // namespace shop::products

@@ -1,0 +1,119 @@
+#include "store.h"
+
+namespace shop::products {
+namespace {
+
+/// A row of `id, sku, name, price_cents, stock, created_at`: the columns, in this order, of every
+/// query that returns products.
+Product ReadProduct(const sqlite::Statement& row) {
+  return Product{row.Int(0), row.Text(1), row.Text(2), row.Int(3), row.Int(4), row.Text(5)};
+}
+
+std::string_view StateName(Store::ReservationState state) {
+  return state == Store::ReservationState::kReserved ? "reserved" : "released";
+}
+
+}  // namespace
+
+sqlite::Transaction Store::BeginWrite() {
+  return sqlite::Transaction(db_.ThisThread(), sqlite::Transaction::Kind::kWrite);
+}
+
+std::optional<Product> Store::FindProduct(std::int64_t id) {
+  auto stmt =
+      db_.ThisThread().Prepare("SELECT id, sku, name, price_cents, stock, created_at FROM products WHERE id = ?");
+  stmt.Bind(1, id);
+  if (!stmt.Step()) return std::nullopt;
+  return ReadProduct(stmt);
+}
+
+std::vector<Product> Store::ListProducts(std::int64_t after, int limit) {
+  auto stmt = db_.ThisThread().Prepare(
+      "SELECT id, sku, name, price_cents, stock, created_at FROM products WHERE id > ? ORDER BY id LIMIT ?");
+  stmt.Bind(1, after).Bind(2, limit);
+  std::vector<Product> products;
+  while (stmt.Step()) products.push_back(ReadProduct(stmt));
+  return products;
+}
+
+std::optional<std::int64_t> Store::InsertProduct(const NewProduct& product, std::string_view created_at) {
+  sqlite::Connection& conn = db_.ThisThread();
+  auto stmt = conn.Prepare("INSERT INTO products(sku, name, price_cents, stock, created_at) VALUES (?, ?, ?, ?, ?)");
+  stmt.Bind(1, product.sku).Bind(2, product.name).Bind(3, product.price_cents).Bind(4, product.stock);
+  stmt.Bind(5, created_at);
+  // The service has checked every CHECK constraint already, so the one left to fail is UNIQUE(sku).
+  if (stmt.TryStep() == sqlite::StepResult::kConstraint) return std::nullopt;
+  return conn.LastInsertRowId();
+}
+
+std::optional<Product> Store::UpdateProduct(std::int64_t id, const ProductPatch& patch) {
+  auto stmt = db_.ThisThread().Prepare(
+      "UPDATE products SET name = coalesce(?1, name), price_cents = coalesce(?2, price_cents),"
+      " stock = coalesce(?3, stock) WHERE id = ?4 RETURNING id, sku, name, price_cents, stock, created_at");
+  if (patch.name) stmt.Bind(1, *patch.name);
+  if (patch.price_cents) stmt.Bind(2, *patch.price_cents);
+  if (patch.stock) stmt.Bind(3, *patch.stock);
+  stmt.Bind(4, id);
+  if (!stmt.Step()) return std::nullopt;
+  Product product = ReadProduct(stmt);
+  stmt.Step();  // runs the statement to completion, which commits it
+  return product;
+}
+
+std::optional<Store::StockLevel> Store::FindStock(std::int64_t product_id) {
+  auto stmt = db_.ThisThread().Prepare("SELECT stock, price_cents FROM products WHERE id = ?");
+  stmt.Bind(1, product_id);
+  if (!stmt.Step()) return std::nullopt;
+  return StockLevel{stmt.Int(0), stmt.Int(1)};
+}
+
+bool Store::TakeStock(std::int64_t product_id, std::int64_t quantity) {
+  sqlite::Connection& conn = db_.ThisThread();
+  {
+    auto stmt = conn.Prepare("UPDATE products SET stock = stock - ?1 WHERE id = ?2 AND stock >= ?1");
+    stmt.Bind(1, quantity).Bind(2, product_id).Step();
+  }
+  return conn.Changes() == 1;
+}
+
+void Store::ReturnStock(std::int64_t product_id, std::int64_t quantity) {
+  auto stmt = db_.ThisThread().Prepare("UPDATE products SET stock = stock + ? WHERE id = ?");
+  stmt.Bind(1, quantity).Bind(2, product_id).Step();
+}
+
+std::optional<Store::ReservationState> Store::FindReservation(std::string_view order_ref) {
+  auto stmt = db_.ThisThread().Prepare("SELECT state = 'reserved' FROM reservations WHERE order_ref = ?");
+  stmt.Bind(1, order_ref);
+  if (!stmt.Step()) return std::nullopt;
+  return stmt.Int(0) != 0 ? ReservationState::kReserved : ReservationState::kReleased;
+}
+
+std::vector<ReservedLine> Store::ReservationLines(std::string_view order_ref) {
+  auto stmt = db_.ThisThread().Prepare(
+      "SELECT product_id, quantity, unit_price_cents FROM reservation_lines WHERE order_ref = ? ORDER BY line_no");
+  stmt.Bind(1, order_ref);
+  std::vector<ReservedLine> lines;
+  while (stmt.Step()) lines.push_back(ReservedLine{stmt.Int(0), stmt.Int(1), stmt.Int(2)});
+  return lines;
+}
+
+void Store::InsertReservation(std::string_view order_ref, ReservationState state, std::string_view now) {
+  auto stmt = db_.ThisThread().Prepare(
+      "INSERT INTO reservations(order_ref, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)");
+  stmt.Bind(1, order_ref).Bind(2, StateName(state)).Bind(3, now).Step();
+}
+
+void Store::InsertReservationLine(std::string_view order_ref, std::int64_t line_no, const ReservedLine& line) {
+  auto stmt = db_.ThisThread().Prepare(
+      "INSERT INTO reservation_lines(order_ref, line_no, product_id, quantity, unit_price_cents)"
+      " VALUES (?, ?, ?, ?, ?)");
+  stmt.Bind(1, order_ref).Bind(2, line_no).Bind(3, line.product_id).Bind(4, line.quantity);
+  stmt.Bind(5, line.unit_price_cents).Step();
+}
+
+void Store::SetReservationState(std::string_view order_ref, ReservationState state, std::string_view now) {
+  auto stmt = db_.ThisThread().Prepare("UPDATE reservations SET state = ?, updated_at = ? WHERE order_ref = ?");
+  stmt.Bind(1, StateName(state)).Bind(2, now).Bind(3, order_ref).Step();
+}
+
+}  // namespace shop::products

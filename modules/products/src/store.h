@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "shop/products/api.h"
+#include "shop/sqlite/database.h"
+
+namespace shop::products {
+
+/// The products module's SQL, and nothing else: every statement runs on the calling thread's
+/// connection and is prepared once per connection. Rules live in the service.
+class Store {
+ public:
+  enum class ReservationState { kReserved, kReleased };
+
+  /// What a reservation needs to know about one product.
+  struct StockLevel {
+    std::int64_t stock = 0;
+    std::int64_t price_cents = 0;
+  };
+
+  explicit Store(sqlite::Database& db) : db_(db) {}
+
+  /// A write transaction (BEGIN IMMEDIATE) on this thread's connection; rolled back unless committed.
+  sqlite::Transaction BeginWrite();
+
+  std::optional<Product> FindProduct(std::int64_t id);
+  /// At most `limit` products with ids above `after`, by id ascending.
+  std::vector<Product> ListProducts(std::int64_t after, int limit);
+  /// The new product's id, or nullopt when the sku is taken.
+  std::optional<std::int64_t> InsertProduct(const NewProduct& product, std::string_view created_at);
+  /// The changed product, or nullopt when there is no product `id`.
+  std::optional<Product> UpdateProduct(std::int64_t id, const ProductPatch& patch);
+
+  std::optional<StockLevel> FindStock(std::int64_t product_id);
+  /// Takes `quantity` units if that many are in stock; false (and nothing taken) otherwise.
+  bool TakeStock(std::int64_t product_id, std::int64_t quantity);
+  void ReturnStock(std::int64_t product_id, std::int64_t quantity);
+
+  std::optional<ReservationState> FindReservation(std::string_view order_ref);
+  /// The lines held under `order_ref`, in the order they were reserved.
+  std::vector<ReservedLine> ReservationLines(std::string_view order_ref);
+  void InsertReservation(std::string_view order_ref, ReservationState state, std::string_view now);
+  void InsertReservationLine(std::string_view order_ref, std::int64_t line_no, const ReservedLine& line);
+  void SetReservationState(std::string_view order_ref, ReservationState state, std::string_view now);
+
+ private:
+  sqlite::Database& db_;
+};
+
+}  // namespace shop::products

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <expected>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "shop/core/principal.h"
+#include "shop/products/products.h"
+#include "shop/sqlite/database.h"
+#include "temp_dir.h"
+
+/// What the products test files share: the callers, a name for every outcome, and the in-process
+/// service over a fresh database.
+namespace shop::products::testing {
+
+inline const Principal kAdmin{1, Role::kAdmin};
+inline const Principal kCustomer{2, Role::kCustomer};
+
+/// The API's code for an error, so a failing check prints what came back.
+inline std::string_view CodeName(Errc code) {
+  switch (code) {
+    case Errc::kValidationFailed:
+      return "validation_failed";
+    case Errc::kSkuTaken:
+      return "sku_taken";
+    case Errc::kNotFound:
+      return "not_found";
+    case Errc::kForbidden:
+      return "forbidden";
+    case Errc::kUnknownProduct:
+      return "unknown_product";
+    case Errc::kInsufficientStock:
+      return "insufficient_stock";
+    case Errc::kReservationReleased:
+      return "reservation_released";
+    case Errc::kUnavailable:
+      return "dependency_unavailable";
+  }
+  return "?";
+}
+
+/// "ok" for a value, else the error's code name.
+template <class T>
+std::string Outcome(const std::expected<T, Error>& result) {
+  return result ? "ok" : std::string(CodeName(result.error().code));
+}
+
+/// The error's detail, empty for a value.
+template <class T>
+std::string Detail(const std::expected<T, Error>& result) {
+  return result ? std::string() : result.error().detail;
+}
+
+/// The in-process service over its own database file in a temporary directory.
+class InProcessService {
+ public:
+  InProcessService() { Open(); }
+
+  Api& api() { return *api_; }
+  sqlite::Database& db() { return *db_; }
+
+  /// Closes the database and opens the same file again, as a restarted process would.
+  void Reopen() {
+    api_.reset();
+    db_.reset();
+    Open();
+  }
+
+ private:
+  void Open() {
+    db_ = sqlite::Database::Open({.path = (dir_ / "products.db").string()}, EmbeddedMigrations());
+    api_ = MakeService(*db_);
+  }
+
+  shop::testing::TempDir dir_;
+  std::unique_ptr<sqlite::Database> db_;
+  std::unique_ptr<Api> api_;
+};
+
+}  // namespace shop::products::testing

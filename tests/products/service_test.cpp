@@ -1,0 +1,224 @@
+// The in-process service beyond the contract: concurrent writers and durability.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <exception>
+#include <latch>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "products_testing.h"
+
+namespace {
+
+using shop::products::Api;
+using shop::products::Errc;
+using shop::products::NewProduct;
+using shop::products::Product;
+using shop::products::testing::Detail;
+using shop::products::testing::InProcessService;
+using shop::products::testing::kAdmin;
+using shop::products::testing::Outcome;
+
+Product Create(Api& api, std::string sku, std::int64_t stock) {
+  auto product = api.CreateProduct(kAdmin, NewProduct{std::move(sku), "Widget", 100, stock});
+  REQUIRE_MESSAGE(product.has_value(), Detail(product));
+  return *product;
+}
+
+std::int64_t StockOf(Api& api, std::int64_t id) {
+  auto product = api.GetProduct(id);
+  REQUIRE(product.has_value());
+  return product->stock;
+}
+
+/// A distinct order reference per (a, b); built by appending (GCC 12 warns falsely on `"x" + to_string(n)`).
+std::string Ref(std::string_view prefix, int a, int b) {
+  std::string ref(prefix);
+  ref += std::to_string(a);
+  ref += '-';
+  ref += std::to_string(b);
+  return ref;
+}
+
+/// Runs `body(thread_index)` on `threads` threads that start together; returns how many threads
+/// ended with an exception (and reports the first).
+template <class Body>
+int RunTogether(int threads, Body body) {
+  std::latch start(threads);
+  std::mutex mu;
+  int exceptions = 0;
+  std::string first_error;
+  std::vector<std::jthread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      start.arrive_and_wait();
+      try {
+        body(t);
+      } catch (const std::exception& e) {
+        std::lock_guard lock(mu);
+        if (exceptions++ == 0) first_error = e.what();
+      }
+    });
+  }
+  workers.clear();  // joins
+  if (exceptions != 0) MESSAGE("a worker threw: " << first_error);
+  return exceptions;
+}
+
+}  // namespace
+
+TEST_CASE("products service: concurrent reservations never oversell") {
+  InProcessService service;
+  Api& api = service.api();
+  constexpr std::int64_t kStock = 200;
+  const Product product = Create(api, "HOT", kStock);
+
+  constexpr int kThreads = 8;
+  constexpr int kAttemptsPerThread = 40;  // 320 attempts at one unit each for 200 units
+  std::atomic<int> reserved{0};
+  std::atomic<int> refused{0};
+  std::atomic<int> unexpected{0};
+  std::atomic<std::int64_t> lowest_seen{product.stock};
+
+  const int exceptions = RunTogether(kThreads, [&](int t) {
+    for (int i = 0; i < kAttemptsPerThread; ++i) {
+      auto lines = api.Reserve(Ref("t", t, i), {{product.id, 1}});
+      if (lines) {
+        ++reserved;
+      } else if (lines.error().code == Errc::kInsufficientStock) {
+        ++refused;
+      } else {
+        ++unexpected;
+      }
+      auto now = api.GetProduct(product.id);
+      if (now) {
+        std::int64_t seen = lowest_seen.load();
+        while (now->stock < seen && !lowest_seen.compare_exchange_weak(seen, now->stock)) {
+        }
+      }
+    }
+  });
+
+  CHECK(exceptions == 0);
+  CHECK(unexpected.load() == 0);
+  CHECK(reserved.load() == kStock);
+  CHECK(refused.load() == kThreads * kAttemptsPerThread - kStock);
+  CHECK(lowest_seen.load() >= 0);
+  CHECK(StockOf(api, product.id) == 0);
+}
+
+TEST_CASE("products service: concurrent reserves and releases keep every unit accounted for") {
+  InProcessService service;
+  Api& api = service.api();
+  const Product a = Create(api, "A", 40);
+  const Product b = Create(api, "B", 30);
+
+  // Each reference is reserved by one thread and released by another at the same time, as a saga
+  // that gives up may release before its reservation lands. Whichever comes first, once both are
+  // done the reference holds nothing, so all stock must be back.
+  constexpr int kPairs = 4;
+  constexpr int kRefsPerPair = 30;
+  std::atomic<int> reserved{0};
+  std::atomic<int> released_first{0};
+  std::atomic<int> unexpected{0};
+  const int exceptions = RunTogether(kPairs * 2, [&](int t) {
+    const int pair = t / 2;
+    const bool reserver = t % 2 == 0;
+    for (int i = 0; i < kRefsPerPair; ++i) {
+      const std::string ref = Ref("p", pair, i);
+      if (reserver) {
+        auto lines = api.Reserve(ref, {{a.id, 1 + i % 3}, {b.id, 1}});
+        if (lines) {
+          ++reserved;
+        } else if (lines.error().code == Errc::kReservationReleased) {
+          ++released_first;
+        } else if (lines.error().code != Errc::kInsufficientStock) {
+          ++unexpected;
+        }
+      } else if (!api.Release(ref)) {
+        ++unexpected;
+      }
+    }
+  });
+
+  CHECK(exceptions == 0);
+  CHECK(unexpected.load() == 0);
+  MESSAGE("reserved first: " << reserved.load() << ", released first: " << released_first.load());
+  CHECK(StockOf(api, a.id) == 40);
+  CHECK(StockOf(api, b.id) == 30);
+  for (int pair = 0; pair < kPairs; ++pair) {
+    CHECK(Outcome(api.Reserve(Ref("p", pair, 0), {{a.id, 1}})) == "reservation_released");
+  }
+}
+
+TEST_CASE("products service: concurrent creates of one sku make one product") {
+  InProcessService service;
+  Api& api = service.api();
+  std::atomic<int> created{0};
+  std::atomic<int> taken{0};
+  const int exceptions = RunTogether(8, [&](int) {
+    auto product = api.CreateProduct(kAdmin, NewProduct{"SAME", "Widget", 1, 1});
+    if (product) {
+      ++created;
+    } else if (product.error().code == Errc::kSkuTaken) {
+      ++taken;
+    }
+  });
+  CHECK(exceptions == 0);
+  CHECK(created.load() == 1);
+  CHECK(taken.load() == 7);
+}
+
+TEST_CASE("products service: everything survives reopening the database") {
+  InProcessService service;
+  const Product a = Create(service.api(), "KEEP", 10);
+  const Product b = Create(service.api(), "GONE", 10);
+  REQUIRE(Outcome(service.api().Reserve("held", {{a.id, 3}, {b.id, 1}})) == "ok");
+  REQUIRE(Outcome(service.api().Reserve("returned", {{a.id, 2}})) == "ok");
+  REQUIRE(Outcome(service.api().Release("returned")) == "ok");
+  REQUIRE(Outcome(service.api().Release("never-reserved")) == "ok");
+
+  service.Reopen();
+  Api& api = service.api();
+
+  auto kept = api.GetProduct(a.id);
+  REQUIRE(Outcome(kept) == "ok");
+  CHECK(kept->sku == "KEEP");
+  CHECK(kept->created_at == a.created_at);
+  CHECK(kept->stock == 7);
+  CHECK(StockOf(api, b.id) == 9);
+
+  auto held = api.Reserve("held", {{a.id, 3}, {b.id, 1}});
+  REQUIRE(Outcome(held) == "ok");
+  CHECK(held->size() == 2);
+  CHECK(StockOf(api, a.id) == 7);
+  CHECK(Outcome(api.Reserve("returned", {{a.id, 1}})) == "reservation_released");
+  CHECK(Outcome(api.Reserve("never-reserved", {{a.id, 1}})) == "reservation_released");
+
+  REQUIRE(Outcome(api.Release("held")) == "ok");
+  CHECK(StockOf(api, a.id) == 10);
+  CHECK(StockOf(api, b.id) == 10);
+
+  auto more = Create(api, "NEW", 1);
+  CHECK(more.id > b.id);
+  CHECK(Outcome(api.CreateProduct(kAdmin, NewProduct{"KEEP", "Again", 1, 1})) == "sku_taken");
+}
+
+TEST_CASE("products service: the schema enforces what the service checks") {
+  // A second line of defence: even a write that bypassed the service could not make stock negative
+  // or a price out of range.
+  InProcessService service;
+  const Product a = Create(service.api(), "A", 1);
+  auto& conn = service.db().ThisThread();
+  auto set_stock = conn.Prepare("UPDATE products SET stock = ? WHERE id = ?");
+  CHECK(set_stock.Bind(1, -1).Bind(2, a.id).TryStep() == shop::sqlite::StepResult::kConstraint);
+  auto set_price = conn.Prepare("UPDATE products SET price_cents = ? WHERE id = ?");
+  CHECK(set_price.Bind(1, 100'000'001).Bind(2, a.id).TryStep() == shop::sqlite::StepResult::kConstraint);
+  auto bad_state = conn.Prepare(
+      "INSERT INTO reservations(order_ref, state, created_at, updated_at) VALUES ('x', 'lost', 'now', 'now')");
+  CHECK(bad_state.TryStep() == shop::sqlite::StepResult::kConstraint);
+}
