@@ -1,0 +1,63 @@
+#pragma once
+
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <doctest/doctest.h>
+
+#include "fake_products.h"
+#include "shop/orders/orders.h"
+#include "shop/sqlite/database.h"
+#include "temp_dir.h"
+
+namespace shop::testing {
+
+inline Principal Caller(std::int64_t user_id, Role role = Role::kCustomer) {
+  Principal caller;
+  caller.user_id = user_id;
+  caller.role = role;
+  return caller;
+}
+
+inline const Principal kAlice = Caller(1);
+inline const Principal kBob = Caller(2);
+inline const Principal kAdmin = Caller(99, Role::kAdmin);
+
+/// An orders service over a fresh database and a FakeProducts.
+struct OrdersFixture {
+  TempDir dir;
+  std::unique_ptr<sqlite::Database> db = OpenDatabase();
+  FakeProducts products;
+  std::unique_ptr<orders::Service> service = orders::MakeService(*db, products);
+
+  std::unique_ptr<sqlite::Database> OpenDatabase() {
+    return sqlite::Database::Open({.path = (dir / "orders.db").string(), .busy_timeout_ms = 60000},
+                                  orders::EmbeddedMigrations());
+  }
+
+  /// The first column of the first row of `sql`, on the test thread's connection.
+  std::int64_t Int(const std::string& sql) {
+    sqlite::Statement st = db->ThisThread().Prepare(sql);
+    REQUIRE(st.Step());
+    return st.Int(0);
+  }
+  std::string Text(const std::string& sql) {
+    sqlite::Statement st = db->ThisThread().Prepare(sql);
+    REQUIRE(st.Step());
+    return st.Text(0);
+  }
+  void Exec(const std::string& sql) { db->ThisThread().Exec(sql); }
+};
+
+inline orders::NewOrder Lines(std::initializer_list<std::pair<std::int64_t, std::int64_t>> lines,
+                              std::optional<std::string> key = std::nullopt) {
+  orders::NewOrder order;
+  for (auto [product_id, quantity] : lines) order.items.push_back({product_id, quantity});
+  order.idempotency_key = std::move(key);
+  return order;
+}
+
+}  // namespace shop::testing
