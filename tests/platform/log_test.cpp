@@ -2,11 +2,6 @@
 
 #include <doctest/doctest.h>
 
-TEST_CASE("log text is escaped so every line stays valid JSON") {
-  std::string out;
-  shop::log::AppendJsonEscaped(out, "a\"b\\c\nd\x01\xff");
-  CHECK(out == "a\\\"b\\\\c\\nd\\u0001\\u00ff");
-}
 
 TEST_CASE("levels parse and filter") {
   shop::log::Level level{};

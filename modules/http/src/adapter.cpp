@@ -34,12 +34,14 @@ std::expected<Principal, Response> Authenticate(const Request& request, const au
   if (header.size() <= kScheme.size() || !EqualsIgnoreCase(header.substr(0, kScheme.size()), kScheme)) {
     return std::unexpected(Problem(401, "unauthenticated", "Authorization must use the Bearer scheme"));
   }
-  auto principal = verifier.Verify(header.substr(kScheme.size()));
+  const std::string_view token = header.substr(kScheme.size());
+  auto principal = verifier.Verify(token);
   if (!principal) {
     Response r = Problem(401, "unauthenticated", auth::Describe(principal.error()));
     r.headers.Add("WWW-Authenticate", "Bearer");
     return std::unexpected(std::move(r));
   }
+  principal->credential = std::string(token);
   return *principal;
 }
 

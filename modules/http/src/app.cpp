@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "shop/core/random.h"
+#include "shop/http/request_context.h"
 #include "shop/platform/log.h"
 
 namespace shop::http {
@@ -22,18 +23,8 @@ bool IsValidRequestId(std::string_view id) {
   return true;
 }
 
-/// 16 hex digits: a random per-thread prefix and a counter, so ids are unique without a lock
-/// or a syscall per request.
-std::string NewRequestId() {
-  thread_local const std::string prefix = RandomHex(4);
-  thread_local std::uint32_t counter = 0;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = prefix;
-  id.resize(16);
-  std::uint32_t n = ++counter;
-  for (int i = 15; i >= 8; --i, n >>= 4) id[static_cast<std::size_t>(i)] = kHex[n & 0xf];
-  return id;
-}
+/// 16 hex digits from a per-thread generator: unique enough, with no lock or syscall per request.
+std::string NewRequestId() { return FastRandomHex(16); }
 
 bool IsJsonMediaType(std::string_view content_type) {
   std::string_view type = content_type.substr(0, content_type.find(';'));
@@ -76,8 +67,15 @@ void App::AddReadinessCheck(std::string name, std::function<bool()> ready) {
   checks_.push_back({std::move(name), std::move(ready)});
 }
 
+void App::SetFallback(std::string label, Handler handler) {
+  fallback_.method = "ANY";
+  fallback_.pattern = std::move(label);
+  fallback_.handler = std::move(handler);
+}
+
 void App::Seal() {
   for (Router::Route& route : router_.routes()) route.metrics_id = metrics_.RegisterRoute(route.method, route.pattern);
+  if (fallback_.handler) fallback_.metrics_id = metrics_.RegisterRoute(fallback_.method, fallback_.pattern);
   unmatched_metrics_id_ = metrics_.RegisterRoute("OTHER", "unmatched");
 }
 
@@ -89,6 +87,7 @@ Response App::Dispatch(Request& request, std::string_view request_id, const Rout
     }
   }
   Router::Match match = router_.Find(request.method, request.Path());
+  if (!match.route && match.allowed.empty() && fallback_.handler) match.route = &fallback_;
   if (!match.route) {
     if (!match.allowed.empty()) {
       Response r = Problem(405, "method_not_allowed", request.method + " is not allowed here; use " + match.allowed);
@@ -121,11 +120,18 @@ Response App::Handle(Request& request) {
   const auto start = std::chrono::steady_clock::now();
   metrics_.AddInFlight(1);
   std::string_view sent_id = request.headers.Get("X-Request-Id");
-  std::string request_id = IsValidRequestId(sent_id) ? std::string(sent_id) : NewRequestId();
+  RequestContext context;
+  context.request_id = IsValidRequestId(sent_id) ? std::string(sent_id) : NewRequestId();
+  context.trace_id = std::string(TraceIdFrom(request.headers.Get("traceparent")));
+  if (context.trace_id.empty()) context.trace_id = FastRandomHex(32);
   const Router::Route* route = nullptr;
-  Response response = Dispatch(request, request_id, route);
+  Response response;
+  {
+    RequestScope scope(context);
+    response = Dispatch(request, context.request_id, route);
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  Finish(request, response, request_id, route, seconds);
+  Finish(request, response, context.request_id, context.trace_id, route, seconds);
   metrics_.AddInFlight(-1);
   return response;
 }
@@ -134,17 +140,18 @@ Response App::Reject(const Request& partial, int status, std::string_view code, 
   std::string_view sent_id = partial.headers.Get("X-Request-Id");
   std::string request_id = IsValidRequestId(sent_id) ? std::string(sent_id) : NewRequestId();
   Response response = Problem(status, code, detail);
-  Finish(partial, response, request_id, nullptr, 0.0);
+  Finish(partial, response, request_id, TraceIdFrom(partial.headers.Get("traceparent")), nullptr, 0.0);
   return response;
 }
 
-void App::Finish(const Request& request, Response& response, std::string_view request_id,
+void App::Finish(const Request& request, Response& response, std::string_view request_id, std::string_view trace_id,
                  const Router::Route* route, double seconds) {
-  response.headers.Add("Api-Version", "1");
-  response.headers.Add("X-Request-Id", std::string(request_id));
+  response.headers.Set("Api-Version", "1");
+  response.headers.Set("X-Request-Id", std::string(request_id));
   metrics_.Record(route ? route->metrics_id : unmatched_metrics_id_, response.status, seconds);
   log::WriteBuffered(response.status >= 500 ? log::Level::kError : log::Level::kInfo, "request",
                      {{"request_id", request_id},
+                      {"trace_id", trace_id},
                       {"method", request.method},
                       {"route", route ? std::string_view(route->pattern) : std::string_view("unmatched")},
                       {"status", response.status},

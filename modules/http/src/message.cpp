@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "shop/platform/log.h"
+#include "shop/core/text.h"
 
 namespace shop::http {
 
@@ -59,7 +59,7 @@ Response Problem(int status, std::string_view code, std::string_view detail) {
   b += R"(","status":)";
   b += std::to_string(status);
   b += R"(,"detail":")";
-  log::AppendJsonEscaped(b, detail);
+  text::AppendJsonEscaped(b, detail);
   b += R"(","code":")";
   b += code;
   b += "\"}";

@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -84,6 +85,7 @@ struct Server::Impl {
   App& app;
   std::vector<std::unique_ptr<Worker>> workers;
   tcp::acceptor acceptor;  // on workers[0]
+  std::unique_ptr<asio::thread_pool> handler_pool;  // only with options.handler_threads > 0
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> next_worker{0};
 
@@ -98,6 +100,22 @@ struct Server::Impl {
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(endpoint);
     acceptor.listen(asio::socket_base::max_listen_connections);
+    if (options.handler_threads > 0) {
+      handler_pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(options.handler_threads));
+    }
+  }
+
+  /// Runs the application on the handler pool when there is one, else right here.
+  asio::awaitable<Response> Handle(Request& request) {
+    if (!handler_pool) co_return app.Handle(request);
+    co_return co_await asio::co_spawn(
+        handler_pool->get_executor(),
+        [this, &request]() -> asio::awaitable<Response> {
+          Response response = app.Handle(request);
+          log::FlushThisThread();  // pool threads have no flush timer
+          co_return response;
+        },
+        asio::use_awaitable);
   }
 
   asio::io_context& MakeWorkers(const ServerOptions& opts) {
@@ -202,7 +220,7 @@ struct Server::Impl {
       const unsigned version = header.version();
       bool keep_alive = header.keep_alive();
       Request request = ToRequest(parser.release());
-      Response response = app.Handle(request);
+      Response response = co_await Handle(request);
       keep_alive = keep_alive && !stopping;
       if (!co_await WriteResponse(stream, std::move(response), version, keep_alive) || !keep_alive) co_return;
     }
@@ -273,6 +291,7 @@ void Server::Run() {
   }
   s.control.run();
   for (auto& w : s.workers) w->thread.join();
+  if (s.handler_pool) s.handler_pool->join();
 }
 
 void Server::Stop() {

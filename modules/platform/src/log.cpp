@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "shop/core/text.h"
 #include "shop/core/time.h"
 
 namespace shop::log {
@@ -80,28 +81,6 @@ void Configure(std::string service, Level level) {
 
 bool Enabled(Level level) { return static_cast<int>(level) >= min_level.load(std::memory_order_relaxed); }
 
-void AppendJsonEscaped(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c >= 0x80) {
-          // Non-ASCII is escaped byte-wise: log input may be invalid UTF-8 and the line must stay valid JSON.
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-}
-
 namespace {
 void Append(Level level, std::string_view msg, std::initializer_list<Field> fields) {
   std::string& out = Buffer().data;
@@ -110,9 +89,9 @@ void Append(Level level, std::string_view msg, std::initializer_list<Field> fiel
   out += "\",\"level\":\"";
   out += LevelName(level);
   out += "\",\"service\":\"";
-  AppendJsonEscaped(out, ServiceName());
+  text::AppendJsonEscaped(out, ServiceName());
   out += "\",\"msg\":\"";
-  AppendJsonEscaped(out, msg);
+  text::AppendJsonEscaped(out, msg);
   out += '"';
   for (const Field& f : fields) {
     out += ",\"";
@@ -120,7 +99,7 @@ void Append(Level level, std::string_view msg, std::initializer_list<Field> fiel
     out += "\":";
     if (f.quoted) {
       out += '"';
-      AppendJsonEscaped(out, f.value);
+      text::AppendJsonEscaped(out, f.value);
       out += '"';
     } else {
       out += f.value;

@@ -1,5 +1,6 @@
 #include <string>
 
+#include "shop/core/text.h"
 #include "shop/http/adapter.h"
 #include "shop/products/http.h"
 
@@ -30,24 +31,9 @@ http::ProblemCode ProblemFor(Errc code) {
 
 http::Response FailureResponse(const Error& error) { return http::FailureProblem(error, ProblemFor); }
 
-/// `text` as the body of a JSON string. The domain keeps names valid UTF-8, so only quotes,
-/// backslashes and control characters need escaping; other bytes are copied as they are.
 void AppendJsonString(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (byte < 0x20) {
-      out += "\\u00";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    } else {
-      out += c;
-    }
-  }
+  text::AppendJsonEscaped(out, text);
   out += '"';
 }
 

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "shop/core/time.h"
+#include "shop/core/text.h"
 #include "shop/products/products.h"
 #include "store.h"
 
@@ -31,57 +32,17 @@ std::optional<Error> CheckSku(std::string_view sku) {
   return std::nullopt;
 }
 
-std::string_view TrimAsciiSpace(std::string_view text) {
-  constexpr std::string_view kSpace = " \t\n\r\f\v";
-  const auto first = text.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
-}
-
-/// The number of code points in `text`, or why it is not acceptable as a name: invalid UTF-8
-/// (overlong forms and surrogates included) or a control character (C0, DEL, C1).
-std::expected<std::size_t, std::string_view> CountPrintableCodePoints(std::string_view text) {
-  static constexpr char32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-  std::size_t count = 0;
-  for (std::size_t i = 0; i < text.size(); ++count) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    std::size_t length = 0;
-    char32_t cp = 0;
-    if (lead < 0x80) {
-      length = 1, cp = lead;
-    } else if ((lead & 0xE0) == 0xC0) {
-      length = 2, cp = lead & 0x1Fu;
-    } else if ((lead & 0xF0) == 0xE0) {
-      length = 3, cp = lead & 0x0Fu;
-    } else if ((lead & 0xF8) == 0xF0) {
-      length = 4, cp = lead & 0x07u;
-    } else {
-      return std::unexpected("must be valid UTF-8");
-    }
-    if (text.size() - i < length) return std::unexpected("must be valid UTF-8");
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return std::unexpected("must be valid UTF-8");
-      cp = (cp << 6) | (next & 0x3Fu);
-    }
-    if ((length > 1 && cp < kMinForLength[length]) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return std::unexpected("must be valid UTF-8");
-    }
-    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) return std::unexpected("must not contain control characters");
-    i += length;
-  }
-  return count;
-}
-
-/// The name as stored: trimmed of ASCII white space, 1..200 printable code points.
+/// The name as stored: trimmed of whitespace, 1..200 code points, none of them a control character.
 std::expected<std::string, Error> NormaliseName(std::string_view name) {
-  const std::string_view trimmed = TrimAsciiSpace(name);
-  auto length = CountPrintableCodePoints(trimmed);
-  if (!length) return std::unexpected(Invalid("name", length.error()));
-  if (*length == 0 || *length > kMaxNameLength) {
+  auto trimmed = text::DecodeTrimmed(name);
+  if (!trimmed) return std::unexpected(Invalid("name", "must be valid UTF-8"));
+  if (std::ranges::any_of(trimmed->code_points, [](const text::CodePoint& c) { return text::IsControl(c.value); })) {
+    return std::unexpected(Invalid("name", "must not contain control characters"));
+  }
+  if (trimmed->code_points.empty() || trimmed->code_points.size() > kMaxNameLength) {
     return std::unexpected(Invalid("name", "must be 1 to 200 characters after trimming"));
   }
-  return std::string(trimmed);
+  return std::move(trimmed->bytes);
 }
 
 std::optional<Error> CheckPrice(std::int64_t price_cents) {

@@ -6,12 +6,19 @@
 #include <vector>
 
 #include "password.h"
+#include "shop/core/text.h"
 #include "shop/core/time.h"
 #include "shop/users/users.h"
 #include "store.h"
 
 namespace shop::users {
 namespace {
+
+using text::CodePoint;
+using text::DecodeTrimmed;
+using text::DecodeUtf8;
+using text::IsControl;
+using text::IsWhitespace;
 
 constexpr std::size_t kMaxEmailLength = 254;
 constexpr std::size_t kMinPasswordLength = 8;
@@ -21,82 +28,6 @@ constexpr std::string_view kAdminName = "Administrator";
 // One text for unknown email and wrong password alike: the answer must not tell them apart.
 constexpr std::string_view kInvalidCredentialsDetail = "the email or password is wrong";
 constexpr std::string_view kNoSuchUser = "no such user";
-
-/// One code point of a UTF-8 string and where its bytes are.
-struct CodePoint {
-  char32_t value;
-  std::size_t begin;
-  std::size_t end;
-};
-
-/// The code points of `text`, or nullopt unless it is well-formed UTF-8 (no overlong forms,
-/// surrogates or values past U+10FFFF).
-std::optional<std::vector<CodePoint>> DecodeUtf8(std::string_view text) {
-  std::vector<CodePoint> out;
-  out.reserve(text.size());
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    std::size_t length = 0;
-    char32_t value = 0;
-    char32_t smallest = 0;
-    if (lead < 0x80) {
-      length = 1;
-      value = lead;
-    } else if ((lead & 0xE0) == 0xC0) {
-      length = 2;
-      value = lead & 0x1Fu;
-      smallest = 0x80;
-    } else if ((lead & 0xF0) == 0xE0) {
-      length = 3;
-      value = lead & 0x0Fu;
-      smallest = 0x800;
-    } else if ((lead & 0xF8) == 0xF0) {
-      length = 4;
-      value = lead & 0x07u;
-      smallest = 0x10000;
-    } else {
-      return std::nullopt;
-    }
-    if (length > text.size() - i) return std::nullopt;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return std::nullopt;
-      value = (value << 6) | (next & 0x3Fu);
-    }
-    if (value < smallest || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) return std::nullopt;
-    out.push_back({value, i, i + length});
-    i += length;
-  }
-  return out;
-}
-
-/// Unicode White_Space.
-bool IsWhitespace(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-/// Unicode general category Cc (C0, DEL, C1).
-bool IsControl(char32_t c) { return c < 0x20 || (c >= 0x7F && c <= 0x9F); }
-
-/// Text with whitespace removed from both ends: its bytes and its code points.
-struct TrimmedText {
-  std::string bytes;
-  std::vector<CodePoint> code_points;
-};
-
-std::optional<TrimmedText> DecodeTrimmed(std::string_view raw) {
-  auto decoded = DecodeUtf8(raw);
-  if (!decoded) return std::nullopt;
-  auto first = std::ranges::find_if_not(*decoded, [](const CodePoint& c) { return IsWhitespace(c.value); });
-  auto last = std::find_if_not(decoded->rbegin(), std::make_reverse_iterator(first), [](const CodePoint& c) {
-                return IsWhitespace(c.value);
-              }).base();
-  if (first == last) return TrimmedText{};
-  return TrimmedText{std::string(raw.substr(first->begin, (last - 1)->end - first->begin)),
-                     std::vector<CodePoint>(first, last)};
-}
 
 /// The email trimmed and lower-cased (ASCII letters only), if it is acceptable.
 std::expected<std::string, Error> NormalizeEmail(std::string_view raw) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace shop {
@@ -11,6 +12,9 @@ enum class Role { kCustomer, kAdmin };
 struct Principal {
   std::int64_t user_id = 0;
   Role role = Role::kCustomer;
+  /// The bearer token the caller proved this with, when there is one. In-process modules ignore
+  /// it; a module's remote client presents it to the service it calls on the caller's behalf.
+  std::string credential;
 
   bool IsAdmin() const { return role == Role::kAdmin; }
   /// True when this caller may see or act on something owned by `owner_id`.

@@ -27,6 +27,10 @@ class App {
   Router& router() { return router_; }
   void AddReadinessCheck(std::string name, std::function<bool()> ready);
 
+  /// Answers requests that match no route (instead of 404): the gateway's proxy. `label` names
+  /// them in logs and metrics.
+  void SetFallback(std::string label, Handler handler);
+
   /// Call once after every route is added and before serving.
   void Seal();
 
@@ -41,8 +45,8 @@ class App {
 
  private:
   Response Dispatch(Request& request, std::string_view request_id, const Router::Route*& route);
-  void Finish(const Request& request, Response& response, std::string_view request_id, const Router::Route* route,
-              double seconds);
+  void Finish(const Request& request, Response& response, std::string_view request_id, std::string_view trace_id,
+              const Router::Route* route, double seconds);
 
   std::string service_;
   std::string version_;
@@ -50,6 +54,7 @@ class App {
   std::vector<ReadinessCheck> checks_;
   metrics::HttpMetrics metrics_;
   metrics::HttpMetrics::RouteId unmatched_metrics_id_ = 0;
+  Router::Route fallback_;
 };
 
 }  // namespace shop::http

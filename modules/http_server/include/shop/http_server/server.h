@@ -13,6 +13,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  ///< 0 picks a free port; see Server::port()
   int threads = 0;            ///< 0: one per core
+  /// 0: handlers run on the I/O threads (fastest when they never block). N > 0: handlers run on a
+  /// pool of N threads, so a handler waiting on another service never stalls other connections.
+  int handler_threads = 0;
   std::size_t max_body_bytes = 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
   std::chrono::seconds idle_timeout{60};     ///< a keep-alive connection with no request

@@ -41,7 +41,4 @@ void WriteBuffered(Level level, std::string_view msg, std::initializer_list<Fiel
 /// Writes out the calling thread's buffered lines.
 void FlushThisThread();
 
-/// Appends `text` to `out` as the body of a JSON string (without the quotes).
-void AppendJsonEscaped(std::string& out, std::string_view text);
-
 }  // namespace shop::log
