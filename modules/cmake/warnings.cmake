@@ -3,4 +3,4 @@ add_library(shop_warnings INTERFACE)
 add_library(shop::warnings ALIAS shop_warnings)
 target_compile_options(shop_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
-  -Woverloaded-virtual -Wimplicit-fallthrough)
+  -Woverloaded-virtual -Wimplicit-fallthrough -Wno-missing-field-initializers)
