@@ -181,6 +181,10 @@ struct Server::Impl {
       stream.expires_after(options.idle_timeout);
       auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
       self.idle = false;
+      if (ec == bhttp::error::body_limit) {  // Beast checks a declared Content-Length with the header
+        co_await RejectAndClose(stream, parser, 413, "payload_too_large", "the request body exceeds 1 MiB");
+        co_return;
+      }
       if (ec == bhttp::error::header_limit) {
         co_await RejectAndClose(stream, parser, 431, "validation_failed", "request headers exceed 16 KiB");
         co_return;
