@@ -1,0 +1,31 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "shop/http/app.h"
+#include "shop/http_server/server.h"
+#include "shop/platform/flags.h"
+
+namespace shop::runtime {
+
+/// Declares --host, --port, --threads and --log-level (with SHOP_* environment variables).
+void AddServerFlags(Flags& flags, std::string default_port);
+
+/// Parses the command line and sets up logging for `service`. Returns an exit code when the
+/// process should stop now (0 after --help, 2 after a usage error), nullopt to go on.
+std::optional<int> Start(Flags& flags, int argc, char** argv, std::string_view service, std::string_view help_footer);
+
+/// Server options from the flags AddServerFlags declared; throws std::invalid_argument with the
+/// flag's message when one is out of range.
+http::ServerOptions ServerOptionsFrom(const Flags& flags);
+
+/// Serves `app` (sealed here) until SIGINT or SIGTERM, with "listening" and "stopped" log lines.
+int Serve(http::App& app, const http::ServerOptions& options);
+
+/// Runs `body`; an exception becomes an error log line, a message on stderr and exit code 1.
+int Guard(std::string_view service, const std::function<int()>& body);
+
+}  // namespace shop::runtime

@@ -1,0 +1,55 @@
+// shop-orders: the orders module as a service. The same orders code as in the monolith, handed a
+// products::Api that is an HTTP client of the products service instead of the in-process one.
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "shop/orders/http.h"
+#include "shop/orders/orders.h"
+#include "shop/platform/periodic.h"
+#include "shop/products/remote.h"
+#include "shop/runtime/runtime.h"
+#include "shop/users/remote.h"
+
+namespace {
+
+using namespace shop;
+
+int Run(const Flags& flags) {
+  http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
+  // Handlers wait on the products service; a pool keeps one slow call from stalling other connections.
+  server_options.handler_threads = 32;
+  const std::filesystem::path data_dir = flags.Get("data-dir");
+  std::filesystem::create_directories(data_dir);
+  ::chmod(data_dir.c_str(), 0700);
+  auto db = sqlite::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
+
+  auto products = products::MakeHttpClient({.name = "products", .base_url = flags.Get("products-url")});
+  auto service = orders::MakeService(*db, *products);
+  auto users = users::MakeHttpClient({.name = "users", .base_url = flags.Get("users-url")});
+  auth::Verifier verifier;
+  users::KeySync keys(*users, verifier);
+
+  http::App app("orders", SHOP_VERSION);
+  orders::AddRoutes(app.router(), *service, verifier);
+  app.AddReadinessCheck("orders_db", [&] { return db->Ping(); });
+  app.AddReadinessCheck("token_keys", [&] { return verifier.HasKeys(); });
+  http::Client products_probe({.name = "products", .base_url = flags.Get("products-url")});
+  app.AddReadinessCheck("products", [&] { return products_probe.Probe("/health/live"); });
+  // Releases products could not confirm are retried from orders.db until it does.
+  PeriodicTask release_retrier("retry pending releases", std::chrono::seconds(2),
+                               [&] { service->RetryPendingReleases(); });
+  return runtime::Serve(app, server_options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags("shop-orders", "The orders module as a service: placing, listing and cancelling orders.");
+  runtime::AddServerFlags(flags, "8083");
+  flags.Add("data-dir", "DIR", "where orders.db lives", "./data/orders", "SHOP_DATA_DIR");
+  flags.Add("users-url", "URL", "the users service, for its token keys", "http://127.0.0.1:8081", "SHOP_USERS_URL");
+  flags.Add("products-url", "URL", "the products service", "http://127.0.0.1:8082", "SHOP_PRODUCTS_URL");
+  if (auto code = runtime::Start(flags, argc, argv, "orders", "")) return *code;
+  return runtime::Guard("shop-orders", [&] { return Run(flags); });
+}

@@ -1,0 +1,46 @@
+// shop-products: the products module as a service, with the internal reservation routes the
+// orders service calls. Tokens are verified locally with the keys users publishes.
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "shop/products/http.h"
+#include "shop/products/products.h"
+#include "shop/products/remote.h"
+#include "shop/runtime/runtime.h"
+#include "shop/users/remote.h"
+
+namespace {
+
+using namespace shop;
+
+int Run(const Flags& flags) {
+  const http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
+  const std::filesystem::path data_dir = flags.Get("data-dir");
+  std::filesystem::create_directories(data_dir);
+  ::chmod(data_dir.c_str(), 0700);
+  auto db = sqlite::Database::Open({(data_dir / "products.db").string()}, products::EmbeddedMigrations());
+  auto service = products::MakeService(*db);
+
+  auto users = users::MakeHttpClient({.name = "users", .base_url = flags.Get("users-url")});
+  auth::Verifier verifier;
+  users::KeySync keys(*users, verifier);
+
+  http::App app("products", SHOP_VERSION);
+  products::AddRoutes(app.router(), *service, verifier);
+  products::AddInternalRoutes(app.router(), *service);
+  app.AddReadinessCheck("products_db", [&] { return db->Ping(); });
+  app.AddReadinessCheck("token_keys", [&] { return verifier.HasKeys(); });
+  return runtime::Serve(app, server_options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags("shop-products", "The products module as a service: the catalogue and its stock.");
+  runtime::AddServerFlags(flags, "8082");
+  flags.Add("data-dir", "DIR", "where products.db lives", "./data/products", "SHOP_DATA_DIR");
+  flags.Add("users-url", "URL", "the users service, for its token keys", "http://127.0.0.1:8081", "SHOP_USERS_URL");
+  if (auto code = runtime::Start(flags, argc, argv, "products", "")) return *code;
+  return runtime::Guard("shop-products", [&] { return Run(flags); });
+}

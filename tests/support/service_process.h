@@ -1,0 +1,60 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace shop::testing {
+
+/// One server process for a test: fork/exec of `binary` with `args`, on a free loopback port,
+/// stdout and stderr to `log_file`. In `args`, "{port}" is replaced by the port.
+/// Start() waits until GET /health/ready answers 200 (polling with a deadline, not sleeping).
+class ServiceProcess {
+ public:
+  struct Options {
+    std::filesystem::path binary;
+    std::vector<std::string> args;  ///< e.g. {"--port", "{port}", "--data-dir", dir}
+    std::vector<std::pair<std::string, std::string>> env;
+    std::filesystem::path log_file;
+    std::chrono::seconds ready_deadline{20};
+  };
+
+  explicit ServiceProcess(Options options);
+  ~ServiceProcess();  ///< SIGKILL if still running
+  ServiceProcess(const ServiceProcess&) = delete;
+  ServiceProcess& operator=(const ServiceProcess&) = delete;
+
+  /// Starts (or restarts, on the same port) and waits until ready; throws std::runtime_error with
+  /// the log's tail when the process exits or is not ready in time.
+  void Start();
+  /// Starts without waiting for readiness (for services whose dependencies are down).
+  void Launch();
+  /// True when GET /health/ready answers 200 before the deadline.
+  bool WaitReady(std::chrono::milliseconds deadline);
+  /// Sends `signal`, waits up to `deadline`; returns the exit code (128 + signal if killed, -1 on timeout).
+  int Stop(int signal = SIGTERM, std::chrono::seconds deadline = std::chrono::seconds(20));
+  bool running() const { return pid_ > 0; }
+
+  std::uint16_t port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string Log() const;
+
+  /// The directory holding the project's executables: $SHOP_BIN_DIR (set by CTest).
+  static std::filesystem::path BinDir();
+
+ private:
+  Options options_;
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+/// Status of GET `path` on 127.0.0.1:`port` (0 when nothing answers), with a short timeout.
+int HttpGetStatus(std::uint16_t port, const std::string& path);
+
+}  // namespace shop::testing
