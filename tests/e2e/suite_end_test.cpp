@@ -1,0 +1,38 @@
+// Runs last (doctest --order-by=file): the state of the server after everything the suite did.
+#include <doctest/doctest.h>
+
+#include <boost/json/parse.hpp>
+#include <sstream>
+#include <string>
+
+#include "api_client.h"
+#include "server_harness.h"
+
+namespace shop::e2e {
+
+TEST_SUITE("suite end") {
+  TEST_CASE("after the whole suite: still ready, and no 5xx was ever answered") {
+    Api api;
+    CHECK(api.Get("/health/ready").status == 200);
+    CHECK(ServerErrorsSeen() == 0);
+
+    TestServer& server = TestServer::Get();
+    if (!server.managed()) return;
+    // The log also covers what raw-socket tests sent.
+    std::istringstream log(server.process().ReadStdout());
+    int server_errors = 0;
+    for (std::string line; std::getline(log, line);) {
+      boost::system::error_code ec;
+      boost::json::value v = boost::json::parse(line, ec);
+      if (ec || !v.is_object()) continue;
+      const boost::json::value* status = v.as_object().if_contains("status");
+      if (status != nullptr && status->is_int64() && status->as_int64() >= 500) {
+        ++server_errors;
+        FAIL_CHECK("5xx in the server log: ", line.substr(0, 500));
+      }
+    }
+    CHECK(server_errors == 0);
+  }
+}
+
+}  // namespace shop::e2e
