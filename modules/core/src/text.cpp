@@ -68,40 +68,54 @@ std::optional<TrimmedText> DecodeTrimmed(std::string_view raw) {
                      std::vector<CodePoint>(first, last)};
 }
 
+namespace {
+
+bool NeedsCare(unsigned char c) { return c < 0x20 || c == '"' || c == '\\' || c >= 0x7f; }
+
+/// The length of the valid UTF-8 sequence starting at text[i] (a byte >= 0x80), or 0.
+std::size_t ValidSequenceLength(std::string_view text, std::size_t i) {
+  const auto c = static_cast<unsigned char>(text[i]);
+  const std::size_t length = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+  if (length == 0 || length > text.size() - i) return 0;
+  return DecodeUtf8(text.substr(i, length)).has_value() ? length : 0;
+}
+
+}  // namespace
+
 void AppendJsonEscaped(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::size_t i = 0;
   while (i < text.size()) {
+    // Copy the longest run that needs no escaping in one go (the common case is all of it).
+    std::size_t run = i;
+    while (run < text.size() && !NeedsCare(static_cast<unsigned char>(text[run]))) ++run;
+    out.append(text.data() + i, run - i);
+    i = run;
+    if (i == text.size()) break;
     const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-          if (c < 0x20 || c == 0x7f) {
-            out += "\\u00";
-            out += kHex[c >> 4];
-            out += kHex[c & 0xf];
-          } else {
-            out += static_cast<char>(c);
-          }
+    if (c >= 0x80) {
+      // A multi-byte sequence: copied whole when valid, else one replacement character per bad byte.
+      if (const std::size_t length = ValidSequenceLength(text, i)) {
+        out.append(text.substr(i, length));
+        i += length;
+      } else {
+        out += "\\ufffd";
+        ++i;
       }
-      ++i;
       continue;
     }
-    // A multi-byte sequence: copied whole when valid, else one replacement character per bad byte.
-    std::size_t length = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    const bool valid = length != 0 && length <= text.size() - i && DecodeUtf8(text.substr(i, length)).has_value();
-    if (valid) {
-      out.append(text.substr(i, length));
-      i += length;
-    } else {
-      out += "\\ufffd";
-      ++i;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
     }
+    ++i;
   }
 }
 

@@ -123,7 +123,6 @@ Response App::Handle(Request& request) {
   RequestContext context;
   context.request_id = IsValidRequestId(sent_id) ? std::string(sent_id) : NewRequestId();
   context.trace_id = std::string(TraceIdFrom(request.headers.Get("traceparent")));
-  if (context.trace_id.empty()) context.trace_id = FastRandomHex(32);
   const Router::Route* route = nullptr;
   Response response;
   {

@@ -25,8 +25,14 @@ bool Headers::Has(std::string_view name) const {
 }
 
 void Headers::Set(std::string_view name, std::string value) {
-  std::erase_if(fields_, [&](const Field& f) { return EqualsIgnoreCase(f.name, name); });
-  fields_.push_back({std::string(name), std::move(value)});
+  auto same = [&](const Field& f) { return EqualsIgnoreCase(f.name, name); };
+  auto first = std::ranges::find_if(fields_, same);
+  if (first == fields_.end()) {
+    fields_.push_back({std::string(name), std::move(value)});
+    return;
+  }
+  first->value = std::move(value);
+  fields_.erase(std::remove_if(first + 1, fields_.end(), same), fields_.end());
 }
 
 std::string_view Request::Path() const {

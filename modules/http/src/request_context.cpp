@@ -8,7 +8,7 @@
 namespace shop::http {
 namespace {
 
-thread_local const RequestContext* current = nullptr;
+thread_local RequestContext* current = nullptr;
 
 bool IsLowerHex(std::string_view s) {
   for (char c : s) {
@@ -19,9 +19,9 @@ bool IsLowerHex(std::string_view s) {
 
 }  // namespace
 
-const RequestContext* CurrentRequest() { return current; }
+RequestContext* CurrentRequest() { return current; }
 
-RequestScope::RequestScope(const RequestContext& context) : previous_(current) { current = &context; }
+RequestScope::RequestScope(RequestContext& context) : previous_(current) { current = &context; }
 RequestScope::~RequestScope() { current = previous_; }
 
 std::string_view TraceIdFrom(std::string_view tp) {
@@ -54,8 +54,9 @@ std::string FastRandomHex(std::size_t count) {
 }
 
 std::string OutgoingTraceparent() {
-  const RequestContext* ctx = CurrentRequest();
+  RequestContext* ctx = CurrentRequest();
   std::string trace = ctx && !ctx->trace_id.empty() ? ctx->trace_id : FastRandomHex(32);
+  if (ctx && ctx->trace_id.empty()) ctx->trace_id = trace;
   return "00-" + trace + "-" + FastRandomHex(16) + "-01";
 }
 

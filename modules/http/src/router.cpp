@@ -1,19 +1,28 @@
 #include "shop/http/router.h"
 
 #include <algorithm>
+#include <array>
+#include <span>
 #include <charconv>
 #include <stdexcept>
 
 namespace shop::http {
 namespace {
 
-std::vector<std::string_view> SplitPath(std::string_view path) {
-  std::vector<std::string_view> out;
+/// The segments of a path, without allocating: at most kMaxSegments (a longer path matches no route).
+constexpr std::size_t kMaxSegments = 8;
+struct Segments {
+  std::array<std::string_view, kMaxSegments + 1> items{};
+  std::size_t size = 0;
+};
+
+Segments SplitPath(std::string_view path) {
+  Segments out;
   if (path.empty() || path.front() != '/') return out;
   path.remove_prefix(1);
-  while (true) {
+  while (out.size < out.items.size()) {
     auto slash = path.find('/');
-    out.push_back(path.substr(0, slash));
+    out.items[out.size++] = path.substr(0, slash);
     if (slash == std::string_view::npos) break;
     path.remove_prefix(slash + 1);
   }
@@ -38,11 +47,12 @@ std::optional<std::int64_t> Context::IdParam(std::size_t index) const {
 void Router::Add(std::string_view method, std::string_view pattern, Handler handler, RouteOptions options) {
   Route route{std::string(method), std::string(pattern), {}, std::move(handler), options};
   std::size_t placeholders = 0;
-  for (std::string_view s : SplitPath(pattern)) {
-    if (IsPlaceholder(s)) ++placeholders;
-    route.segments.emplace_back(s);
+  const Segments segments = SplitPath(pattern);
+  for (std::size_t i = 0; i < segments.size; ++i) {
+    if (IsPlaceholder(segments.items[i])) ++placeholders;
+    route.segments.emplace_back(segments.items[i]);
   }
-  if (route.segments.empty() || placeholders > Context::kMaxParams) {
+  if (route.segments.empty() || route.segments.size() > kMaxSegments || placeholders > Context::kMaxParams) {
     throw std::logic_error("bad route pattern " + std::string(pattern));
   }
   routes_.push_back(std::move(route));
@@ -51,7 +61,8 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
 Router::Match Router::Find(std::string_view method, std::string_view path) const {
   Match match;
   std::vector<std::string_view> allowed;
-  const std::vector<std::string_view> segments = SplitPath(path);
+  const Segments split = SplitPath(path);
+  const std::span<const std::string_view> segments(split.items.data(), split.size);
   for (const Route& route : routes_) {
     if (route.segments.size() != segments.size()) continue;
     std::array<std::string_view, Context::kMaxParams> params{};

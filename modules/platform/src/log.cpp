@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -51,6 +53,27 @@ struct ThreadBuffer {
   }
 };
 
+/// Appends the current time as RFC 3339 UTC with milliseconds. The part up to the second is
+/// formatted once per second per thread; a request log line pays only for the milliseconds.
+void AppendTimestamp(std::string& out) {
+  thread_local std::int64_t cached_second = -1;
+  thread_local std::string cached_prefix;  // "2026-11-21T10:00:00."
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::int64_t second = ms / 1000;
+  if (second != cached_second) {
+    cached_second = second;
+    cached_prefix = FormatRfc3339(second);
+    cached_prefix.back() = '.';  // "...:00Z" -> "...:00."
+  }
+  out += cached_prefix;
+  const int millis = static_cast<int>(ms % 1000);
+  out += static_cast<char>('0' + millis / 100);
+  out += static_cast<char>('0' + millis / 10 % 10);
+  out += static_cast<char>('0' + millis % 10);
+  out += 'Z';
+}
+
 ThreadBuffer& Buffer() {
   thread_local ThreadBuffer buffer;
   return buffer;
@@ -58,10 +81,21 @@ ThreadBuffer& Buffer() {
 
 }  // namespace
 
-Field::Field(std::string_view k, double v) : key(k), quoted(false) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", v);
-  value = buf;
+Field::Field(std::string_view k, long long v) : key_(k), quoted_(false) {
+  auto [end, ec] = std::to_chars(number_, number_ + sizeof number_, v);
+  value_ = std::string_view(number_, static_cast<std::size_t>(end - number_));
+}
+
+Field::Field(std::string_view k, double v) : key_(k), quoted_(false) {
+  auto [end, ec] = std::to_chars(number_, number_ + sizeof number_, v, std::chars_format::fixed, 3);
+  value_ = ec == std::errc() ? std::string_view(number_, static_cast<std::size_t>(end - number_)) : "0";
+}
+
+Field::Field(const Field& other) : key_(other.key_), value_(other.value_), quoted_(other.quoted_) {
+  if (value_.data() >= other.number_ && value_.data() < other.number_ + sizeof other.number_) {
+    std::copy(other.number_, other.number_ + sizeof number_, number_);
+    value_ = std::string_view(number_ + (value_.data() - other.number_), value_.size());
+  }
 }
 
 bool ParseLevel(std::string_view text, Level& out) {
@@ -85,7 +119,7 @@ namespace {
 void Append(Level level, std::string_view msg, std::initializer_list<Field> fields) {
   std::string& out = Buffer().data;
   out += "{\"time\":\"";
-  out += FormatRfc3339Millis(std::chrono::system_clock::now());
+  AppendTimestamp(out);
   out += "\",\"level\":\"";
   out += LevelName(level);
   out += "\",\"service\":\"";
@@ -95,14 +129,14 @@ void Append(Level level, std::string_view msg, std::initializer_list<Field> fiel
   out += '"';
   for (const Field& f : fields) {
     out += ",\"";
-    out += f.key;
+    out += f.key();
     out += "\":";
-    if (f.quoted) {
+    if (f.quoted()) {
       out += '"';
-      text::AppendJsonEscaped(out, f.value);
+      text::AppendJsonEscaped(out, f.value());
       out += '"';
     } else {
-      out += f.value;
+      out += f.value();
     }
   }
   out += "}\n";

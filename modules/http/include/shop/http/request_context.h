@@ -9,23 +9,24 @@ namespace shop::http {
 /// and W3C trace context along. Set by App::Handle for the handler's duration.
 struct RequestContext {
   std::string request_id;
-  std::string trace_id;  ///< 32 lower-case hex digits
-  std::string span_id;   ///< 16 lower-case hex digits: this service's span
+  /// 32 lower-case hex digits: from the caller's traceparent, or made by the first outgoing call
+  /// (empty while neither happened, so requests that call nobody pay nothing for tracing).
+  std::string trace_id;
 };
 
 /// The calling thread's current request, or nullptr outside a request.
-const RequestContext* CurrentRequest();
+RequestContext* CurrentRequest();
 
 /// Makes `context` the thread's current request until destroyed (restoring the previous one).
 class RequestScope {
  public:
-  explicit RequestScope(const RequestContext& context);
+  explicit RequestScope(RequestContext& context);
   ~RequestScope();
   RequestScope(const RequestScope&) = delete;
   RequestScope& operator=(const RequestScope&) = delete;
 
  private:
-  const RequestContext* previous_;
+  RequestContext* previous_;
 };
 
 /// The trace id of a valid `traceparent` header value (`00-<32 hex>-<16 hex>-<2 hex>`), or empty.
@@ -34,7 +35,8 @@ std::string_view TraceIdFrom(std::string_view traceparent);
 /// `count` random lower-case hex digits from a fast per-thread generator (ids, not secrets).
 std::string FastRandomHex(std::size_t count);
 
-/// A `traceparent` for a call made now from the current request (a new span id per call).
+/// A `traceparent` for a call made now from the current request (a new span id per call); starts
+/// the request's trace if it has none yet.
 std::string OutgoingTraceparent();
 
 }  // namespace shop::http

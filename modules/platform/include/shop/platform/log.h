@@ -17,17 +17,27 @@ void Configure(std::string service, Level min_level);
 bool Enabled(Level level);
 
 /// One field of a log line. Numbers are written as JSON numbers, text as JSON strings.
-struct Field {
-  std::string_view key;
-  std::string value;
-  bool quoted = true;
+/// Text is referenced, not copied: a Field lives only for the Write call it is passed to.
+class Field {
+ public:
+  Field(std::string_view k, std::string_view v) : key_(k), value_(v) {}
+  Field(std::string_view k, const char* v) : key_(k), value_(v) {}
+  Field(std::string_view k, const std::string& v) : key_(k), value_(v) {}
+  Field(std::string_view k, long long v);
+  Field(std::string_view k, int v) : Field(k, static_cast<long long>(v)) {}
+  Field(std::string_view k, double v);  ///< written with 3 decimals
+  Field(const Field& other);
+  Field& operator=(const Field&) = delete;
 
-  Field(std::string_view k, std::string_view v) : key(k), value(v) {}
-  Field(std::string_view k, const char* v) : key(k), value(v) {}
-  Field(std::string_view k, const std::string& v) : key(k), value(v) {}
-  Field(std::string_view k, long long v) : key(k), value(std::to_string(v)), quoted(false) {}
-  Field(std::string_view k, int v) : key(k), value(std::to_string(v)), quoted(false) {}
-  Field(std::string_view k, double v);
+  std::string_view key() const { return key_; }
+  std::string_view value() const { return value_; }
+  bool quoted() const { return quoted_; }
+
+ private:
+  std::string_view key_;
+  std::string_view value_;
+  bool quoted_ = true;
+  char number_[32];  // numbers are formatted here, and value_ points into it
 };
 
 /// Writes one JSON object line to stdout now: {"time","level","service","msg",...fields}.
