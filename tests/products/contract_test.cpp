@@ -1,5 +1,6 @@
 // The contract of products::Api, written once and run against every implementation of it.
-// A fixture type provides `Api& api()`; each implementation's fixture is listed in ContractFixtures.
+// A fixture type provides `Api& api()` and the callers `admin()` and `customer()` (principals the
+// implementation accepts as such); each implementation's fixture is listed in ContractFixtures.
 
 #include <doctest/doctest.h>
 
@@ -11,10 +12,16 @@
 
 #include "products_testing.h"
 
+#if SHOP_SPLIT_TESTS
+#include "remote_testing.h"
+#include "shop/products/remote.h"
+#endif
+
 namespace {
 
 using shop::Page;
 using shop::PageRequest;
+using shop::Principal;
 using shop::products::Api;
 using shop::products::NewProduct;
 using shop::products::Product;
@@ -26,17 +33,37 @@ using shop::products::testing::kAdmin;
 using shop::products::testing::kCustomer;
 using shop::products::testing::Outcome;
 
-/// The in-process service over a fresh database.
+/// The in-process service over a fresh database; it takes principals as they are.
 class InProcessFixture {
  public:
   Api& api() { return service_.api(); }
+  const Principal& admin() const { return kAdmin; }
+  const Principal& customer() const { return kCustomer; }
 
  private:
   shop::products::testing::InProcessService service_;
 };
 
-Product Create(Api& api, std::string sku, std::int64_t price_cents, std::int64_t stock, std::string name = "Widget") {
-  auto product = api.CreateProduct(kAdmin, NewProduct{std::move(sku), std::move(name), price_cents, stock});
+#if SHOP_SPLIT_TESTS
+/// The HTTP client against a shop-products process of its own (fresh database); callers carry
+/// tokens the products service verifies with the keys of the shared shop-users process.
+class HttpFixture {
+ public:
+  Api& api() { return *client_; }
+  const Principal& admin() const { return admin_; }
+  const Principal& customer() const { return customer_; }
+
+ private:
+  shop::products::testing::ProductsProcess products_;
+  std::unique_ptr<Api> client_ = shop::products::MakeHttpClient({.name = "products", .base_url = products_.url()});
+  Principal admin_ = shop::products::testing::UsersProcess::Shared().SignedIn(kAdmin);
+  Principal customer_ = shop::products::testing::UsersProcess::Shared().SignedIn(kCustomer);
+};
+#endif
+
+Product Create(Api& api, const Principal& admin, std::string sku, std::int64_t price_cents, std::int64_t stock,
+               std::string name = "Widget") {
+  auto product = api.CreateProduct(admin, NewProduct{std::move(sku), std::move(name), price_cents, stock});
   REQUIRE_MESSAGE(product.has_value(), Detail(product));
   return *product;
 }
@@ -77,11 +104,15 @@ void CheckLine(const ReservedLine& line, std::int64_t product_id, std::int64_t q
 }  // namespace
 
 DOCTEST_TYPE_TO_STRING(InProcessFixture);
+#if SHOP_SPLIT_TESTS
+DOCTEST_TYPE_TO_STRING(HttpFixture);
+#endif
 
 TEST_CASE_TEMPLATE_DEFINE("products contract: get a product", Fixture, contract_get) {
   Fixture f;
   Api& api = f.api();
-  const Product created = Create(api, "SKU-1", 1999, 7, "  Blue mug  ");
+  const Principal& admin = f.admin();
+  const Product created = Create(api, admin, "SKU-1", 1999, 7, "  Blue mug  ");
 
   CHECK(created.id > 0);
   CHECK(created.sku == "SKU-1");
@@ -100,9 +131,36 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: get a product", Fixture, contract_
   CHECK(Detail(api.GetProduct(created.id + 1)).find(std::to_string(created.id + 1)) != std::string::npos);
 }
 
+TEST_CASE_TEMPLATE_DEFINE("products contract: text comes back exactly as it was stored", Fixture, contract_text) {
+  Fixture f;
+  Api& api = f.api();
+  const Principal& admin = f.admin();
+  // Quotes, backslashes, a slash, non-ASCII and characters JSON writes as escapes or keeps as they are.
+  const std::string name = "Say \"hi\" \\ caf\xC3\xA9 / \xE2\x82\xAC \xF0\x9F\x8D\xB5 <&>";
+  const Product created = Create(api, admin, "T-1", 1, 5, name);
+  CHECK(created.name == name);
+  CHECK(api.GetProduct(created.id)->name == name);
+  CHECK(List(api, 10).items.at(0).name == name);
+  auto renamed = api.UpdateProduct(admin, created.id, ProductPatch{name + "!", std::nullopt, std::nullopt});
+  REQUIRE(Outcome(renamed) == "ok");
+  CHECK(renamed->name == name + "!");
+
+  // An order reference is opaque bytes to the module, compared exactly.
+  const std::string ref = "order \"7\" \\ \xC3\xA9\t\x01";
+  REQUIRE(Outcome(api.Reserve(ref, {{created.id, 2}})) == "ok");
+  CHECK(Outcome(api.Reserve(ref + " ", {{created.id, 2}})) == "ok");
+  CHECK(StockOf(api, created.id) == 1);
+  REQUIRE(Outcome(api.Release(ref)) == "ok");
+  CHECK(StockOf(api, created.id) == 3);
+  auto late = api.Reserve(ref, {{created.id, 1}});
+  CHECK(Outcome(late) == "reservation_released");
+  CHECK(Detail(late).find(ref) != std::string::npos);
+}
+
 TEST_CASE_TEMPLATE_DEFINE("products contract: list pages by id", Fixture, contract_list) {
   Fixture f;
   Api& api = f.api();
+  const Principal& admin = f.admin();
 
   SUBCASE("an empty catalogue is one empty page") {
     auto page = List(api, 20);
@@ -112,7 +170,9 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: list pages by id", Fixture, contra
 
   SUBCASE("pages follow each other by id ascending") {
     std::vector<std::int64_t> ids;
-    for (int i = 0; i < 5; ++i) ids.push_back(Create(api, std::string{'P', static_cast<char>('0' + i)}, 100 + i, i).id);
+    for (int i = 0; i < 5; ++i) {
+      ids.push_back(Create(api, admin, std::string{'P', static_cast<char>('0' + i)}, 100 + i, i).id);
+    }
 
     auto first = List(api, 2);
     CHECK(Ids(first) == std::vector<std::int64_t>{ids[0], ids[1]});
@@ -155,34 +215,37 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: list pages by id", Fixture, contra
 TEST_CASE_TEMPLATE_DEFINE("products contract: create", Fixture, contract_create) {
   Fixture f;
   Api& api = f.api();
+  const Principal& admin = f.admin();
+  const Principal& customer = f.customer();
 
   SUBCASE("values at the edges of every rule are accepted") {
     const std::string sku64(64, 'a');
-    Create(api, sku64, 0, 0, "x");
-    Create(api, "AZaz09_-", 100'000'000, 1'000'000'000, std::string(200, 'n'));
+    Create(api, admin, sku64, 0, 0, "x");
+    Create(api, admin, "AZaz09_-", 100'000'000, 1'000'000'000, std::string(200, 'n'));
     // 200 characters of two bytes each: the limit counts characters, not bytes.
     std::string accents;
     for (int i = 0; i < 200; ++i) accents += "\xC3\xA9";
-    auto wide = Create(api, "wide", 1, 1, "\t " + accents + " \n");
+    auto wide = Create(api, admin, "wide", 1, 1, "\t " + accents + " \n");
     CHECK(wide.name == accents);
-    auto emoji = Create(api, "emoji", 1, 1, "Tea \xF0\x9F\x8D\xB5");
+    auto emoji = Create(api, admin, "emoji", 1, 1, "Tea \xF0\x9F\x8D\xB5");
     CHECK(api.GetProduct(emoji.id)->name == "Tea \xF0\x9F\x8D\xB5");
     CHECK(List(api, 100).items.size() == 4);
   }
 
   SUBCASE("a sku is unique") {
-    Create(api, "DUP", 100, 1);
-    auto again = api.CreateProduct(kAdmin, NewProduct{"DUP", "Other", 5, 5});
+    Create(api, admin, "DUP", 100, 1);
+    auto again = api.CreateProduct(admin, NewProduct{"DUP", "Other", 5, 5});
     CHECK(Outcome(again) == "sku_taken");
     CHECK(Detail(again).find("sku") != std::string::npos);
     CHECK(List(api, 100).items.size() == 1);
     // Sku matching is exact: another spelling is another sku.
-    Create(api, "dup", 100, 1);
+    Create(api, admin, "dup", 100, 1);
   }
 
   SUBCASE("only an admin may create, and that is checked before anything else") {
-    CHECK(Outcome(api.CreateProduct(kCustomer, NewProduct{"OK", "Fine", 1, 1})) == "forbidden");
-    CHECK(Outcome(api.CreateProduct(kCustomer, NewProduct{"", "", -1, -1})) == "forbidden");
+    CHECK(Outcome(api.CreateProduct(customer, NewProduct{"OK", "Fine", 1, 1})) == "forbidden");
+    CHECK(Outcome(api.CreateProduct(customer, NewProduct{"", "", -1, -1})) == "forbidden");
+    CHECK(Detail(api.CreateProduct(customer, NewProduct{"OK", "Fine", 1, 1})).find("admin") != std::string::npos);
     CHECK(List(api, 100).items.empty());
   }
 }
@@ -190,6 +253,7 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: create", Fixture, contract_create)
 TEST_CASE_TEMPLATE_DEFINE("products contract: create rejects invalid fields", Fixture, contract_create_invalid) {
   Fixture f;
   Api& api = f.api();
+  const Principal& admin = f.admin();
   struct Case {
     const char* why;
     NewProduct product;
@@ -219,7 +283,7 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: create rejects invalid fields", Fi
   };
   for (const Case& c : cases) {
     CAPTURE(c.why);
-    auto result = api.CreateProduct(kAdmin, c.product);
+    auto result = api.CreateProduct(admin, c.product);
     CHECK(Outcome(result) == "validation_failed");
     CHECK(Detail(result).find(c.field) != std::string::npos);
   }
@@ -229,21 +293,23 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: create rejects invalid fields", Fi
 TEST_CASE_TEMPLATE_DEFINE("products contract: update", Fixture, contract_update) {
   Fixture f;
   Api& api = f.api();
-  const Product original = Create(api, "UPD", 500, 10, "Old name");
+  const Principal& admin = f.admin();
+  const Principal& customer = f.customer();
+  const Product original = Create(api, admin, "UPD", 500, 10, "Old name");
 
   SUBCASE("each field changes alone and the rest stay") {
-    auto renamed = api.UpdateProduct(kAdmin, original.id, ProductPatch{"  New name ", std::nullopt, std::nullopt});
+    auto renamed = api.UpdateProduct(admin, original.id, ProductPatch{"  New name ", std::nullopt, std::nullopt});
     REQUIRE(Outcome(renamed) == "ok");
     CHECK(renamed->name == "New name");
     CHECK(renamed->price_cents == 500);
     CHECK(renamed->stock == 10);
 
-    auto repriced = api.UpdateProduct(kAdmin, original.id, ProductPatch{std::nullopt, 0, std::nullopt});
+    auto repriced = api.UpdateProduct(admin, original.id, ProductPatch{std::nullopt, 0, std::nullopt});
     REQUIRE(Outcome(repriced) == "ok");
     CHECK(repriced->name == "New name");
     CHECK(repriced->price_cents == 0);
 
-    auto restocked = api.UpdateProduct(kAdmin, original.id, ProductPatch{std::nullopt, std::nullopt, 1'000'000'000});
+    auto restocked = api.UpdateProduct(admin, original.id, ProductPatch{std::nullopt, std::nullopt, 1'000'000'000});
     REQUIRE(Outcome(restocked) == "ok");
     CHECK(restocked->stock == 1'000'000'000);
     CHECK(restocked->price_cents == 0);
@@ -254,7 +320,7 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: update", Fixture, contract_update)
   }
 
   SUBCASE("all fields at once") {
-    auto all = api.UpdateProduct(kAdmin, original.id, ProductPatch{"All", 100'000'000, 0});
+    auto all = api.UpdateProduct(admin, original.id, ProductPatch{"All", 100'000'000, 0});
     REQUIRE(Outcome(all) == "ok");
     CHECK(all->name == "All");
     CHECK(all->price_cents == 100'000'000);
@@ -262,34 +328,37 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: update", Fixture, contract_update)
   }
 
   SUBCASE("an empty patch is a validation error") {
-    CHECK(Outcome(api.UpdateProduct(kAdmin, original.id, ProductPatch{})) == "validation_failed");
+    CHECK(Outcome(api.UpdateProduct(admin, original.id, ProductPatch{})) == "validation_failed");
   }
 
   SUBCASE("invalid values are rejected and change nothing") {
-    CHECK(Outcome(api.UpdateProduct(kAdmin, original.id, ProductPatch{"  ", std::nullopt, std::nullopt})) ==
+    CHECK(Outcome(api.UpdateProduct(admin, original.id, ProductPatch{"  ", std::nullopt, std::nullopt})) ==
           "validation_failed");
-    auto bad_price = api.UpdateProduct(kAdmin, original.id, ProductPatch{"Fine", 100'000'001, std::nullopt});
+    auto bad_price = api.UpdateProduct(admin, original.id, ProductPatch{"Fine", 100'000'001, std::nullopt});
     CHECK(Outcome(bad_price) == "validation_failed");
     CHECK(Detail(bad_price).find("price_cents") != std::string::npos);
-    auto bad_stock = api.UpdateProduct(kAdmin, original.id, ProductPatch{std::nullopt, std::nullopt, -1});
+    auto bad_stock = api.UpdateProduct(admin, original.id, ProductPatch{std::nullopt, std::nullopt, -1});
     CHECK(Outcome(bad_stock) == "validation_failed");
     CHECK(Detail(bad_stock).find("stock") != std::string::npos);
     CheckSame(*api.GetProduct(original.id), original);
   }
 
   SUBCASE("an unknown id is not found, after validation") {
-    CHECK(Outcome(api.UpdateProduct(kAdmin, original.id + 1, ProductPatch{"X", std::nullopt, std::nullopt})) ==
-          "not_found");
-    CHECK(Outcome(api.UpdateProduct(kAdmin, 0, ProductPatch{"X", std::nullopt, std::nullopt})) == "not_found");
-    CHECK(Outcome(api.UpdateProduct(kAdmin, original.id + 1, ProductPatch{})) == "validation_failed");
+    auto unknown = api.UpdateProduct(admin, original.id + 1, ProductPatch{"X", std::nullopt, std::nullopt});
+    CHECK(Outcome(unknown) == "not_found");
+    CHECK(Detail(unknown).find(std::to_string(original.id + 1)) != std::string::npos);
+    CHECK(Outcome(api.UpdateProduct(admin, 0, ProductPatch{"X", std::nullopt, std::nullopt})) == "not_found");
+    CHECK(Outcome(api.UpdateProduct(admin, original.id + 1, ProductPatch{})) == "validation_failed");
   }
 
   SUBCASE("only an admin may update, checked before validation and existence") {
-    CHECK(Outcome(api.UpdateProduct(kCustomer, original.id, ProductPatch{"X", std::nullopt, std::nullopt})) ==
+    CHECK(Outcome(api.UpdateProduct(customer, original.id, ProductPatch{"X", std::nullopt, std::nullopt})) ==
           "forbidden");
-    CHECK(Outcome(api.UpdateProduct(kCustomer, original.id, ProductPatch{})) == "forbidden");
-    CHECK(Outcome(api.UpdateProduct(kCustomer, original.id + 1, ProductPatch{"X", std::nullopt, std::nullopt})) ==
+    CHECK(Outcome(api.UpdateProduct(customer, original.id, ProductPatch{})) == "forbidden");
+    CHECK(Outcome(api.UpdateProduct(customer, original.id + 1, ProductPatch{"X", std::nullopt, std::nullopt})) ==
           "forbidden");
+    auto refused = api.UpdateProduct(customer, original.id, ProductPatch{"X", std::nullopt, std::nullopt});
+    CHECK(Detail(refused).find("admin") != std::string::npos);
     CheckSame(*api.GetProduct(original.id), original);
   }
 }
@@ -298,8 +367,9 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: reserve takes every line at its cu
                           contract_reserve) {
   Fixture f;
   Api& api = f.api();
-  const Product a = Create(api, "A", 250, 10);
-  const Product b = Create(api, "B", 1000, 3);
+  const Principal& admin = f.admin();
+  const Product a = Create(api, admin, "A", 250, 10);
+  const Product b = Create(api, admin, "B", 1000, 3);
 
   // Given out of id order: the answer keeps the order given.
   auto lines = api.Reserve("order-1", {{b.id, 3}, {a.id, 4}});
@@ -320,9 +390,10 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: reserve takes every line at its cu
 TEST_CASE_TEMPLATE_DEFINE("products contract: reserve is all or nothing", Fixture, contract_reserve_atomic) {
   Fixture f;
   Api& api = f.api();
-  const Product a = Create(api, "A", 100, 5);
-  const Product b = Create(api, "B", 200, 2);
-  const Product c = Create(api, "C", 300, 9);
+  const Principal& admin = f.admin();
+  const Product a = Create(api, admin, "A", 100, 5);
+  const Product b = Create(api, admin, "B", 200, 2);
+  const Product c = Create(api, admin, "C", 300, 9);
 
   SUBCASE("one short line fails the whole reservation") {
     auto result = api.Reserve("order-1", {{a.id, 5}, {b.id, 3}, {c.id, 1}});
@@ -351,6 +422,7 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: reserve is all or nothing", Fixtur
     CHECK(Outcome(twice) == "validation_failed");
     CHECK(Detail(twice).find(std::to_string(a.id)) != std::string::npos);
     CHECK(Outcome(api.Reserve("", {{a.id, 1}})) == "validation_failed");
+    CHECK(Detail(api.Reserve("", {{a.id, 1}})).find("order_ref") != std::string::npos);
     CHECK(Outcome(api.Reserve(std::string(256, 'r'), {{a.id, 1}})) == "validation_failed");
     CHECK(StockOf(api, a.id) == 5);
     CHECK(StockOf(api, b.id) == 2);
@@ -358,7 +430,7 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: reserve is all or nothing", Fixtur
 
   SUBCASE("a failed reservation records nothing: the reference can reserve later") {
     CHECK(Outcome(api.Reserve("order-1", {{b.id, 4}})) == "insufficient_stock");
-    REQUIRE(Outcome(api.UpdateProduct(kAdmin, b.id, ProductPatch{std::nullopt, std::nullopt, 4})) == "ok");
+    REQUIRE(Outcome(api.UpdateProduct(admin, b.id, ProductPatch{std::nullopt, std::nullopt, 4})) == "ok");
     auto later = api.Reserve("order-1", {{b.id, 4}});
     REQUIRE(Outcome(later) == "ok");
     CHECK(StockOf(api, b.id) == 0);
@@ -369,8 +441,9 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: reserving a reference again takes 
                           contract_reserve_idempotent) {
   Fixture f;
   Api& api = f.api();
-  const Product a = Create(api, "A", 100, 10);
-  const Product b = Create(api, "B", 200, 10);
+  const Principal& admin = f.admin();
+  const Product a = Create(api, admin, "A", 100, 10);
+  const Product b = Create(api, admin, "B", 200, 10);
 
   auto first = api.Reserve("order-1", {{a.id, 2}, {b.id, 3}});
   REQUIRE(Outcome(first) == "ok");
@@ -395,8 +468,9 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: reserving a reference again takes 
 TEST_CASE_TEMPLATE_DEFINE("products contract: release gives stock back once", Fixture, contract_release) {
   Fixture f;
   Api& api = f.api();
-  const Product a = Create(api, "A", 100, 10);
-  const Product b = Create(api, "B", 200, 5);
+  const Principal& admin = f.admin();
+  const Product a = Create(api, admin, "A", 100, 10);
+  const Product b = Create(api, admin, "B", 200, 5);
 
   REQUIRE(Outcome(api.Reserve("order-1", {{a.id, 4}, {b.id, 5}})) == "ok");
   REQUIRE(Outcome(api.Reserve("order-2", {{a.id, 1}})) == "ok");
@@ -413,6 +487,7 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: release gives stock back once", Fi
 
   auto reserve_again = api.Reserve("order-1", {{a.id, 1}});
   CHECK(Outcome(reserve_again) == "reservation_released");
+  CHECK(Detail(reserve_again).find("order-1") != std::string::npos);
   CHECK(StockOf(api, a.id) == 9);
 
   // Other references are untouched.
@@ -420,19 +495,23 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: release gives stock back once", Fi
   CHECK(StockOf(api, a.id) == 10);
 
   CHECK(Outcome(api.Release("")) == "validation_failed");
+  CHECK(Detail(api.Release("")).find("order_ref") != std::string::npos);
+  CHECK(Outcome(api.Release(std::string(256, 'r'))) == "validation_failed");
 }
 
 TEST_CASE_TEMPLATE_DEFINE("products contract: release before reserve leaves a tombstone", Fixture,
                           contract_release_first) {
   Fixture f;
   Api& api = f.api();
-  const Product a = Create(api, "A", 100, 10);
+  const Principal& admin = f.admin();
+  const Product a = Create(api, admin, "A", 100, 10);
 
   REQUIRE(Outcome(api.Release("late-order")) == "ok");
   CHECK(StockOf(api, a.id) == 10);
 
   auto late = api.Reserve("late-order", {{a.id, 3}});
   CHECK(Outcome(late) == "reservation_released");
+  CHECK(Detail(late).find("late-order") != std::string::npos);
   CHECK(StockOf(api, a.id) == 10);
 
   REQUIRE(Outcome(api.Release("late-order")) == "ok");
@@ -443,10 +522,11 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: a reservation keeps the price it w
                           contract_price_snapshot) {
   Fixture f;
   Api& api = f.api();
-  const Product a = Create(api, "A", 100, 10);
+  const Principal& admin = f.admin();
+  const Product a = Create(api, admin, "A", 100, 10);
 
   REQUIRE(Outcome(api.Reserve("order-1", {{a.id, 2}})) == "ok");
-  REQUIRE(Outcome(api.UpdateProduct(kAdmin, a.id, ProductPatch{std::nullopt, 175, std::nullopt})) == "ok");
+  REQUIRE(Outcome(api.UpdateProduct(admin, a.id, ProductPatch{std::nullopt, 175, std::nullopt})) == "ok");
 
   auto old_order = api.Reserve("order-1", {{a.id, 2}});
   REQUIRE(Outcome(old_order) == "ok");
@@ -462,9 +542,14 @@ TEST_CASE_TEMPLATE_DEFINE("products contract: a reservation keeps the price it w
 }
 
 /// Every implementation of products::Api; each must pass every case above.
+#if SHOP_SPLIT_TESTS
+using ContractFixtures = std::tuple<InProcessFixture, HttpFixture>;
+#else
 using ContractFixtures = std::tuple<InProcessFixture>;
+#endif
 
 TEST_CASE_TEMPLATE_APPLY(contract_get, ContractFixtures);
+TEST_CASE_TEMPLATE_APPLY(contract_text, ContractFixtures);
 TEST_CASE_TEMPLATE_APPLY(contract_list, ContractFixtures);
 TEST_CASE_TEMPLATE_APPLY(contract_create, ContractFixtures);
 TEST_CASE_TEMPLATE_APPLY(contract_create_invalid, ContractFixtures);

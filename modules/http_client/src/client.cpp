@@ -107,6 +107,9 @@ struct Client::Impl {
 
   /// This thread's idle connections to the dependency.
   std::vector<std::unique_ptr<Connection>>& Pool() {
+    // The thread's loop must outlive the pooled connections that use it: thread_locals are destroyed
+    // in reverse order of construction, so it is constructed first.
+    ThreadContext();
     thread_local std::unordered_map<std::uint64_t, std::vector<std::unique_ptr<Connection>>> pools;
     return pools[id];
   }
@@ -190,7 +193,7 @@ struct Client::Impl {
       out.set(field.name, field.value);
     }
     out.set(bhttp::field::host, host + ":" + port);
-    if (const RequestContext* ctx = CurrentRequest()) {
+    if (const RequestContext* ctx = CurrentRequest(); ctx && !ctx->request_id.empty()) {
       out.set("X-Request-Id", ctx->request_id);
     } else if (auto sent = request.headers.Get("X-Request-Id"); !sent.empty()) {
       out.set("X-Request-Id", sent);

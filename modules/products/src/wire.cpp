@@ -1,0 +1,325 @@
+#include "wire.h"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <utility>
+
+#include "shop/core/text.h"
+
+namespace shop::products::wire {
+namespace {
+
+using json::DecodeError;
+using json::ObjectReader;
+
+constexpr std::size_t kProductJsonOverhead = 96;  // keys, punctuation, numbers and the timestamp
+
+void AppendJsonString(std::string& out, std::string_view text) {
+  out += '"';
+  text::AppendJsonEscaped(out, text);
+  out += '"';
+}
+
+/// The one place a Product becomes JSON.
+void AppendProduct(std::string& out, const Product& product) {
+  out += R"({"id":)";
+  out += std::to_string(product.id);
+  out += R"(,"sku":)";
+  AppendJsonString(out, product.sku);
+  out += R"(,"name":)";
+  AppendJsonString(out, product.name);
+  out += R"(,"price_cents":)";
+  out += std::to_string(product.price_cents);
+  out += R"(,"stock":)";
+  out += std::to_string(product.stock);
+  out += R"(,"created_at":)";
+  AppendJsonString(out, product.created_at);
+  out += '}';
+}
+
+/// A request field JSON cannot carry (not UTF-8) fails as the service would fail it.
+std::optional<Error> NotUtf8(std::string_view field, std::string_view value) {
+  if (text::DecodeUtf8(value)) return std::nullopt;
+  return Error(Errc::kValidationFailed, std::string(field) + ": must be valid UTF-8");
+}
+
+std::unexpected<DecodeError> Invalid(std::string detail) {
+  return std::unexpected(DecodeError{DecodeError::Kind::kInvalid, std::move(detail)});
+}
+
+/// Every element of `array` (the value of `key`) as an object read by `read(object, prefix)`.
+template <class T, class Read>
+std::expected<std::vector<T>, DecodeError> Elements(const boost::json::array& array, std::string_view key,
+                                                    Read&& read) {
+  std::vector<T> out;
+  out.reserve(array.size());
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    std::string element = std::string(key) + "[" + std::to_string(i) + "]";
+    const boost::json::object* object = json::AsObject(array[i]);
+    if (!object) return Invalid(element + ": must be an object");
+    std::expected<T, DecodeError> value = read(*object, element + ".");
+    if (!value) return std::unexpected(std::move(value.error()));
+    out.push_back(std::move(*value));
+  }
+  return out;
+}
+
+std::expected<Product, DecodeError> ProductFrom(const boost::json::object& object, std::string prefix) {
+  ObjectReader reader(object, std::move(prefix));
+  auto id = reader.Int("id");
+  auto sku = reader.String("sku");
+  auto name = reader.String("name");
+  auto price_cents = reader.Int("price_cents");
+  auto stock = reader.Int("stock");
+  auto created_at = reader.String("created_at");
+  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
+  return Product{.id = *id,
+                 .sku = std::move(*sku),
+                 .name = std::move(*name),
+                 .price_cents = *price_cents,
+                 .stock = *stock,
+                 .created_at = std::move(*created_at)};
+}
+
+std::expected<ReserveLine, DecodeError> ReserveLineFrom(const boost::json::object& object, std::string prefix) {
+  ObjectReader reader(object, std::move(prefix));
+  auto product_id = reader.Int("product_id");
+  auto quantity = reader.Int("quantity");
+  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
+  return ReserveLine{*product_id, *quantity};
+}
+
+std::expected<ReservedLine, DecodeError> ReservedLineFrom(const boost::json::object& object, std::string prefix) {
+  ObjectReader reader(object, std::move(prefix));
+  auto product_id = reader.Int("product_id");
+  auto quantity = reader.Int("quantity");
+  auto unit_price_cents = reader.Int("unit_price_cents");
+  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
+  return ReservedLine{*product_id, *quantity, *unit_price_cents};
+}
+
+/// {"order_ref"} alone, for a release and its answer (once `released` is checked and taken out).
+std::expected<std::string, DecodeError> OrderRefFrom(const boost::json::object& object) {
+  ObjectReader reader(object);
+  auto order_ref = reader.String("order_ref");
+  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
+  return std::move(*order_ref);
+}
+
+}  // namespace
+
+http::Response FailureResponse(const Error& error) { return http::FailureProblem(error, ProblemFor); }
+
+std::optional<Error> FailureFromProblem(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::nullopt;
+  // Lenient on purpose: RFC 9457 lets a problem carry members a client does not know.
+  const boost::json::value* code = object->if_contains("code");
+  if (!code || !code->is_string()) return std::nullopt;
+  std::optional<Errc> errc = ErrcFromCode(code->get_string());
+  if (!errc) return std::nullopt;
+  const boost::json::value* detail = object->if_contains("detail");
+  return Error(*errc, detail && detail->is_string() ? std::string(detail->get_string()) : std::string());
+}
+
+std::string EncodeProduct(const Product& product) {
+  std::string body;
+  body.reserve(kProductJsonOverhead + product.sku.size() + product.name.size());
+  AppendProduct(body, product);
+  return body;
+}
+
+std::expected<Product, DecodeError> DecodeProduct(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  return ProductFrom(*object, {});
+}
+
+std::string EncodePage(const Page<Product>& page) {
+  std::string body;
+  body.reserve(32 + page.items.size() * (kProductJsonOverhead + 64));
+  body += R"({"items":[)";
+  for (std::size_t i = 0; i < page.items.size(); ++i) {
+    if (i != 0) body += ',';
+    AppendProduct(body, page.items[i]);
+  }
+  body += R"(],"next_after":)";
+  body += page.next_after ? std::to_string(*page.next_after) : "null";
+  body += '}';
+  return body;
+}
+
+std::expected<Page<Product>, DecodeError> DecodePage(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  // `next_after` is required but may be null, which the reader does not know: a null is taken out first.
+  const boost::json::value* next = object->if_contains("next_after");
+  const bool last_page = next && next->is_null();
+  if (last_page) object->erase("next_after");
+  ObjectReader reader(*object);
+  const boost::json::array* items = reader.Array("items");
+  std::optional<std::int64_t> next_after = last_page ? std::nullopt : reader.Int("next_after");
+  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
+  auto products = Elements<Product>(*items, "items", ProductFrom);
+  if (!products) return std::unexpected(std::move(products.error()));
+  return Page<Product>{std::move(*products), next_after};
+}
+
+std::expected<std::string, Error> EncodeNewProduct(const NewProduct& product) {
+  if (auto invalid = NotUtf8("sku", product.sku)) return std::unexpected(std::move(*invalid));
+  if (auto invalid = NotUtf8("name", product.name)) return std::unexpected(std::move(*invalid));
+  std::string body;
+  body.reserve(64 + product.sku.size() + product.name.size());
+  body += R"({"sku":)";
+  AppendJsonString(body, product.sku);
+  body += R"(,"name":)";
+  AppendJsonString(body, product.name);
+  body += R"(,"price_cents":)";
+  body += std::to_string(product.price_cents);
+  body += R"(,"stock":)";
+  body += std::to_string(product.stock);
+  body += '}';
+  return body;
+}
+
+std::expected<NewProduct, DecodeError> DecodeNewProduct(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  ObjectReader reader(*object);
+  auto sku = reader.String("sku");
+  auto name = reader.String("name");
+  auto price_cents = reader.Int("price_cents");
+  auto stock = reader.Int("stock");
+  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
+  return NewProduct{std::move(*sku), std::move(*name), *price_cents, *stock};
+}
+
+std::expected<std::string, Error> EncodePatch(const ProductPatch& patch) {
+  std::string body = "{";
+  auto field = [&body](std::string_view key) {
+    if (body.size() > 1) body += ',';
+    AppendJsonString(body, key);
+    body += ':';
+  };
+  if (patch.name) {
+    if (auto invalid = NotUtf8("name", *patch.name)) return std::unexpected(std::move(*invalid));
+    field("name");
+    AppendJsonString(body, *patch.name);
+  }
+  if (patch.price_cents) {
+    field("price_cents");
+    body += std::to_string(*patch.price_cents);
+  }
+  if (patch.stock) {
+    field("stock");
+    body += std::to_string(*patch.stock);
+  }
+  body += '}';
+  return body;
+}
+
+std::expected<ProductPatch, DecodeError> DecodePatch(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  ObjectReader reader(*object);
+  ProductPatch patch;
+  patch.name = reader.String("name", false);
+  patch.price_cents = reader.Int("price_cents", false);
+  patch.stock = reader.Int("stock", false);
+  if (object->contains("sku")) reader.Reject("sku", "cannot be changed");
+  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
+  return patch;
+}
+
+std::expected<std::string, Error> EncodeReserveRequest(std::string_view order_ref,
+                                                       const std::vector<ReserveLine>& lines) {
+  if (auto invalid = NotUtf8("order_ref", order_ref)) return std::unexpected(std::move(*invalid));
+  std::string body;
+  body.reserve(32 + order_ref.size() + lines.size() * 48);
+  body += R"({"order_ref":)";
+  AppendJsonString(body, order_ref);
+  body += R"(,"lines":[)";
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (i != 0) body += ',';
+    body += R"({"product_id":)";
+    body += std::to_string(lines[i].product_id);
+    body += R"(,"quantity":)";
+    body += std::to_string(lines[i].quantity);
+    body += '}';
+  }
+  body += "]}";
+  return body;
+}
+
+std::expected<ReserveRequest, DecodeError> DecodeReserveRequest(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  ObjectReader reader(*object);
+  auto order_ref = reader.String("order_ref");
+  const boost::json::array* lines = reader.Array("lines");
+  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
+  auto decoded = Elements<ReserveLine>(*lines, "lines", ReserveLineFrom);
+  if (!decoded) return std::unexpected(std::move(decoded.error()));
+  return ReserveRequest{std::move(*order_ref), std::move(*decoded)};
+}
+
+std::string EncodeReservedLines(const std::vector<ReservedLine>& lines) {
+  std::string body;
+  body.reserve(16 + lines.size() * 80);
+  body += R"({"lines":[)";
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (i != 0) body += ',';
+    body += R"({"product_id":)";
+    body += std::to_string(lines[i].product_id);
+    body += R"(,"quantity":)";
+    body += std::to_string(lines[i].quantity);
+    body += R"(,"unit_price_cents":)";
+    body += std::to_string(lines[i].unit_price_cents);
+    body += '}';
+  }
+  body += "]}";
+  return body;
+}
+
+std::expected<std::vector<ReservedLine>, DecodeError> DecodeReservedLines(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  ObjectReader reader(*object);
+  const boost::json::array* lines = reader.Array("lines");
+  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
+  return Elements<ReservedLine>(*lines, "lines", ReservedLineFrom);
+}
+
+std::expected<std::string, Error> EncodeReleaseRequest(std::string_view order_ref) {
+  if (auto invalid = NotUtf8("order_ref", order_ref)) return std::unexpected(std::move(*invalid));
+  std::string body = R"({"order_ref":)";
+  AppendJsonString(body, order_ref);
+  body += '}';
+  return body;
+}
+
+std::expected<std::string, DecodeError> DecodeReleaseRequest(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  return OrderRefFrom(*object);
+}
+
+std::string EncodeReleased(std::string_view order_ref) {
+  std::string body = R"({"order_ref":)";
+  AppendJsonString(body, order_ref);
+  body += R"(,"released":true})";
+  return body;
+}
+
+std::expected<std::string, DecodeError> DecodeReleased(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  const boost::json::value* released = object->if_contains("released");
+  if (!released) return Invalid("released: is required");
+  if (!released->is_bool() || !released->get_bool()) return Invalid("released: must be true");
+  object->erase("released");
+  return OrderRefFrom(*object);
+}
+
+}  // namespace shop::products::wire

@@ -1,0 +1,166 @@
+// The products wire format (modules/products/src/wire.h): what one side writes the other reads back
+// unchanged, and what does not fit the format is rejected, naming the field.
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "shop/http/message.h"
+#include "wire.h"
+
+namespace {
+
+namespace wire = shop::products::wire;
+using shop::Page;
+using shop::products::Errc;
+using shop::products::NewProduct;
+using shop::products::Product;
+using shop::products::ProductPatch;
+using shop::products::ReservedLine;
+
+const Product kMug{.id = 7,
+                   .sku = "MUG-1",
+                   .name = "Say \"hi\" \\ caf\xC3\xA9 \xF0\x9F\x8D\xB5",
+                   .price_cents = 1999,
+                   .stock = 0,
+                   .created_at = "2026-11-21T10:00:00Z"};
+
+void CheckSame(const Product& actual, const Product& expected) {
+  CHECK(actual.id == expected.id);
+  CHECK(actual.sku == expected.sku);
+  CHECK(actual.name == expected.name);
+  CHECK(actual.price_cents == expected.price_cents);
+  CHECK(actual.stock == expected.stock);
+  CHECK(actual.created_at == expected.created_at);
+}
+
+/// The decode error's detail, or "" when it decoded.
+template <class T>
+std::string Rejection(const std::expected<T, shop::json::DecodeError>& decoded) {
+  return decoded ? std::string() : decoded.error().detail;
+}
+
+}  // namespace
+
+TEST_CASE("products wire: every error code travels as one status and code, and reads back as itself") {
+  for (int i = 0; i <= static_cast<int>(Errc::kUnavailable); ++i) {
+    const auto code = static_cast<Errc>(i);
+    CAPTURE(i);
+    const shop::http::ProblemCode problem = wire::ProblemFor(code);
+    CHECK(wire::ErrcFromCode(problem.code) == code);
+
+    const shop::http::Response response = wire::FailureResponse(shop::products::Error(code, "the \"detail\""));
+    CHECK(response.status == problem.status);
+    auto failure = wire::FailureFromProblem(response.body);
+    REQUIRE(failure.has_value());
+    CHECK(failure->code == code);
+    CHECK(failure->detail == "the \"detail\"");
+  }
+  CHECK(wire::ProblemFor(Errc::kReservationReleased).status == 409);
+  CHECK(wire::ErrcFromCode("unauthenticated") == Errc::kForbidden);
+  CHECK(wire::ErrcFromCode("malformed_json") == Errc::kValidationFailed);
+  CHECK_FALSE(wire::ErrcFromCode("email_taken").has_value());
+
+  // A problem may carry members a client does not know; anything else is not the module's failure.
+  auto extended = wire::FailureFromProblem(R"({"code":"sku_taken","detail":"d","instance":"/x","retry":1})");
+  REQUIRE(extended.has_value());
+  CHECK(extended->code == Errc::kSkuTaken);
+  CHECK_FALSE(wire::FailureFromProblem(R"({"code":"rate_limited","detail":"d"})").has_value());
+  CHECK_FALSE(wire::FailureFromProblem(R"({"detail":"d"})").has_value());
+  CHECK_FALSE(wire::FailureFromProblem("<html>Bad Gateway</html>").has_value());
+}
+
+TEST_CASE("products wire: products and pages") {
+  auto product = wire::DecodeProduct(wire::EncodeProduct(kMug));
+  REQUIRE_MESSAGE(product.has_value(), Rejection(product));
+  CheckSame(*product, kMug);
+
+  const Product other{.id = 8, .sku = "S", .name = "x", .price_cents = 0, .stock = 3, .created_at = "t"};
+  for (const Page<Product>& page :
+       {Page<Product>{{kMug, other}, 8}, Page<Product>{{kMug}, std::nullopt}, Page<Product>{{}, std::nullopt}}) {
+    auto decoded = wire::DecodePage(wire::EncodePage(page));
+    REQUIRE_MESSAGE(decoded.has_value(), Rejection(decoded));
+    REQUIRE(decoded->items.size() == page.items.size());
+    for (std::size_t i = 0; i < page.items.size(); ++i) CheckSame(decoded->items[i], page.items[i]);
+    CHECK(decoded->next_after == page.next_after);
+  }
+
+  const std::string fields = R"("sku":"S","name":"N","price_cents":1,"stock":2,"created_at":"t")";
+  CHECK(Rejection(wire::DecodeProduct("{\"id\":1," + fields + "}")).empty());
+  CHECK(Rejection(wire::DecodeProduct("{" + fields + "}")) == "id: is required");
+  CHECK(Rejection(wire::DecodeProduct("{\"id\":\"1\"," + fields + "}")) == "id: must be an integer");
+  CHECK(Rejection(wire::DecodeProduct("{\"id\":1," + fields + ",\"colour\":\"red\"}")) ==
+        "colour: is not a known field");
+  CHECK_FALSE(Rejection(wire::DecodeProduct("{\"id\":1,")).empty());
+  CHECK(Rejection(wire::DecodePage(R"({"items":[]})")) == "next_after: is required");
+  CHECK(Rejection(wire::DecodePage(R"({"items":[1],"next_after":null})")) == "items[0]: must be an object");
+  CHECK(Rejection(wire::DecodePage(R"({"items":[{"id":1}],"next_after":null})")) == "items[0].sku: is required");
+  CHECK(Rejection(wire::DecodePage(R"({"items":[],"next_after":"3"})")) == "next_after: must be an integer");
+}
+
+TEST_CASE("products wire: new products and patches") {
+  auto body = wire::EncodeNewProduct(NewProduct{"S-1", kMug.name, 5, 6});
+  REQUIRE(body.has_value());
+  auto decoded = wire::DecodeNewProduct(*body);
+  REQUIRE_MESSAGE(decoded.has_value(), Rejection(decoded));
+  CHECK(decoded->sku == "S-1");
+  CHECK(decoded->name == kMug.name);
+  CHECK(decoded->price_cents == 5);
+  CHECK(decoded->stock == 6);
+
+  for (const ProductPatch& patch : {ProductPatch{}, ProductPatch{"n", std::nullopt, std::nullopt},
+                                    ProductPatch{std::nullopt, 0, std::nullopt}, ProductPatch{"n", 1, 2}}) {
+    auto encoded = wire::EncodePatch(patch);
+    REQUIRE(encoded.has_value());
+    auto back = wire::DecodePatch(*encoded);
+    REQUIRE_MESSAGE(back.has_value(), Rejection(back));
+    CHECK(back->name == patch.name);
+    CHECK(back->price_cents == patch.price_cents);
+    CHECK(back->stock == patch.stock);
+  }
+  CHECK(Rejection(wire::DecodePatch(R"({"sku":"X"})")) == "sku: cannot be changed");
+  CHECK(Rejection(wire::DecodeNewProduct(R"({"sku":"S","name":"N","price_cents":1})")) == "stock: is required");
+
+  // JSON cannot carry text that is not UTF-8: it fails as the service fails such a field.
+  auto not_utf8 = wire::EncodeNewProduct(NewProduct{"S", "a\xFF", 1, 1});
+  REQUIRE_FALSE(not_utf8.has_value());
+  CHECK(not_utf8.error().code == Errc::kValidationFailed);
+  CHECK(not_utf8.error().detail.find("name") != std::string::npos);
+  CHECK_FALSE(wire::EncodePatch(ProductPatch{"\xC0\xAF", std::nullopt, std::nullopt}).has_value());
+  CHECK_FALSE(wire::EncodeReserveRequest("ref\xED\xA0\x80", {{1, 1}}).has_value());
+  CHECK_FALSE(wire::EncodeReleaseRequest("ref\xC3").has_value());
+}
+
+TEST_CASE("products wire: reservations and releases") {
+  auto request = wire::EncodeReserveRequest("order \"1\"", {{3, 2}, {1, -5}});
+  REQUIRE(request.has_value());
+  auto decoded = wire::DecodeReserveRequest(*request);
+  REQUIRE_MESSAGE(decoded.has_value(), Rejection(decoded));
+  CHECK(decoded->order_ref == "order \"1\"");
+  REQUIRE(decoded->lines.size() == 2);
+  CHECK(decoded->lines[1].product_id == 1);
+  CHECK(decoded->lines[1].quantity == -5);  // rules are the domain's; the format only carries it
+  auto empty = wire::DecodeReserveRequest(*wire::EncodeReserveRequest("r", {}));
+  REQUIRE(empty.has_value());
+  CHECK(empty->lines.empty());
+  CHECK(Rejection(wire::DecodeReserveRequest(R"({"order_ref":"r","lines":[{"product_id":1}]})")) ==
+        "lines[0].quantity: is required");
+  CHECK(Rejection(wire::DecodeReserveRequest(R"({"order_ref":"r","lines":{}})")) == "lines: must be an array");
+
+  const std::vector<ReservedLine> lines = {{3, 2, 250}, {1, 1, 0}};
+  auto reserved = wire::DecodeReservedLines(wire::EncodeReservedLines(lines));
+  REQUIRE_MESSAGE(reserved.has_value(), Rejection(reserved));
+  REQUIRE(reserved->size() == 2);
+  CHECK(reserved->at(0).product_id == 3);
+  CHECK(reserved->at(0).quantity == 2);
+  CHECK(reserved->at(0).unit_price_cents == 250);
+  CHECK(reserved->at(1).unit_price_cents == 0);
+  CHECK(Rejection(wire::DecodeReservedLines(R"({"lines":[{"product_id":1,"quantity":1}]})")) ==
+        "lines[0].unit_price_cents: is required");
+
+  CHECK(wire::DecodeReleaseRequest(*wire::EncodeReleaseRequest("r\xC3\xA9")) == "r\xC3\xA9");
+  CHECK(Rejection(wire::DecodeReleaseRequest(R"({"order_ref":"r","lines":[]})")) == "lines: is not a known field");
+  CHECK(wire::DecodeReleased(wire::EncodeReleased("r-1")) == "r-1");
+  CHECK(Rejection(wire::DecodeReleased(R"({"order_ref":"r"})")) == "released: is required");
+  CHECK(Rejection(wire::DecodeReleased(R"({"order_ref":"r","released":false})")) == "released: must be true");
+}
