@@ -222,3 +222,35 @@ TEST_CASE("products service: the schema enforces what the service checks") {
       "INSERT INTO reservations(order_ref, state, created_at, updated_at) VALUES ('x', 'lost', 'now', 'now')");
   CHECK(bad_state.TryStep() == shop::sqlite::StepResult::kConstraint);
 }
+
+TEST_CASE("products service: reads never see a product older than the last write that returned") {
+  // GetProduct is served from a cache; writers (updates, reservations, releases) run beside readers
+  // that keep the cache warm. After each write returns, a read must show it.
+  InProcessService service;
+  Api& api = service.api();
+  const Product product = Create(api, "cache-1", 1'000'000);
+  std::atomic<bool> done{false};
+  std::atomic<int> stale{0};
+  std::vector<std::jthread> readers;
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&] {
+      while (!done) (void)api.GetProduct(product.id);
+    });
+  }
+  std::int64_t stock = product.stock;
+  for (int i = 1; i <= 300; ++i) {
+    REQUIRE(api.UpdateProduct(kAdmin, product.id, {.price_cents = i}).has_value());
+    if (api.GetProduct(product.id)->price_cents != i) ++stale;
+    REQUIRE(api.Reserve(Ref("cache-", i, 0), {{product.id, 2}}).has_value());
+    stock -= 2;
+    if (StockOf(api, product.id) != stock) ++stale;
+    if (i % 3 == 0) {
+      REQUIRE(api.Release(Ref("cache-", i, 0)).has_value());
+      stock += 2;
+      if (StockOf(api, product.id) != stock) ++stale;
+    }
+  }
+  done = true;
+  readers.clear();
+  CHECK(stale == 0);
+}

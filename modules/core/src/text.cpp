@@ -1,6 +1,7 @@
 #include "shop/core/text.h"
 
 #include <algorithm>
+#include <array>
 #include <iterator>
 
 namespace shop::text {
@@ -70,7 +71,15 @@ std::optional<TrimmedText> DecodeTrimmed(std::string_view raw) {
 
 namespace {
 
-bool NeedsCare(unsigned char c) { return c < 0x20 || c == '"' || c == '\\' || c >= 0x7f; }
+/// Bytes that cannot be copied into a JSON string as they are: controls, quote, backslash, DEL
+/// and everything non-ASCII (checked as UTF-8). A table: this runs for every byte of every log line.
+constexpr std::array<bool, 256> kNeedsCare = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) table[static_cast<std::size_t>(c)] = c < 0x20 || c == '"' || c == '\\' || c >= 0x7f;
+  return table;
+}();
+
+bool NeedsCare(unsigned char c) { return kNeedsCare[c]; }
 
 /// The length of the valid UTF-8 sequence starting at text[i] (a byte >= 0x80), or 0.
 std::size_t ValidSequenceLength(std::string_view text, std::size_t i) {

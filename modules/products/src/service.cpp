@@ -4,6 +4,7 @@
 #include "shop/core/time.h"
 #include "shop/core/text.h"
 #include "shop/products/products.h"
+#include "product_cache.h"
 #include "store.h"
 
 namespace shop::products {
@@ -85,8 +86,11 @@ class Service final : public Api {
   explicit Service(sqlite::Database& db) : store_(db) {}
 
   std::expected<Product, Error> GetProduct(std::int64_t id) override {
+    if (auto cached = cache_.Find(id)) return std::move(*cached);
+    const ProductCache::Ticket ticket = cache_.BeginLoad(id);
     auto product = store_.FindProduct(id);
     if (!product) return NoSuchProduct(id);
+    cache_.Keep(ticket, *product);
     return std::move(*product);
   }
 
@@ -146,6 +150,7 @@ class Service final : public Api {
       clean.stock = patch.stock;
     }
     auto product = store_.UpdateProduct(id, clean);
+    cache_.Invalidate(id);
     if (!product) return NoSuchProduct(id);
     return std::move(*product);
   }
@@ -187,6 +192,7 @@ class Service final : public Api {
       store_.InsertReservationLine(order_ref, static_cast<std::int64_t>(i) + 1, reserved[i]);
     }
     tx.Commit();
+    for (const ReservedLine& line : reserved) cache_.Invalidate(line.product_id);
     return reserved;
   }
 
@@ -196,16 +202,19 @@ class Service final : public Api {
     auto state = store_.FindReservation(order_ref);
     if (state == Store::ReservationState::kReleased) return {};
     const std::string now = Now();
+    std::vector<std::int64_t> changed;
     if (!state) {
       // A tombstone: a Reserve that arrives after this (a late or retried call) takes nothing.
       store_.InsertReservation(order_ref, Store::ReservationState::kReleased, now);
     } else {
       for (const ReservedLine& line : store_.ReservationLines(order_ref)) {
         store_.ReturnStock(line.product_id, line.quantity);
+        changed.push_back(line.product_id);
       }
       store_.SetReservationState(order_ref, Store::ReservationState::kReleased, now);
     }
     tx.Commit();
+    for (std::int64_t id : changed) cache_.Invalidate(id);
     return {};
   }
 
@@ -221,6 +230,7 @@ class Service final : public Api {
   }
 
   Store store_;
+  ProductCache cache_;
 };
 
 }  // namespace

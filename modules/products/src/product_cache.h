@@ -1,0 +1,47 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "shop/products/api.h"
+
+namespace shop::products {
+
+/// Products by id, kept in memory in front of products.db: GET /products/{id} is the hottest read
+/// and without it every call pays for a SQLite read transaction (file locks included).
+/// Correct because this module is the only writer of its database: every write calls Invalidate
+/// after it commits, and a load that raced with a write is not kept (a version per shard).
+/// Sharded, so readers on different products do not contend; no lock is global.
+class ProductCache {
+ public:
+  /// A load in progress; pass it back to Keep.
+  struct Ticket {
+    std::int64_t id;
+    std::uint64_t version;
+  };
+
+  std::optional<Product> Find(std::int64_t id);
+  /// Call before reading the product from the database.
+  Ticket BeginLoad(std::int64_t id);
+  /// Keeps what was read unless the product was written since BeginLoad.
+  void Keep(const Ticket& ticket, const Product& product);
+  /// Call after a write to `id` has committed.
+  void Invalidate(std::int64_t id);
+
+ private:
+  static constexpr std::size_t kShards = 64;
+  static constexpr std::size_t kMaxPerShard = 4096;
+  struct Shard {
+    std::mutex mu;
+    std::uint64_t version = 0;
+    std::unordered_map<std::int64_t, Product> products;
+  };
+  Shard& ShardOf(std::int64_t id) { return shards_[static_cast<std::uint64_t>(id) % kShards]; }
+
+  std::array<Shard, kShards> shards_;
+};
+
+}  // namespace shop::products
