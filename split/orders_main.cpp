@@ -1,9 +1,5 @@
 // shop-orders: the orders module as a service. The same orders code as in the monolith, handed a
 // products::Api that is an HTTP client of the products service instead of the in-process one.
-#include <sys/stat.h>
-
-#include <filesystem>
-
 #include "shop/orders/http.h"
 #include "shop/orders/orders.h"
 #include "shop/platform/periodic.h"
@@ -19,9 +15,7 @@ int Run(const Flags& flags) {
   http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
   // Handlers wait on the products service; a pool keeps one slow call from stalling other connections.
   server_options.handler_threads = 32;
-  const std::filesystem::path data_dir = flags.Get("data-dir");
-  std::filesystem::create_directories(data_dir);
-  ::chmod(data_dir.c_str(), 0700);
+  const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = sqlite::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
 
   auto products = products::MakeHttpClient({.name = "products", .base_url = flags.Get("products-url")});

@@ -1,9 +1,5 @@
 // shop-products: the products module as a service, with the internal reservation routes the
 // orders service calls. Tokens are verified locally with the keys users publishes.
-#include <sys/stat.h>
-
-#include <filesystem>
-
 #include "shop/products/http.h"
 #include "shop/products/products.h"
 #include "shop/products/remote.h"
@@ -16,9 +12,7 @@ using namespace shop;
 
 int Run(const Flags& flags) {
   const http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
-  const std::filesystem::path data_dir = flags.Get("data-dir");
-  std::filesystem::create_directories(data_dir);
-  ::chmod(data_dir.c_str(), 0700);
+  const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = sqlite::Database::Open({(data_dir / "products.db").string()}, products::EmbeddedMigrations());
   auto service = products::MakeService(*db);
 

@@ -1,5 +1,6 @@
 #include "shop/runtime/runtime.h"
 
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <stdexcept>
@@ -44,6 +45,38 @@ http::ServerOptions ServerOptionsFrom(const Flags& flags) {
   options.port = static_cast<std::uint16_t>(value("port", 0, 65535));
   options.threads = static_cast<int>(value("threads", 0, 1024));
   return options;
+}
+
+std::filesystem::path DataDir(const Flags& flags) {
+  const std::filesystem::path dir = flags.Get("data-dir");
+  std::filesystem::create_directories(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all, std::filesystem::perm_options::replace);
+  return dir;
+}
+
+void AddTokenFlags(Flags& flags) {
+  flags.Add("signing-key", "FILE",
+            "Ed25519 private key (PEM) for tokens; default: DATA_DIR/jwt-ed25519.pem, made if missing", "",
+            "SHOP_SIGNING_KEY");
+  flags.Add("token-ttl", "SECONDS", "lifetime of access tokens", "3600", "SHOP_TOKEN_TTL");
+}
+
+auth::SigningKey SigningKeyFrom(const Flags& flags, const std::filesystem::path& data_dir) {
+  const std::string& file = flags.Get("signing-key");
+  return file.empty() ? auth::SigningKey::LoadOrCreate(data_dir / "jwt-ed25519.pem") : auth::SigningKey::Load(file);
+}
+
+std::chrono::seconds TokenTtlFrom(const Flags& flags) {
+  auto ttl = flags.GetInt("token-ttl", 60, 30 * 24 * 3600);
+  if (!ttl) throw std::invalid_argument(ttl.error());
+  return std::chrono::seconds(*ttl);
+}
+
+AdminBootstrap AdminFromEnvironment() {
+  AdminBootstrap admin;
+  if (const char* email = std::getenv("SHOP_ADMIN_EMAIL")) admin.email = email;
+  if (const char* password = std::getenv("SHOP_ADMIN_PASSWORD")) admin.password = password;
+  return admin;
 }
 
 int Serve(http::App& app, const http::ServerOptions& options) {

@@ -1,10 +1,13 @@
 #pragma once
 
+#include <chrono>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "shop/auth/token.h"
 #include "shop/http/app.h"
 #include "shop/http_server/server.h"
 #include "shop/platform/flags.h"
@@ -21,6 +24,23 @@ std::optional<int> Start(Flags& flags, int argc, char** argv, std::string_view s
 /// Server options from the flags AddServerFlags declared; throws std::invalid_argument with the
 /// flag's message when one is out of range.
 http::ServerOptions ServerOptionsFrom(const Flags& flags);
+
+/// The --data-dir flag's directory, created if missing and made private (0700).
+std::filesystem::path DataDir(const Flags& flags);
+
+/// Declares --signing-key and --token-ttl, for the process that issues tokens.
+void AddTokenFlags(Flags& flags);
+/// The signing key named by --signing-key, else DATA_DIR/jwt-ed25519.pem (made on first start).
+auth::SigningKey SigningKeyFrom(const Flags& flags, const std::filesystem::path& data_dir);
+/// --token-ttl, checked.
+std::chrono::seconds TokenTtlFrom(const Flags& flags);
+
+/// The first admin's credentials from SHOP_ADMIN_EMAIL and SHOP_ADMIN_PASSWORD (empty when unset).
+struct AdminBootstrap {
+  std::string email;
+  std::string password;
+};
+AdminBootstrap AdminFromEnvironment();
 
 /// Serves `app` (sealed here) until SIGINT or SIGTERM, with "listening" and "stopped" log lines.
 int Serve(http::App& app, const http::ServerOptions& options);
