@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <expected>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,6 +49,35 @@ struct ServiceFixture {
   auth::SigningKey key;
   std::unique_ptr<Api> service;
 };
+
+/// The API's code for an error, so a failing check prints what came back.
+inline std::string_view CodeName(Errc code) {
+  switch (code) {
+    case Errc::kValidationFailed:
+      return "validation_failed";
+    case Errc::kEmailTaken:
+      return "email_taken";
+    case Errc::kInvalidCredentials:
+      return "invalid_credentials";
+    case Errc::kNotFound:
+      return "not_found";
+    case Errc::kUnavailable:
+      return "dependency_unavailable";
+  }
+  return "?";
+}
+
+/// "ok" for a value, else the error's code name.
+template <class T>
+std::string Outcome(const std::expected<T, Error>& result) {
+  return result ? "ok" : std::string(CodeName(result.error().code));
+}
+
+/// The error's detail, empty for a value.
+template <class T>
+std::string Detail(const std::expected<T, Error>& result) {
+  return result ? std::string() : result.error().detail;
+}
 
 /// Unpadded base64url (RFC 4648 section 5), for crafting tokens by hand.
 inline std::string Base64Url(std::string_view bytes) {

@@ -1,55 +1,26 @@
-#include <boost/json/object.hpp>
 #include <string>
 
 #include "shop/http/adapter.h"
-#include "shop/json/reader.h"
 #include "shop/users/http.h"
+#include "wire.h"
 
 namespace shop::users {
 namespace {
 
-http::ProblemCode ProblemFor(Errc code) {
-  switch (code) {
-    case Errc::kValidationFailed:
-      return {400, "validation_failed"};
-    case Errc::kEmailTaken:
-      return {409, "email_taken"};
-    case Errc::kInvalidCredentials:
-      return {401, "invalid_credentials"};
-    case Errc::kNotFound:
-      return {404, "not_found"};
-    case Errc::kUnavailable:
-      return {503, "dependency_unavailable"};
-  }
-  return {500, "internal"};
-}
-
-http::Response Problem(const Error& error) { return http::FailureProblem(error, ProblemFor); }
-
-/// The one JSON form of a user. Never any password field.
-boost::json::object UserJson(const User& user) {
-  return {{"id", user.id},
-          {"email", user.email},
-          {"name", user.name},
-          {"role", RoleName(user.role)},
-          {"created_at", user.created_at}};
-}
+http::Response Problem(const Error& error) { return http::FailureProblem(error, wire::ProblemFor); }
 
 http::Response UserResponse(int status, const std::expected<User, Error>& user) {
   if (!user) return Problem(user.error());
-  return http::JsonValue(status, UserJson(*user));
+  return http::JsonValue(status, wire::ToJson(*user));
 }
 
 http::Response Register(const http::Context& ctx, Api& users) {
   auto body = http::ParseJsonBody(ctx.request);
   if (!body) return std::move(body.error());
-  json::ObjectReader reader(*body);
-  auto email = reader.String("email");
-  auto password = reader.String("password");
-  auto name = reader.String("name");
-  if (auto error = reader.Finish()) return http::DecodeProblem(*error);
+  auto new_user = wire::NewUserFromJson(*body);
+  if (!new_user) return http::DecodeProblem(new_user.error());
 
-  auto user = users.Register(NewUser{std::move(*email), std::move(*password), std::move(*name)});
+  auto user = users.Register(*new_user);
   http::Response response = UserResponse(201, user);
   if (user) response.headers.Add("Location", "/users/" + std::to_string(user->id));
   return response;
@@ -58,16 +29,12 @@ http::Response Register(const http::Context& ctx, Api& users) {
 http::Response IssueToken(const http::Context& ctx, Api& users) {
   auto body = http::ParseJsonBody(ctx.request);
   if (!body) return std::move(body.error());
-  json::ObjectReader reader(*body);
-  auto email = reader.String("email");
-  auto password = reader.String("password");
-  if (auto error = reader.Finish()) return http::DecodeProblem(*error);
+  auto credentials = wire::CredentialsFromJson(*body);
+  if (!credentials) return http::DecodeProblem(credentials.error());
 
-  auto token = users.IssueToken(*email, *password);
+  auto token = users.IssueToken(credentials->email, credentials->password);
   if (!token) return Problem(token.error());
-  http::Response response = http::JsonValue(
-      200,
-      boost::json::object{{"access_token", token->token}, {"token_type", "Bearer"}, {"expires_in", token->expires_in}});
+  http::Response response = http::JsonValue(200, wire::ToJson(*token));
   // RFC 6749 5.1: responses holding tokens must not be cached.
   response.headers.Add("Cache-Control", "no-store");
   return response;

@@ -18,7 +18,8 @@ std::unique_ptr<Api> MakeHttpClient(http::ClientOptions options);
 /// Keeps `verifier` trusting the keys users publishes (its JWKS), so tokens verify locally:
 /// fetches them in the background until users answers (retrying with `retry_every`), and again,
 /// at most once per `min_refresh_interval`, when a token names an unknown key. Once cached, users
-/// being down does not stop verification. Stops when destroyed.
+/// being down does not stop verification. Stops when destroyed (waiting only for a fetch already
+/// under way, which the client's timeouts bound). `users` and `verifier` must outlive it.
 class KeySync {
  public:
   KeySync(Api& users, auth::Verifier& verifier, std::chrono::milliseconds retry_every = std::chrono::milliseconds(500),

@@ -1,0 +1,90 @@
+#pragma once
+
+// The users module's wire format, in one place: how its errors are answered and how its values
+// travel as JSON. The HTTP adapter (http_routes.cpp) and the HTTP client (http_client.cpp) both
+// use it, so the two sides cannot drift apart.
+
+#include <array>
+#include <boost/json/object.hpp>
+#include <cstddef>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "shop/http/adapter.h"
+#include "shop/json/reader.h"
+#include "shop/users/api.h"
+
+namespace shop::users::wire {
+
+/// One row of the error table: a users error and how the API answers it.
+struct ProblemRow {
+  Errc errc;
+  http::ProblemCode problem;
+};
+
+/// Every users error with its HTTP status and the API's stable `code`; both directions derive from it.
+inline constexpr std::array kProblems{
+    ProblemRow{Errc::kValidationFailed, {400, "validation_failed"}},
+    ProblemRow{Errc::kEmailTaken, {409, "email_taken"}},
+    ProblemRow{Errc::kInvalidCredentials, {401, "invalid_credentials"}},
+    ProblemRow{Errc::kNotFound, {404, "not_found"}},
+    ProblemRow{Errc::kUnavailable, {503, "dependency_unavailable"}},
+};
+
+/// How `errc` is answered; 500 `internal` for a value outside the table.
+constexpr http::ProblemCode ProblemFor(Errc errc) {
+  for (const ProblemRow& row : kProblems) {
+    if (row.errc == errc) return row.problem;
+  }
+  return {500, "internal"};
+}
+
+/// The error a problem `code` stands for; nullopt when it is not one of the users module's.
+constexpr std::optional<Errc> ErrcFromCode(std::string_view code) {
+  for (const ProblemRow& row : kProblems) {
+    if (row.problem.code == code) return row.errc;
+  }
+  return std::nullopt;
+}
+
+/// True when every Errc up to `last` has exactly one row and no two rows share a code.
+constexpr bool TableIsOneToOne(Errc last) {
+  if (kProblems.size() != static_cast<std::size_t>(last) + 1) return false;
+  for (int e = 0; e <= static_cast<int>(last); ++e) {
+    int rows = 0;
+    for (const ProblemRow& row : kProblems) rows += static_cast<int>(row.errc) == e ? 1 : 0;
+    if (rows != 1) return false;
+  }
+  for (const ProblemRow& row : kProblems) {
+    if (ErrcFromCode(row.problem.code) != row.errc) return false;
+  }
+  return true;
+}
+static_assert(TableIsOneToOne(Errc::kUnavailable),
+              "every users::Errc needs exactly one row in kProblems, with a code of its own");
+
+/// Email and password, as POST /auth/token takes them.
+struct Credentials {
+  std::string email;
+  std::string password;
+};
+
+/// A user: `{"id","email","name","role","created_at"}`. Never any password field.
+boost::json::object ToJson(const User& user);
+/// A registration: `{"email","password","name"}`.
+boost::json::object ToJson(const NewUser& user);
+/// `{"email","password"}`.
+boost::json::object ToJson(const Credentials& credentials);
+/// The token response (RFC 6749 5.1): `{"access_token","token_type":"Bearer","expires_in"}`.
+boost::json::object ToJson(const AccessToken& token);
+
+// Strict decoders (json::ObjectReader): missing fields, wrong types and unknown fields are errors
+// that name the field.
+std::expected<User, json::DecodeError> UserFromJson(const boost::json::object& object);
+std::expected<NewUser, json::DecodeError> NewUserFromJson(const boost::json::object& object);
+std::expected<Credentials, json::DecodeError> CredentialsFromJson(const boost::json::object& object);
+std::expected<AccessToken, json::DecodeError> AccessTokenFromJson(const boost::json::object& object);
+
+}  // namespace shop::users::wire
