@@ -18,6 +18,7 @@ step() { echo "[compose-test +$(( $(date +%s) - start ))s] $*"; }
 if ! command -v dockerd >/dev/null || ! command -v docker-compose >/dev/null || ! command -v debootstrap >/dev/null; then
   step "installing docker.io docker-compose debootstrap"
   sudo=(); [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq docker.io docker-compose debootstrap >/dev/null
 fi
 if ! docker info >/dev/null 2>&1; then
