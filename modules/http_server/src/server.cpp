@@ -1,5 +1,7 @@
 #include "shop/http_server/server.h"
 
+#include <sched.h>
+
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/write.hpp>
@@ -44,6 +46,15 @@ struct Worker {
   std::list<Connection> connections;  // touched only on this worker's thread
   std::thread thread;
 };
+
+/// The cores this process may run on (taskset, cpusets, container limits), not every core online:
+/// two I/O threads pinned to one core only take turns.
+int UsableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 /// The peer sent bytes that are not HTTP/1.1 (as opposed to closing, resetting or timing out).
 bool IsFramingError(const beast::error_code& ec) {
@@ -136,7 +147,7 @@ struct Server::Impl {
   }
 
   asio::io_context& MakeWorkers(const ServerOptions& opts) {
-    int n = opts.threads > 0 ? opts.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    int n = opts.threads > 0 ? opts.threads : UsableCores();
     for (int i = 0; i < n; ++i) workers.push_back(std::make_unique<Worker>());
     return workers[0]->ioc;
   }

@@ -12,7 +12,7 @@ class App;
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  ///< 0 picks a free port; see Server::port()
-  int threads = 0;            ///< 0: one per core
+  int threads = 0;            ///< 0: one per core this process may use (its CPU affinity)
   /// 0: handlers run on the I/O threads (fastest when they never block). N > 0: handlers run on a
   /// pool of N threads, so a handler waiting on another service never stalls other connections.
   int handler_threads = 0;

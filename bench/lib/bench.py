@@ -1,0 +1,1276 @@
+#!/usr/bin/python3
+"""The driver behind bench/run.sh: runs both layouts of shop under identical wrk load and writes
+a Markdown report, a chart and the raw figures. Stdlib only (plus matplotlib or gnuplot for the
+chart). See bench/README.md; run it through bench/run.sh, which builds what is needed.
+"""
+
+import argparse
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCH = os.path.dirname(HERE)
+REPO = os.path.dirname(BENCH)
+LUA = os.path.join(BENCH, "wrk", "workload.lua")
+SEEDER = os.path.join(HERE, "seed.py")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+ADMIN_EMAIL, ADMIN_PASSWORD = "bench-admin@bench.example", "bench-admin-password"
+MARKER = "SHOP_BENCH_RUN"  # set in every child's environment; run.sh's last-resort cleanup looks for it
+
+WORKLOADS = [  # (key, label)
+    ("health", "GET /health/live (reference)"),
+    ("product", "GET /products/{id}"),
+    ("list", "GET /products?limit=20"),
+    ("order", "POST /orders"),
+    ("mix", "mix 90% reads / 10% orders"),
+]
+LABEL = dict(WORKLOADS)
+SPLIT_EXES = ["shop-users", "shop-products", "shop-orders", "shop-gateway"]
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class Stop(Exception):
+    pass
+
+
+def on_sigterm(signum, frame):
+    raise Stop(f"signal {signum}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+class Procs:
+    """Every process this run starts, so that all of them are stopped whatever happens."""
+
+    def __init__(self, work):
+        self.work = work
+        self.all = []
+        # No SHOP_* settings from the caller's environment (SHOP_HOST, SHOP_THREADS, SHOP_LOG_LEVEL...) may
+        # change what is measured; each process gets exactly the flags written here.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+        self.env[MARKER] = work
+
+    def start(self, name, argv, cpus=None, log_path=None, env=None):
+        if cpus is not None:
+            argv = ["taskset", "-c", cpus] + argv  # taskset execs: the pid is the program's
+        out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             env=dict(self.env, **(env or {})))
+        if log_path:
+            out.close()
+        p.bench_name = name
+        self.all.append(p)
+        return p
+
+    def stop(self, procs, grace=15.0):
+        procs = [p for p in procs if p.poll() is None]
+        for p in procs:
+            try:
+                p.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log(f"{p.bench_name} (pid {p.pid}) did not stop in {grace:.0f} s; killing it")
+                p.kill()
+                p.wait()
+
+    def stop_all(self):
+        self.stop(self.all, grace=12.0)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, timeout=1.0):
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        c.request("GET", path)
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        return r.status, body
+    except (OSError, http.client.HTTPException):
+        return None, b""
+
+
+def wait_listening(proc, log_path, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    pattern = re.compile(rb'"msg":"listening".*?"port":(\d+)')
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.bench_name} exited with {proc.returncode} before listening; log {log_path}:\n"
+                               + tail(log_path))
+        try:
+            with open(log_path, "rb") as f:
+                m = pattern.search(f.read(65536))
+            if m:
+                return int(m.group(1))
+        except FileNotFoundError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{proc.bench_name} did not log 'listening' within {timeout:.0f} s")
+
+
+def wait_ready(port, procs, path="/health/ready", timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"{p.bench_name} exited with {p.returncode} before ready")
+        status, _ = http_get(port, path, timeout=0.5)
+        if status == 200:
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"not ready ({path}) within {timeout:.0f} s")
+
+
+def tail(path, n=20):
+    try:
+        with open(path, "rb") as f:
+            return b"".join(f.readlines()[-n:]).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def all_tasks(pid):
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except FileNotFoundError:
+        return []
+
+
+def set_affinity(pids, cpus):
+    """Moves every thread of every process to `cpus` (threads made later inherit it)."""
+    for pid in pids:
+        for tid in all_tasks(pid):
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:
+                pass
+
+
+def children_of(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    out.append(int(d))
+            except (OSError, IndexError):
+                pass
+    return out
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of stat)
+
+
+def status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss(pids):
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM to the current RSS
+        except OSError:
+            return False
+    return True
+
+
+def cores_ticks(cpus):
+    """(user+nice+system, steal) ticks of these CPUs since boot, from /proc/stat."""
+    busy = steal = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *v = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                v = [int(x) for x in v]
+                busy += v[0] + v[1] + v[2]
+                steal += v[7]
+    return busy, steal
+
+
+def cpu_list(cpus):
+    return ",".join(str(c) for c in sorted(cpus))
+
+
+# ---------------------------------------------------------------------------------------------
+# Layouts
+
+
+class Layout:
+    """A running layout: its processes (the ones measured) and the public port."""
+
+    def __init__(self, name, procs, port, ready_s, logs, public_log):
+        self.name, self.procs, self.port, self.ready_s = name, procs, port, ready_s
+        self.logs, self.public_log = logs, public_log
+
+    @property
+    def pids(self):
+        return [p.pid for p in self.procs]
+
+    def check_alive(self):
+        for p in self.procs:
+            if p.poll() is not None:
+                raise RuntimeError(f"{p.bench_name} exited with {p.returncode} during the run; log:\n"
+                                   + tail(self.logs.get(p.bench_name, "")))
+
+
+def start_monolith(P, args, data_dir, threads=None):
+    os.makedirs(data_dir, exist_ok=True)
+    log_path = f"{data_dir}{'-t' + str(threads) if threads else ''}.log"
+    argv = [os.path.join(args.bin_dir, "shop"), "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir]
+    threads = threads or args.server_threads
+    if threads:
+        argv += ["--threads", str(threads)]
+    t0 = time.monotonic()
+    p = P.start("shop", argv, cpus=args.server_cpus, log_path=log_path,
+                env={"SHOP_ADMIN_EMAIL": ADMIN_EMAIL, "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    try:
+        port = wait_listening(p, log_path)
+        wait_ready(port, [p])
+    except Exception:
+        P.stop([p])
+        raise
+    return Layout("monolith", [p], port, time.monotonic() - t0, {"shop": log_path}, log_path)
+
+
+def start_split(P, args, data_dir):
+    """The same processes and flags as split/run-local.sh, without its log tail|sed pipeline."""
+    b = args.bin_dir
+    started, logs = [], {}
+
+    def start(name, argv, env=None):
+        if args.server_threads:
+            argv = argv + ["--threads", str(args.server_threads)]
+        log_path = os.path.join(os.path.dirname(data_dir), f"{os.path.basename(data_dir)}-{name}.log")
+        logs[name] = log_path
+        p = P.start(name, argv, cpus=args.server_cpus, log_path=log_path, env=env)
+        started.append(p)
+        return wait_listening(p, log_path)
+
+    for d in ("users", "products", "orders"):
+        os.makedirs(os.path.join(data_dir, d), exist_ok=True)
+    t0 = time.monotonic()
+    try:
+        users = start("users", [f"{b}/shop-users", "--host", "127.0.0.1", "--port", "0", "--data-dir", f"{data_dir}/users"],
+                      env={"SHOP_ADMIN_EMAIL": ADMIN_EMAIL, "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD})
+        u = f"http://127.0.0.1:{users}"
+        products = start("products", [f"{b}/shop-products", "--host", "127.0.0.1", "--port", "0", "--data-dir", f"{data_dir}/products",
+                                      "--users-url", u])
+        p_url = f"http://127.0.0.1:{products}"
+        orders = start("orders", [f"{b}/shop-orders", "--host", "127.0.0.1", "--port", "0", "--data-dir", f"{data_dir}/orders",
+                                  "--users-url", u, "--products-url", p_url])
+        gateway = start("gateway", [f"{b}/shop-gateway", "--host", "127.0.0.1", "--port", "0", "--users-url", u, "--products-url", p_url,
+                                    "--orders-url", f"http://127.0.0.1:{orders}"])
+        wait_ready(gateway, started)
+    except Exception:
+        P.stop(started)
+        raise
+    return Layout("split", started, gateway, time.monotonic() - t0, logs, logs["gateway"])
+
+
+class Pid:
+    """A process this run did not start itself (nginx's worker) but measures."""
+
+    def __init__(self, pid, name):
+        self.pid, self.bench_name = pid, name
+
+    def poll(self):
+        return None if os.path.exists(f"/proc/{self.pid}") else 0
+
+
+def start_nginx(P, args, body):
+    """nginx, one worker, in the foreground, on a free loopback port, serving `body` as a static file."""
+    prefix = tempfile.mkdtemp(prefix="nginx-", dir=args.work)
+    os.chmod(prefix, 0o755)  # a root master runs its worker as nobody, which must read the file (run.sh: work 0711)
+    os.makedirs(os.path.join(prefix, "www"))
+    with open(os.path.join(prefix, "www", "product.json"), "wb") as f:
+        f.write(body)
+    os.chmod(os.path.join(prefix, "www"), 0o755)
+    os.chmod(os.path.join(prefix, "www", "product.json"), 0o644)
+    port = free_port()
+    conf = f"""
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log {prefix}/access.log combined buffer=64k flush=1s;
+  client_body_temp_path {prefix}/client_body;
+  proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fastcgi;
+  uwsgi_temp_path {prefix}/uwsgi;
+  scgi_temp_path {prefix}/scgi;
+  open_file_cache max=16 inactive=60s;
+  open_file_cache_valid 60s;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ root {prefix}/www; default_type application/json; }}
+  }}
+}}
+"""
+    with open(os.path.join(prefix, "nginx.conf"), "w") as f:
+        f.write(conf)
+    log_path = os.path.join(prefix, "stderr.log")
+    t0 = time.monotonic()
+    p = P.start("nginx", [args.nginx, "-p", prefix, "-e", f"{prefix}/error.log", "-c", f"{prefix}/nginx.conf"],
+                cpus=args.server_cpus, log_path=log_path)
+    try:
+        wait_ready(port, [p], path="/product.json", timeout=10)
+    except Exception as e:
+        P.stop([p])
+        logs = tail(log_path) + tail(prefix + "/error.log")
+        shutil.rmtree(prefix, ignore_errors=True)
+        raise RuntimeError(f"nginx did not start: {e}\n{logs}")
+    procs = [p] + [Pid(child, "nginx-worker") for child in children_of(p.pid)]  # the worker counts too
+    layout = Layout("nginx", procs, port, time.monotonic() - t0, {"nginx": log_path}, None)
+    layout.prefix, layout.master = prefix, p
+    return layout
+
+
+# ---------------------------------------------------------------------------------------------
+# Load
+
+
+def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, measure=True):
+    wrk_threads = max(1, min(len(args.wrk_cpu_set), conns))
+    argv = ["wrk", f"-t{wrk_threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", LUA,
+            f"http://127.0.0.1:{layout.port}", "--", workload, str(products), tokens_file, "12345"]
+    layout.check_alive()
+    pids = layout.pids
+    hwm_ok = measure and reset_peak_rss(pids)
+    before = {pid: cpu_ticks(pid) for pid in pids}
+    core_before = cores_ticks(args.server_cpu_set)
+    t0 = time.monotonic()
+    out_path = os.path.join(args.work, "wrk.out")
+    if os.path.exists(out_path):
+        os.remove(out_path)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = P.start("wrk", argv, cpus=args.wrk_cpus, log_path=out_path)
+    try:
+        p.wait(timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        P.stop([p], grace=2)
+        raise RuntimeError(f"wrk did not finish within {seconds + 30} s")
+    wall = time.monotonic() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped in between
+    wrk_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    after = {pid: cpu_ticks(pid) for pid in pids}
+    core_after = cores_ticks(args.server_cpu_set)
+    core_busy, core_steal = ((a - b) / CLK_TCK for a, b in zip(core_after, core_before))
+    layout.check_alive()
+    if not measure:
+        return None
+    text = open(out_path).read() if os.path.exists(out_path) else ""
+    m = re.search(r"^BENCH_JSON (\{.*\})$", text, re.M)
+    if p.returncode != 0 or not m:
+        raise RuntimeError(f"wrk failed (exit {p.returncode}):\n{text[-2000:]}")
+    r = json.loads(m.group(1))
+    cpu_by_proc = {pr.bench_name: (after[pr.pid] - before[pr.pid]) / CLK_TCK for pr in layout.procs}
+    cpu = sum(cpu_by_proc.values())
+    hwm = {pr.bench_name: status_kib(pr.pid, "VmHWM") for pr in layout.procs} if hwm_ok else {}
+    requests = r["requests"]
+    e = r["errors"]
+    return {
+        "rps": requests / (r["duration_us"] / 1e6),
+        "requests": requests,
+        "p50_ms": r["latency_us"]["p50"] / 1000, "p90_ms": r["latency_us"]["p90"] / 1000,
+        "p99_ms": r["latency_us"]["p99"] / 1000, "p999_ms": r["latency_us"]["p999"] / 1000,
+        "mean_ms": r["latency_us"]["mean"] / 1000,
+        "cpu_s_per_1k": cpu / requests * 1000 if requests else None,
+        "cpu_s": cpu, "cpu_by_proc": cpu_by_proc, "wall_s": wall,
+        "cpu_util": cpu / wall if wall else None,
+        # Share of the server core(s) that other processes used during the run (user+system time not the
+        # layout's), and that the hypervisor took (steal). Either well above 0 means the machine was not quiet.
+        "foreign_core_share": max(0.0, core_busy - cpu) / wall / len(args.server_cpu_set) if wall else None,
+        "steal_share": core_steal / wall / len(args.server_cpu_set) if wall else None,
+        "wrk_cores_used": wrk_cpu / wall if wall else None,
+        "rss_mib": sum(hwm.values()) / 1024 if hwm else None,
+        "rss_by_proc_mib": {k: v / 1024 for k, v in hwm.items()},
+        "errors": e["connect"] + e["read"] + e["write"] + e["status"] + e["timeout"],
+        "error_detail": e,
+    }
+
+
+METRICS = ["rps", "p50_ms", "p90_ms", "p99_ms", "cpu_s_per_1k", "rss_mib"]
+
+
+def median_of(runs):
+    out = {}
+    for k in METRICS + ["p999_ms", "cpu_util", "foreign_core_share", "steal_share", "wrk_cores_used"]:
+        vals = [r[k] for r in runs if r.get(k) is not None]
+        out[k] = statistics.median(vals) if vals else None
+    out["errors"] = sum(r["errors"] for r in runs)
+    out["requests"] = sum(r["requests"] for r in runs)
+    out["repeats"] = len(runs)
+    # per-process CPU (s per 1k requests) and peak memory, medians, for the breakdowns
+    names = runs[0]["cpu_by_proc"].keys()
+    out["cpu_by_proc_per_1k"] = {n: statistics.median(r["cpu_by_proc"][n] / r["requests"] * 1000 for r in runs
+                                                      if r["requests"]) for n in names}
+    if runs[0]["rss_by_proc_mib"]:
+        out["rss_by_proc_mib"] = {n: statistics.median(r["rss_by_proc_mib"][n] for r in runs) for n in names}
+    return out
+
+
+def seed(P, args, layout, tokens_file):
+    all_cpus = cpu_list(os.sched_getaffinity(0) | args.wrk_cpu_set | args.server_cpu_set)
+    set_affinity(layout.pids, {int(c) for c in all_cpus.split(",")})  # seeding is not measured: use every core
+    try:
+        t0 = time.monotonic()
+        out = subprocess.run(["/usr/bin/python3", SEEDER, "--url", f"http://127.0.0.1:{layout.port}",
+                              "--products", str(args.products), "--users", str(args.users),
+                              "--tokens-out", tokens_file, "--admin-email", ADMIN_EMAIL,
+                              "--admin-password", ADMIN_PASSWORD, "--connections", "4"],
+                             capture_output=True, text=True, timeout=args.seed_timeout,
+                             env=dict(P.env))
+        if out.returncode != 0:
+            raise RuntimeError(f"seeding failed: {out.stderr.strip()[-2000:]}")
+        info = json.loads(out.stdout.strip().splitlines()[-1])
+        info["wall_s"] = time.monotonic() - t0
+        return info
+    finally:
+        set_affinity(layout.pids, args.server_cpu_set)
+
+
+def count_statuses(path):
+    """Responses by status class from a layout's public request log (the monolith's, or the gateway's)."""
+    counts = {}
+    if not path or not os.path.exists(path):
+        return counts
+    pat = re.compile(rb'"status":(\d)\d\d')
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            for m in pat.finditer(chunk):
+                k = m.group(1).decode() + "xx"
+                counts[k] = counts.get(k, 0) + 1
+    return counts
+
+
+def non_2xx_samples(path, limit=5):
+    out = []
+    if not path or not os.path.exists(path):
+        return out
+    pat = re.compile(rb'"status":[45]\d\d')
+    with open(path, "rb") as f:
+        for line in f:
+            if pat.search(line):
+                out.append(line.decode(errors="replace").strip()[:400])
+                if len(out) >= limit:
+                    break
+    return out
+
+
+def bench_layout(P, args, name, results):
+    log(f"=== layout {name}")
+    starts = []
+    starter = start_monolith if name == "monolith" else start_split
+    # Time from start to ready: median over fresh data dirs; the last start is the one measured.
+    for i in range(args.repeats):
+        data = os.path.join(args.work, f"{name}-data{i}")
+        layout = starter(P, args, data)
+        starts.append(layout.ready_s)
+        log(f"{name}: ready in {layout.ready_s * 1000:.0f} ms")
+        if i < args.repeats - 1:
+            P.stop(layout.procs)
+            shutil.rmtree(data, ignore_errors=True)
+    res = {"ready_s": statistics.median(starts), "ready_runs_s": starts, "workloads": {}, "data_dir": data}
+    results["layouts"][name] = res
+    try:
+        tokens = os.path.join(args.work, f"{name}-tokens.txt")
+        log(f"{name}: seeding {args.products} products and {args.users} users")
+        res["seed"] = seed(P, args, layout, tokens)
+        log(f"{name}: seeded in {res['seed']['wall_s']:.1f} s (product body {res['seed']['product_body_bytes']} bytes)")
+        res["idle_rss_mib"] = sum(status_kib(pid, "VmRSS") for pid in layout.pids) / 1024
+        for wl, _ in WORKLOADS:
+            if wl not in args.workloads:
+                continue
+            run_wrk(P, args, layout, wl, max(args.conns), args.warmup, tokens, args.products, measure=False)
+            for c in args.conns:
+                runs = []
+                for rep in range(args.repeats):
+                    r = run_wrk(P, args, layout, wl, c, args.duration, tokens, args.products)
+                    runs.append(r)
+                    log(f"{name} {wl:8s} c={c:<3d} #{rep + 1}: {r['rps']:9.0f} req/s  p99 {r['p99_ms']:7.2f} ms  "
+                        f"cpu {r['cpu_s_per_1k']:.3f} s/1k  rss {r['rss_mib'] or 0:.1f} MiB  errors {r['errors']}")
+                res["workloads"].setdefault(wl, {})[str(c)] = {"median": median_of(runs), "runs": runs}
+        res["threads"] = {p.bench_name: len(all_tasks(p.pid)) for p in layout.procs}
+    finally:
+        P.stop(layout.procs)
+    res["public_statuses"] = count_statuses(layout.public_log)
+    res["non_2xx_samples"] = non_2xx_samples(layout.public_log)
+    res["tokens"] = tokens
+    return res
+
+
+def bench_nginx_row(P, args, results):
+    """shop --threads 1 and nginx (one worker), each alone on the server core, GET of a product-sized body."""
+    mono = results["layouts"].get("monolith")
+    if not mono or "seed" not in mono:
+        log("nginx reference skipped: the monolith did not run")
+        return
+    row = {"conns": 64}
+    results["nginx"] = row
+    layout = start_monolith(P, args, mono["data_dir"], threads=1)
+    try:
+        run_wrk(P, args, layout, "product", 64, args.warmup, mono["tokens"], args.products, measure=False)
+        row["shop_runs"] = [run_wrk(P, args, layout, "product", 64, args.duration, mono["tokens"], args.products)
+                            for _ in range(args.repeats)]
+        row["shop"] = median_of(row["shop_runs"])
+        log(f"shop --threads 1 GET /products/{{id}} c=64: {row['shop']['rps']:.0f} req/s")
+    finally:
+        P.stop(layout.procs)
+    if not args.nginx:
+        row["skipped"] = "nginx not found"
+        log("nginx reference skipped: nginx not found")
+        return
+    body = mono["seed"]["product_body"].encode()
+    ng = start_nginx(P, args, body)
+    try:
+        row["body_bytes"] = len(body)
+        run_wrk(P, args, ng, "static", 64, args.warmup, mono["tokens"], args.products, measure=False)
+        row["nginx_runs"] = [run_wrk(P, args, ng, "static", 64, args.duration, mono["tokens"], args.products)
+                             for _ in range(args.repeats)]
+        row["nginx"] = median_of(row["nginx_runs"])
+        log(f"nginx static {len(body)} B c=64: {row['nginx']['rps']:.0f} req/s")
+        status, got = http_get(ng.port, "/product.json")
+        row["nginx_body_ok"] = status == 200 and got == body
+    finally:
+        P.stop([ng.master])
+        shutil.rmtree(ng.prefix, ignore_errors=True)
+
+
+def bench_micro(P, args, results):
+    exe = os.path.join(args.bin_dir, "shop-bench-products")
+    if not os.access(exe, os.X_OK):
+        results["micro"] = {"skipped": f"{exe} not built (needs libbenchmark-dev and add_subdirectory(bench))"}
+        log(f"micro-benchmarks skipped: {exe} not found")
+        return
+    out_json = os.path.join(args.work, "micro.json")
+    argv = [exe, f"--benchmark_out={out_json}", "--benchmark_out_format=json",
+            f"--benchmark_min_time={args.micro_min_time}", f"--benchmark_repetitions={args.micro_repetitions}",
+            "--benchmark_report_aggregates_only=true" if args.micro_repetitions > 1 else "--benchmark_report_aggregates_only=false"]
+    log("micro-benchmarks: " + " ".join(argv[1:]))
+    p = P.start("shop-bench-products", argv, cpus=args.wrk_cpus, log_path=os.path.join(args.work, "micro.log"),
+                env={"SHOP_BENCH_SERVER_CPUS": args.server_cpus, "SHOP_BENCH_BIN_DIR": args.bin_dir})
+    try:
+        p.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        P.stop([p])
+        results["micro"] = {"skipped": "did not finish within 180 s"}
+        return
+    text = tail(os.path.join(args.work, "micro.log"), 40)
+    if not os.path.exists(out_json):
+        results["micro"] = {"skipped": f"failed (exit {p.returncode}): {text[-1500:]}"}
+        log(f"micro-benchmarks failed: {text[-1500:]}")
+        return
+    data = json.load(open(out_json))
+    rows = {}
+    for b in data.get("benchmarks", []):
+        name = b.get("run_name", b["name"])
+        if args.micro_repetitions > 1 and b.get("aggregate_name") != "median":
+            continue
+        if b.get("error_occurred"):
+            rows[name] = {"error": b.get("error_message", "error")}
+            continue
+        scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3}[b.get("time_unit", "ns")]
+        rows[name] = {"real_us": b["real_time"] * scale, "cpu_us": b["cpu_time"] * scale,
+                      "iterations": b["iterations"]}
+    results["micro"] = {"rows": rows, "context": {k: data.get("context", {}).get(k) for k in
+                                                   ("library_build_type", "num_cpus", "mhz_per_cpu")},
+                        "log_tail": text[-800:] if p.returncode else ""}
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def fmt(v, kind):
+    if v is None:
+        return "–"
+    if kind == "rps":
+        return f"{v:,.0f}"
+    if kind == "ms":
+        return f"{v:.2f}" if v < 100 else f"{v:.0f}"
+    if kind == "cpu":
+        return f"{v * 1000:.0f}" if v >= 0.1 else f"{v * 1000:.1f}"  # CPU ms per 1k requests
+    if kind == "mib":
+        return f"{v:.1f}"
+    if kind == "ratio":
+        return f"{v:.2f}×"
+    return str(v)
+
+
+def ratio(a, b):
+    if a is None or b in (None, 0):
+        return None
+    return a / b
+
+
+COLS = [("rps", "req/s", "rps"), ("p50_ms", "p50 ms", "ms"), ("p90_ms", "p90 ms", "ms"), ("p99_ms", "p99 ms", "ms"),
+        ("cpu_s_per_1k", "CPU s per 1k req", "cpu"), ("cpu_util", "cores used", "cpu"), ("rss_mib", "peak RSS MiB", "mib")]
+
+
+def results_table(results):
+    L = results["layouts"]
+    names = [n for n in ("monolith", "split") if n in L and L[n].get("workloads")]
+    lines = ["| workload | conns | layout | req/s | p50 ms | p90 ms | p99 ms | CPU s / 1k req | cores used | peak RSS MiB | errors |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for wl, label in WORKLOADS:
+        for c in results["config"]["conns"]:
+            ms = {n: L[n]["workloads"].get(wl, {}).get(str(c), {}).get("median") for n in names}
+            if not any(ms.values()):
+                continue
+            for n in names:
+                m = ms[n]
+                if not m:
+                    continue
+                cells = [fmt(m["rps"], "rps"), fmt(m["p50_ms"], "ms"), fmt(m["p90_ms"], "ms"), fmt(m["p99_ms"], "ms"),
+                         fmt3(m["cpu_s_per_1k"]), fmt2(m["cpu_util"]), fmt(m["rss_mib"], "mib"), str(m["errors"])]
+                lines.append(f"| {label} | {c} | {n} | " + " | ".join(cells) + " |")
+            if ms.get("monolith") and ms.get("split"):
+                a, b = ms["split"], ms["monolith"]
+                cells = [fmt(ratio(a[k], b[k]), "ratio") for k, _, _ in COLS]
+                lines.append(f"| {label} | {c} | **split/monolith** | " + " | ".join(cells) + " | |")
+    return "\n".join(lines)
+
+
+def fmt3(v):
+    return "–" if v is None else f"{v:.3f}"
+
+
+def fmt2(v):
+    return "–" if v is None else f"{v:.2f}"
+
+
+def all_runs(results):
+    for n, v in results["layouts"].items():
+        for wl, per in v.get("workloads", {}).items():
+            for c, x in per.items():
+                for r in x["runs"]:
+                    yield f"{n} {wl} c={c}", r
+    for k in ("shop", "nginx"):
+        for r in results.get("nginx", {}).get(k + "_runs", []):
+            yield f"{k} reference", r
+
+
+def quietness(results):
+    """A warning when other processes (or the hypervisor) took a noticeable share of the server core."""
+    runs = list(all_runs(results))
+    if not runs:
+        return None
+    foreign = [r.get("foreign_core_share") or 0 for _, r in runs]
+    steal = [r.get("steal_share") or 0 for _, r in runs]
+    worst = max(runs, key=lambda x: (x[1].get("foreign_core_share") or 0) + (x[1].get("steal_share") or 0))
+    f_med, s_med = statistics.median(foreign), statistics.median(steal)
+    text = (f"other processes used {f_med:.0%} of the server core during the median run (worst {max(foreign):.0%}, "
+            f"{worst[0]}), hypervisor steal {s_med:.0%} (worst {max(steal):.0%})")
+    return text, (f_med + s_med) > 0.05 or (max(foreign) + max(steal)) > 0.25
+
+
+def wrk_bound(results):
+    """Runs where wrk itself used (nearly) all of its core: those measure the load generator too."""
+    per_core = max(1, len(results["config"]["wrk_cpus"].split(",")))
+    hits = sorted({name for name, r in all_runs(results) if (r.get("wrk_cores_used") or 0) / per_core >= 0.9})
+    return hits
+
+
+def reading(results):
+    """Factual sentences computed from the numbers: where the split layout's time and CPU go. Every
+    comparison is worded from the measured values, so a run that contradicts the usual story says so."""
+    L = results["layouts"]
+    mono, split = L.get("monolith", {}).get("workloads", {}), L.get("split", {}).get("workloads", {})
+    c = str(max(results["config"]["conns"]))
+    out = []
+
+    def m(tbl, wl):
+        return tbl.get(wl, {}).get(c, {}).get("median")
+
+    def by_proc(x):
+        by = x.get("cpu_by_proc_per_1k", {})
+        return ", ".join(f"{k} {v:.3f}" for k, v in sorted(by.items(), key=lambda kv: -kv[1]) if v > 0)
+
+    def saturated(*xs):
+        return all((x.get("cpu_util") or 0) >= 0.9 for x in xs)
+
+    mh, mp, ml, mo, mx = (m(mono, w) for w in ("health", "product", "list", "order", "mix"))
+    sh, sp, sl, so, sx = (m(split, w) for w in ("health", "product", "list", "order", "mix"))
+    # CPU s per 1,000 requests is numerically CPU ms per request: the sentences use ms per request.
+    if mh and mp:
+        d = mp["cpu_s_per_1k"] - mh["cpu_s_per_1k"]
+        out.append(f"- **HTTP stack vs module (monolith, {c} connections).** `/health/live` costs "
+                   f"{mh['cpu_s_per_1k']:.3f} ms of CPU per request (parsing, routing, response headers, the request "
+                   f"log line, metrics); `GET /products/{{id}}` costs {mp['cpu_s_per_1k']:.3f} ms, so the products "
+                   f"module (product lookup, JSON encoding) adds {d:.3f} ms, {d / mp['cpu_s_per_1k']:.0%} of the "
+                   f"request. Throughput {mh['rps']:,.0f} vs {mp['rps']:,.0f} req/s.")
+    if sh and mh:
+        out.append(f"- **The gateway alone.** Its own `/health/live`: {sh['rps']:,.0f} req/s, "
+                   f"{sh['cpu_s_per_1k']:.3f} ms CPU per request, {ratio(sh['cpu_s_per_1k'], mh['cpu_s_per_1k']):.2f}× "
+                   f"the monolith's. Same HTTP stack and no hop; the gateway runs every handler on a pool of 64 "
+                   f"threads (split/gateway_main.cpp), a thread hand-off per request that the monolith, running "
+                   f"handlers on its I/O threads, does not make.")
+    if sp and mp:
+        extra = sp["cpu_s_per_1k"] - mp["cpu_s_per_1k"]
+        s = (f"- **One extra hop (`GET /products/{{id}}`).** split/monolith: {ratio(sp['rps'], mp['rps']):.2f}× req/s, "
+             f"p50 {sp['p50_ms']:.2f} vs {mp['p50_ms']:.2f} ms, p99 {sp['p99_ms']:.2f} vs {mp['p99_ms']:.2f} ms, "
+             f"{sp['cpu_s_per_1k']:.3f} vs {mp['cpu_s_per_1k']:.3f} ms CPU per request "
+             f"({extra:+.3f} ms, {ratio(sp['cpu_s_per_1k'], mp['cpu_s_per_1k']):.2f}×). By process (ms per request): "
+             f"{by_proc(sp)}. The products service runs the monolith's routes and module code; the gateway receives "
+             f"the request, forwards it over a pooled loopback connection and relays the answer without parsing "
+             f"its JSON.")
+        prod = sp.get("cpu_by_proc_per_1k", {}).get("products")
+        if prod is not None:
+            s += (f" The products service alone spends {prod:.3f} ms per request, "
+                  + ("more than" if prod > mp["cpu_s_per_1k"] else "less than")
+                  + f" the monolith's whole request ({mp['cpu_s_per_1k']:.3f} ms).")
+        if sh:
+            s += (f" The hop adds {extra:.3f} ms, {ratio(extra, sh['cpu_s_per_1k']):.1f}× what the gateway spends "
+                  f"answering `/health/live` itself: a second server-side exchange (in products) plus the client side "
+                  f"of it (in the gateway).")
+        if saturated(sp, mp):
+            s += (" Both layouts saturated the server core (cores used ≥ 0.9), so the requests/s ratio is "
+                  "essentially the inverse of the CPU-per-request ratio.")
+        else:
+            s += (f" Cores used: monolith {mp['cpu_util']:.2f}, split {sp['cpu_util']:.2f} — below 0.9 the "
+                  f"layout was not CPU-bound on its core (waiting on hops, or the core was busy with other work), so "
+                  f"requests/s does not follow CPU per request.")
+        out.append(s)
+    if sl and ml and sp and mp:
+        rl, rp = ratio(sl["cpu_s_per_1k"], ml["cpu_s_per_1k"]), ratio(sp["cpu_s_per_1k"], mp["cpu_s_per_1k"])
+        out.append(f"- **Larger bodies (`GET /products?limit=20`, ~{20 * L['monolith'].get('seed', {}).get('product_body_bytes', 130) // 1000} KB).** "
+                   f"split/monolith: {ratio(sl['rps'], ml['rps']):.2f}× req/s, {rl:.2f}× CPU per request "
+                   f"({sl['cpu_s_per_1k']:.3f} vs {ml['cpu_s_per_1k']:.3f} ms), against {rp:.2f}× for a single "
+                   f"product. The gateway relays bodies without decoding them; "
+                   + ("the hop weighs less when the module does more work per request." if rl < rp else
+                      "here the hop did not weigh less with the larger body (body copying through the gateway "
+                      "grows with size)."))
+    if so and mo:
+        out.append(f"- **Two hops plus a saga (`POST /orders`).** split/monolith: {ratio(so['rps'], mo['rps']):.2f}× "
+                   f"req/s, p99 {so['p99_ms']:.2f} vs {mo['p99_ms']:.2f} ms, "
+                   f"{ratio(so['cpu_s_per_1k'], mo['cpu_s_per_1k']):.2f}× CPU per request "
+                   f"({so['cpu_s_per_1k']:.3f} vs {mo['cpu_s_per_1k']:.3f} ms). By process (ms per request): "
+                   f"{by_proc(so)}. The orders code is the same in both; in split it calls products over HTTP to "
+                   f"reserve stock (JSON encoded and decoded on both sides, the client side of the call in the "
+                   f"orders process, the gateway's hop in front) where the monolith makes a virtual call.")
+    if sx and mx:
+        out.append(f"- **Mix.** split/monolith: {ratio(sx['rps'], mx['rps']):.2f}× req/s, "
+                   f"{ratio(sx['cpu_s_per_1k'], mx['cpu_s_per_1k']):.2f}× CPU per request, "
+                   f"{ratio(sx['rss_mib'], mx['rss_mib']):.2f}× peak memory ({sx['rss_mib']:.1f} vs "
+                   f"{mx['rss_mib']:.1f} MiB: four processes, each with its own runtime, pools and SQLite caches).")
+    mr = results.get("micro", {}).get("rows", {})
+    ip, rg, rh = mr.get("InProcess/GetProduct"), mr.get("Remote/GetProduct"), mr.get("Remote/HealthLive")
+    ia = mr.get("InProcess/AppHandle")
+    if ip and "real_us" in ip:
+        s = f"- **One call (micro-benchmark).** `GetProduct` in process: {ip['real_us']:.2f} µs"
+        if ia and "real_us" in ia:
+            s += f"; the whole HTTP pipeline in process without a socket (`App::Handle`): {ia['real_us']:.2f} µs"
+        if rg and "real_us" in rg:
+            s += (f"; through `products::MakeHttpClient` to a live shop-products: {rg['real_us']:.1f} µs "
+                  f"({rg['real_us'] / ip['real_us']:.0f}× the in-process call), of which {rg['cpu_us']:.1f} µs "
+                  f"CPU in the calling process alone")
+        if rh and "real_us" in rh:
+            s += f"; a bare HTTP round trip (`/health/live`) on the same kind of pooled connection: {rh['real_us']:.1f} µs"
+        s += "."
+        if rg and rh and "real_us" in rg and "real_us" in rh:
+            s += (f" The product call costs {rg['real_us'] - rh['real_us']:+.1f} µs wall and "
+                  f"{rg['cpu_us'] - rh['cpu_us']:+.1f} µs caller CPU against the bare round trip: looking up the "
+                  f"product and its JSON (encoded by the service, decoded by the client) is "
+                  + ("a small part of the remote call; the transport is most of it." if rg["real_us"] - rh["real_us"]
+                     < 0.25 * rg["real_us"] else f"{(rg['real_us'] - rh['real_us']) / rg['real_us']:.0%} of it."))
+        if rg and "real_us" in rg:
+            s += " Remote latency is a round trip between two processes on two cores (wake-ups included), not CPU alone."
+        gw_p = (sp or {}).get("cpu_by_proc_per_1k", {}).get("gateway")
+        gw_h = (sh or {}).get("cpu_by_proc_per_1k", {}).get("gateway")
+        if rh and "cpu_us" in rh and gw_p is not None and gw_h is not None:
+            s += (f" For scale: the calling side of one bare round trip costs {rh['cpu_us']:.1f} µs of CPU here, and "
+                  f"the gateway spends {(gw_p - gw_h) * 1000:.1f} µs more per proxied `GET /products/{{id}}` than per "
+                  f"`/health/live` it answers itself ({c} connections).")
+        out.append(s)
+    errs = []
+    for n in ("monolith", "split"):
+        for wl, per in L.get(n, {}).get("workloads", {}).items():
+            for cc, v in per.items():
+                if v["median"]["errors"]:
+                    errs.append(f"{n} {wl} c={cc}: {v['median']['errors']}")
+    out.append("- **Errors:** " + ("none: every response 2xx/3xx, no socket errors, no timeouts." if not errs
+                                    else "; ".join(errs) + " (see the request-log excerpt below)."))
+    return "\n".join(out)
+
+
+def write_chart(results, path):
+    L = results["layouts"]
+    names = [n for n in ("monolith", "split") if L.get(n, {}).get("workloads")]
+    groups = [(wl, c) for wl, _ in WORKLOADS for c in results["config"]["conns"]
+              if any(L[n]["workloads"].get(wl, {}).get(str(c)) for n in names)]
+    if not groups:
+        return None
+
+    def val(n, wl, c, k):
+        m = L[n]["workloads"].get(wl, {}).get(str(c), {}).get("median")
+        return (m or {}).get(k) or 0
+
+    short = {"health": "health", "product": "product", "list": "list", "order": "order", "mix": "mix"}
+    xl = [f"{short[wl]}\nc={c}" for wl, c in groups]
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(3, 1, figsize=(max(8, len(groups) * 0.75), 11), constrained_layout=True)
+        width = 0.8 / max(1, len(names))
+        for ax, (k, title) in zip(axes, [("rps", "requests/s (higher is better)"),
+                                         ("p99_ms", "p99 latency, ms (lower is better)"),
+                                         ("cpu_s_per_1k", "CPU s per 1,000 requests, all processes (lower is better)")]):
+            for i, n in enumerate(names):
+                xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(groups))]
+                ax.bar(xs, [val(n, wl, c, k) for wl, c in groups], width, label=n,
+                       color={"monolith": "#3b6ea8", "split": "#d9822b"}[n])
+            if len(names) == 2:  # split/monolith over each group
+                for j, (wl, c) in enumerate(groups):
+                    a, b = val("split", wl, c, k), val("monolith", wl, c, k)
+                    if a and b:
+                        ax.annotate(f"{a / b:.2f}×", (j, max(a, b)), textcoords="offset points", xytext=(0, 2),
+                                    ha="center", fontsize=7)
+            ax.set_title(title + (" — labels: split/monolith" if len(names) == 2 else ""))
+            ax.set_xticks(range(len(groups)))
+            ax.set_xticklabels(xl, fontsize=8)
+            ax.grid(axis="y", alpha=0.3)
+            ax.legend()
+        cfg = results["config"]
+        fig.suptitle(f"shop: monolith vs split ({'quick' if cfg['quick'] else 'full'} run, median of "
+                     f"{cfg['repeats']}, {cfg['duration']} s each, server on CPU {cfg['server_cpus']})")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return "matplotlib"
+    except Exception as e:  # noqa: BLE001 - fall back to gnuplot
+        log(f"matplotlib unavailable ({e}); trying gnuplot")
+    if not shutil.which("gnuplot"):
+        return None
+    dat = path + ".dat"
+    with open(dat, "w") as f:
+        f.write("group " + " ".join(names) + "\n")
+        for wl, c in groups:
+            f.write(f"{short[wl]}/c{c} " + " ".join(str(val(n, wl, c, "rps")) for n in names) + "\n")
+    script = (f"set terminal pngcairo size 1000,500\nset output '{path}'\nset style data histograms\n"
+              f"set style fill solid 0.8\nset key top right autotitle columnhead\nset ylabel 'requests/s'\n"
+              f"set xtics rotate by -30\nset title 'shop: requests/s, monolith vs split'\n"
+              f"plot " + ", ".join(f"'{dat}' using {i + 2}:xtic(1)" for i in range(len(names))) + "\n")
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    os.remove(dat)
+    return "gnuplot" if r.returncode == 0 else None
+
+
+def write_report(results, out_dir):
+    cfg, L = results["config"], results["layouts"]
+    md = []
+    md.append(f"# shop benchmark: monolith vs split\n")
+    md.append(f"{cfg['started']} · commit `{cfg['commit']}` · **{'--quick' if cfg['quick'] else 'full'} run** · "
+              f"{cfg['cpu_model']} · {cfg['cores']} cores · Linux {cfg['kernel']}\n")
+    if cfg["quick"]:
+        md.append(f"> **--quick:** {cfg['products']:,} products and {cfg['users']:,} users (full: 10,000 and 1,000), "
+                  f"connections {', '.join(map(str, cfg['conns']))} only, {cfg['duration']} s per run, "
+                  f"{cfg['repeats']} repeat (not a median), {cfg['warmup']} s warm-up. It checks the harness; "
+                  f"do not read much into its numbers.\n")
+    for note in results["notes"]:
+        md.append(f"> **Note:** {note}\n")
+    q = quietness(results)
+    if q:
+        text, noisy = q
+        if noisy:
+            md.append(f"> **The machine was not quiet:** {text}; load average {cfg['loadavg']} at start. Throughput "
+                      f"and latency are disturbed; CPU per request and memory much less so. Re-run on an idle "
+                      f"machine for figures to quote.\n")
+        else:
+            md.append(f"Machine quiet during the runs: {text}; load average {cfg['loadavg']} at start.\n")
+    wb = wrk_bound(results)
+    if wb:
+        md.append(f"> **wrk used ≥ 90% of its core** in: {', '.join(wb)}. There the load generator may be the "
+                  f"limit, and the requests/s of the faster layout is understated.\n")
+    chart = results.get("chart")
+    if chart:
+        md.append(f"![requests/s, p99 latency and CPU per request by workload]({os.path.basename(chart)})\n")
+
+    md.append("## Results\n")
+    md.append(f"Median of {cfg['repeats']} run(s) of {cfg['duration']} s per row. Latency as measured by wrk from "
+              f"each request's send (see the caveat below). *CPU s / 1k req*: user+system CPU seconds of every "
+              f"process of the layout per 1,000 requests (numerically, CPU ms per request). *cores used*: the layout's CPU time over wall time; near 1.0 means the one server core was saturated, well below it means the layout waited (or other processes held the core). *Peak RSS*: VmHWM summed over the layout's processes, "
+              f"reset before each run. *errors*: non-2xx/3xx answers plus socket errors and timeouts (summed over "
+              f"repeats; must be 0). The **split/monolith** rows are ratios of the medians.\n")
+    md.append(results_table(results) + "\n")
+
+    md.append("### Time from start to ready\n")
+    md.append("From starting the first process to the first `200` from `/health/ready` (the gateway's for split: "
+              "users, products, orders and gateway are started in turn, as split/run-local.sh does, each once the "
+              f"previous listens), fresh empty data dir, server pinned like in the runs; median of {cfg['repeats']}.\n")
+    md.append("| layout | ready ms | idle RSS after seeding MiB | seeding s | threads |")
+    md.append("|---|---:|---:|---:|---|")
+    for n in ("monolith", "split"):
+        if n in L and "ready_s" in L[n]:
+            v = L[n]
+            th = ", ".join(f"{k} {t}" for k, t in v.get("threads", {}).items())
+            md.append(f"| {n} | {v['ready_s'] * 1000:.0f} | {fmt(v.get('idle_rss_mib'), 'mib')} | "
+                      f"{v.get('seed', {}).get('wall_s', 0):.1f} | {th} |")
+    if "monolith" in L and "split" in L and "ready_s" in L["split"]:
+        md.append(f"| **split/monolith** | {fmt(ratio(L['split']['ready_s'], L['monolith']['ready_s']), 'ratio')} | "
+                  f"{fmt(ratio(L['split'].get('idle_rss_mib'), L['monolith'].get('idle_rss_mib')), 'ratio')} | | |")
+    md.append("")
+
+    mono = L.get("monolith", {}).get("workloads", {})
+    if mono:
+        c = max(cfg["conns"])
+        peaks = [(wl, mono[wl][str(c)]["median"]["rss_mib"]) for wl in mono if str(c) in mono[wl]
+                 and mono[wl][str(c)]["median"]["rss_mib"] is not None]
+        if peaks:
+            wl, peak = max(peaks, key=lambda x: x[1])
+            verdict = "meets" if peak < 50 else "**misses**"
+            md.append(f"**Monolith peak resident memory at {c} connections:** {peak:.1f} MiB (highest over the "
+                      f"workloads, during `{LABEL[wl]}`); target < 50 MiB: {verdict}."
+                      + ("" if c == 64 else " (--quick measures 16 connections only; the 64-connection figure is in "
+                                             "the full run and in the nginx row below.)") + "\n")
+
+    ng = results.get("nginx")
+    if ng:
+        md.append("### Reference: nginx on one core\n")
+        md.append(f"One server core (CPU {cfg['server_cpus']}), wrk on CPU {cfg['wrk_cpus']}, 64 connections, "
+                  f"{cfg['duration']} s, median of {cfg['repeats']}. shop is the monolith with `--threads 1` on the "
+                  f"seeded data, `GET /products/{{id}}` with random ids; nginx 1 worker (`daemon off`, own config in a "
+                  f"temp dir, access log buffered to a file like shop's request log), `GET` of a static file with "
+                  f"the same bytes as a product response ({ng.get('body_bytes', '?')} bytes).\n")
+        md.append("| server | req/s | p50 ms | p99 ms | CPU s / 1k req | cores used | peak RSS MiB | errors |")
+        md.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for k, label in (("nginx", "nginx static file"), ("shop", "shop --threads 1, GET /products/{id}")):
+            if k in ng:
+                v = ng[k]
+                md.append(f"| {label} | {fmt(v['rps'], 'rps')} | {fmt(v['p50_ms'], 'ms')} | {fmt(v['p99_ms'], 'ms')} | "
+                          f"{fmt3(v['cpu_s_per_1k'])} | {fmt2(v['cpu_util'])} | {fmt(v['rss_mib'], 'mib')} | {v['errors']} |")
+        if "nginx" in ng and "shop" in ng:
+            r = ng["shop"]["rps"] / ng["nginx"]["rps"]
+            md.append(f"\nshop/nginx: **{r:.2f}×** requests/s; target ≥ 0.50×: {'meets' if r >= 0.5 else '**misses**'}.\n")
+        elif ng.get("skipped"):
+            md.append(f"\nnginx: skipped ({ng['skipped']}).\n")
+
+    mi = results.get("micro", {})
+    md.append("### Micro-benchmark: one call in process vs over HTTP\n")
+    if mi.get("rows"):
+        md.append("Google Benchmark (`shop-bench-products`, bench/micro/products_bench.cpp), benchmark on CPU "
+                  f"{cfg['wrk_cpus']}, services on CPU {cfg['server_cpus']}, 1,000 products, random ids; "
+                  + (f"median of {cfg['micro_repetitions']} repetitions." if cfg["micro_repetitions"] > 1 else
+                     "one repetition.") + " *Remote* cases run against a live shop-products (and the shop-users it "
+                  "takes its token keys from) started by the benchmark, logging at `warn`. Each case calls the "
+                  "module as it is: if it caches products (it does at the time of writing), the in-process "
+                  "call is a cache hit after the first pass over the ids, and so is the service's lookup. "
+                  "Debian's libbenchmark prints that it was built as DEBUG: that concerns the library's own "
+                  "bookkeeping, not the code measured.\n")
+        md.append("| case | what | wall µs per call | CPU µs per call (benchmark process) |")
+        md.append("|---|---|---:|---:|")
+        what = {"InProcess/GetProduct": "`products::MakeService(db)->GetProduct(id)`",
+                "InProcess/AppHandle": "`GET /products/{id}` through `http::App::Handle`, no socket",
+                "Remote/GetProduct": "`products::MakeHttpClient(...)->GetProduct(id)`",
+                "Remote/HealthLive": "`http::Client` GET `/health/live` (round-trip floor)"}
+        for name, v in mi["rows"].items():
+            if "error" in v:
+                md.append(f"| {name} | {what.get(name, '')} | error: {v['error']} | |")
+            else:
+                md.append(f"| {name} | {what.get(name, '')} | {v['real_us']:.2f} | {v['cpu_us']:.2f} |")
+        rows = mi["rows"]
+        if "Remote/GetProduct" not in rows:
+            md.append("\nThe remote cases are built only with `-DSHOP_SPLIT=ON` once `products::MakeHttpClient` "
+                      "links; this build has the in-process cases only.")
+        md.append("")
+    else:
+        md.append(f"Skipped: {mi.get('skipped', 'not run')}\n")
+
+    if L.get("split", {}).get("workloads"):
+        md.append("### Where the split layout's CPU goes\n")
+        c = str(max(cfg["conns"]))
+        md.append(f"CPU ms per request by process at {c} connections (medians):\n")
+        procs = ["gateway", "users", "products", "orders"]
+        md.append("| workload | " + " | ".join(procs) + " | total | monolith |")
+        md.append("|---|" + "---:|" * (len(procs) + 2))
+        for wl, label in WORKLOADS:
+            s = L["split"]["workloads"].get(wl, {}).get(c, {}).get("median")
+            m = mono.get(wl, {}).get(c, {}).get("median")
+            if s:
+                by = s["cpu_by_proc_per_1k"]
+                md.append(f"| {label} | " + " | ".join(f"{by.get(p, 0):.3f}" for p in procs) +
+                          f" | {s['cpu_s_per_1k']:.3f} | " + (f"{m['cpu_s_per_1k']:.3f} |" if m else "– |"))
+        md.append("")
+
+    md.append("## Reading\n")
+    md.append(reading(results) + "\n")
+
+    bad = []
+    for n in ("monolith", "split"):
+        v = L.get(n, {})
+        st = v.get("public_statuses", {})
+        if any(k not in ("2xx", "3xx") for k in st):
+            bad.append(f"- {n}: responses by class in its public request log: "
+                       + ", ".join(f"{k} {st[k]:,}" for k in sorted(st)))
+            bad += [f"  - `{s}`" for s in v.get("non_2xx_samples", [])]
+    if bad:
+        md.append("### Non-2xx answers seen in the request logs\n")
+        md.append("\n".join(bad) + "\n")
+
+    md.append("## Method and fairness\n")
+    threads_text = (f"every shop process run with `--threads {cfg['server_threads']}`" if cfg.get("server_threads") else
+                    f"default thread counts (`--threads 0`: one I/O thread per *online* CPU, {cfg['cores']} here, "
+                    f"although each process is pinned to one core, so its I/O threads time-slice on it)")
+    md.append(f"""- **Same machine, same cores.** {cfg['cpu_model']}, {cfg['cores']} cores. Every server process
+  (the monolith; users, products, orders and gateway; nginx) is pinned with `taskset -c {cfg['server_cpus']}`; wrk
+  runs with `taskset -c {cfg['wrk_cpus']}` ({'its own core' if cfg['wrk_own_core'] else 'NOT its own core: this machine has too few cores, so load generator and servers compete'}).
+  The driver and the seeder stay off the server core while load runs. Other work on the machine is not controlled:
+  run it on an idle machine.
+- **Same build, same defaults.** Release build (`-O3`), both layouts from the same tree; {threads_text}; the
+  gateway and orders add their handler pools, 64 and 32 threads. Request logging at the default `info` level, each
+  process's stdout to a file in the run's temporary directory on local disk, in both layouts: one JSON line per
+  request per process that handles it (a few GB over a full run; removed at exit).
+- **Same data.** Each layout starts on a fresh temporary data dir, seeded through the public API by the same
+  seeder (bench/lib/seed.py, keep-alive connections, 4 in parallel): {cfg['products']:,} products (stock
+  1,000,000,000, so orders never run out), {cfg['users']:,} users each signed in once for a token, the admin from
+  `SHOP_ADMIN_EMAIL`/`SHOP_ADMIN_PASSWORD`. Seeding may use every core; it is not measured.
+- **Same load.** The same wrk Lua script (bench/wrk/workload.lua) and seed, so both layouts get the same request
+  sequence: `GET /products/{{id}}` random ids; `GET /products?limit=20`; `POST /orders` with a random user's token,
+  1 to 3 distinct random products, quantity 1 to 3 each; the mix is 70% `GET /products/{{id}}`, 20% list, 10% orders.
+  Connections {', '.join(map(str, cfg['conns']))}, {cfg['duration']} s per run, one {cfg['warmup']} s warm-up per
+  workload at {max(cfg['conns'])} connections (discarded), {cfg['repeats']} repeat(s), median.
+- **Reference rows.** `/health/live` on each layout (the split one answered by the gateway itself) measures the HTTP
+  stack alone: comparing it with `GET /products/{{id}}` separates the stack's cost from the module's, and comparing
+  layouts separates the extra hop. nginx on one core bounds what a minimal HTTP server does on this machine.
+- **Split processes** are started with exactly the command lines of split/run-local.sh (ports picked by the
+  services, `--port 0`), but directly rather than through the script: it pipes every log through `tail -F | sed`,
+  which would add two busy processes per service on the server core.
+- **Why wrk.** It is the Debian-packaged, widely known HTTP load generator: a single event-loop thread drives many
+  keep-alive connections with little CPU of its own, Lua scripts give request mixes, and `done()` exposes the
+  latency histogram (percentiles printed as JSON). **Caveat: wrk is closed-loop** — each connection sends its next
+  request only when the previous answer arrived, and latency is measured from when a request was sent. When the
+  server stalls, wrk sends less instead of queueing what a real client population would (coordinated omission),
+  so the percentiles understate tail latency under overload; compare them across layouts at equal connection
+  counts, not as absolute service levels. wrk2 (open-loop, fixed rate) is not packaged in Debian.
+- CPU: `/proc/PID/stat` utime+stime of every process of the layout before and after each run (includes all
+  threads; clock tick {1000 // CLK_TCK} ms). Memory: `/proc/PID/clear_refs` ← 5 before each run resets VmHWM, read
+  after. Everything listens on 127.0.0.1; every load is bounded by wrk's `-d` and a hard timeout; every process
+  started is stopped at exit, also on Ctrl-C.
+""")
+    md.append("## Reproduce\n")
+    md.append(f"```sh\n{cfg['command']}\n```\n\nRaw figures (every run): `results.json` beside this report.\n")
+    path = os.path.join(out_dir, "report.md")
+    with open(path, "w") as f:
+        f.write("\n".join(md))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def git_commit():
+    try:
+        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return rev + ("+dirty" if dirty else "") if rev else "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--bin-dir")
+    ap.add_argument("--out")
+    ap.add_argument("--work", help="temporary directory (data dirs, logs); removed by run.sh")
+    ap.add_argument("--rerender", metavar="DIR", help="only rewrite DIR/report.md and chart.png from DIR/results.json")
+    ap.add_argument("--duration", type=int)
+    ap.add_argument("--warmup", type=int)
+    ap.add_argument("--repeats", type=int)
+    ap.add_argument("--conns")
+    ap.add_argument("--products", type=int)
+    ap.add_argument("--users", type=int)
+    ap.add_argument("--layouts", default="monolith,split")
+    ap.add_argument("--workloads", default="health,product,list,order,mix")
+    ap.add_argument("--no-nginx", action="store_true")
+    ap.add_argument("--no-micro", action="store_true")
+    ap.add_argument("--server-threads", type=int, default=0, help="--threads for every shop process (default: theirs)")
+    ap.add_argument("--server-cpus")
+    ap.add_argument("--wrk-cpus")
+    ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--command", default="bench/run.sh")
+    a = ap.parse_args()
+    if a.rerender:
+        results = json.load(open(os.path.join(a.rerender, "results.json")))
+        results["chart"] = os.path.join(a.rerender, "chart.png") if write_chart(
+            results, os.path.join(a.rerender, "chart.png")) else None
+        print(write_report(results, a.rerender))
+        return 0
+    if not (a.bin_dir and a.out and a.work):
+        ap.error("--bin-dir, --out and --work are needed")
+
+    q = a.quick
+    a.duration = a.duration or (2 if q else 5)
+    a.warmup = a.warmup if a.warmup is not None else (1 if q else 3)
+    a.repeats = a.repeats or (1 if q else 3)
+    a.conns = [int(x) for x in (a.conns or ("16" if q else "1,16,64")).split(",")]
+    a.products = a.products or (1000 if q else 10000)
+    a.users = a.users or (100 if q else 1000)
+    a.seed_timeout = 600
+    a.micro_min_time = 0.1 if q else 0.5
+    a.micro_repetitions = 1 if q else 3
+    a.workloads = a.workloads.split(",")
+    a.bin_dir = os.path.abspath(a.bin_dir)
+    cores = os.cpu_count() or 1
+    online = sorted(os.sched_getaffinity(0))
+    a.server_cpus = a.server_cpus or str(online[0])
+    a.wrk_cpus = a.wrk_cpus or (str(online[1]) if len(online) > 1 else str(online[0]))
+    a.server_cpu_set = {int(x) for x in a.server_cpus.split(",")}
+    a.wrk_cpu_set = {int(x) for x in a.wrk_cpus.split(",")}
+    a.nginx = None if a.no_nginx else (shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None))
+    os.makedirs(a.out, exist_ok=True)
+
+    # The driver (and whatever it runs unpinned) stays on the load generator's core.
+    try:
+        os.sched_setaffinity(0, a.wrk_cpu_set)
+    except OSError:
+        pass
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGHUP, on_sigterm)
+
+    results = {
+        "config": {
+            "quick": q, "duration": a.duration, "warmup": a.warmup, "repeats": a.repeats, "conns": a.conns,
+            "products": a.products, "users": a.users, "server_cpus": a.server_cpus, "wrk_cpus": a.wrk_cpus,
+            "wrk_own_core": not (a.server_cpu_set & a.wrk_cpu_set), "cores": cores, "cpu_model": cpu_model(),
+            "kernel": platform.release(), "commit": git_commit(), "bin_dir": a.bin_dir,
+            "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "micro_repetitions": a.micro_repetitions, "command": a.command, "server_threads": a.server_threads,
+            "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
+        },
+        "layouts": {}, "notes": list(a.note),
+    }
+    P = Procs(a.work)
+    t_start = time.monotonic()
+    rc = 0
+    try:
+        layouts = a.layouts.split(",")
+        if "split" in layouts:
+            missing = [e for e in SPLIT_EXES if not os.access(os.path.join(a.bin_dir, e), os.X_OK)]
+            if missing:
+                msg = (f"split layout skipped: {', '.join(missing)} not in {a.bin_dir} "
+                       f"(build with -DSHOP_SPLIT=ON)")
+                log(msg)
+                results["notes"].append(msg)
+                layouts.remove("split")
+        for name in layouts:
+            try:
+                bench_layout(P, a, name, results)
+            except Stop:
+                raise
+            except Exception as e:  # noqa: BLE001 - report it and go on with the other layouts
+                msg = f"{name} layout failed: {e}"
+                log(msg)
+                results["notes"].append(msg.splitlines()[0])
+                results["layouts"].setdefault(name, {})["error"] = str(e)
+                rc = 1
+        if "monolith" in layouts:
+            try:
+                bench_nginx_row(P, a, results)
+            except Stop:
+                raise
+            except Exception as e:  # noqa: BLE001
+                log(f"nginx reference failed: {e}")
+                results["notes"].append(f"nginx reference failed: {str(e).splitlines()[0]}")
+                rc = 1
+        if not a.no_micro:
+            bench_micro(P, a, results)
+    except (KeyboardInterrupt, Stop) as e:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the clean-up finish
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        log(f"interrupted ({e or 'Ctrl-C'}); stopping everything")
+        P.stop_all()
+        return 130
+    finally:
+        P.stop_all()
+
+    results["config"]["total_s"] = time.monotonic() - t_start
+    chart_path = os.path.join(a.out, "chart.png")
+    how = write_chart(results, chart_path)
+    results["chart"] = chart_path if how else None
+    if not how:
+        results["notes"].append("no chart: neither matplotlib nor gnuplot worked")
+    for layout in results["layouts"].values():
+        layout.pop("data_dir", None)
+        layout.pop("tokens", None)
+        if "seed" in layout:
+            layout["seed"].pop("product_body", None)
+    report = write_report(results, a.out)
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    print()
+    print(results_table(results))
+    ng = results.get("nginx", {})
+    if "nginx" in ng and "shop" in ng:
+        print(f"\nnginx (1 worker, static {ng.get('body_bytes')} B) {ng['nginx']['rps']:,.0f} req/s; "
+              f"shop --threads 1 GET /products/{{id}} {ng['shop']['rps']:,.0f} req/s "
+              f"({ng['shop']['rps'] / ng['nginx']['rps']:.2f}× nginx)")
+    for name, v in results.get("micro", {}).get("rows", {}).items():
+        if "real_us" in v:
+            print(f"micro {name}: {v['real_us']:.2f} µs per call")
+    for note in results["notes"]:
+        print(f"note: {note}")
+    q = quietness(results)
+    if q:
+        print(("WARNING: the machine was not quiet: " if q[1] else "quiet: ") + q[0])
+    print(f"\nreport: {report}" + (f"\nchart:  {chart_path}" if how else "") +
+          f"\n(total {results['config']['total_s']:.0f} s)")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

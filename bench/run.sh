@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Benchmarks the monolith against the split layout under identical load and writes a report.
+#   bench/run.sh [--quick] [--bin-dir DIR] [--out DIR] [options]
+#     --quick        about a minute: 1,000 products, 100 users, 16 connections, 2 s runs, 1 repeat
+#                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~11 min)
+#     --bin-dir DIR  use these executables (shop; shop-users, shop-products, shop-orders, shop-gateway for
+#                    the split layout; shop-bench-products for the micro-benchmarks) instead of building
+#                    them in build-bench/
+#     --out DIR      where report.md, chart.png and results.json go (default bench/results/)
+#   options for experiments: --duration S, --warmup S, --repeats N, --conns 1,16,64, --products N, --users N,
+#     --layouts monolith,split, --workloads health,product,list,order,mix, --no-nginx, --no-micro,
+#     --server-cpus LIST, --wrk-cpus LIST, --server-threads N (--threads for every shop process)
+# Needs wrk, taskset, nginx (for the reference row), /usr/bin/python3 and, to build, cmake, ninja, g++.
+# Everything runs on 127.0.0.1 from fresh temporary data dirs; every process started is stopped on exit
+# and on Ctrl-C. Prints the report's table at the end.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+quick=0 bin_dir="" out="$repo/bench/results" pass=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1; pass+=(--quick); shift ;;
+    --bin-dir) bin_dir=$(cd "$2" && pwd) || { echo "bench: --bin-dir $2 does not exist" >&2; exit 2; }; shift 2 ;;
+    --out) mkdir -p "$2"; out=$(cd "$2" && pwd); shift 2 ;;
+    --duration|--warmup|--repeats|--conns|--products|--users|--layouts|--workloads|--server-cpus|--wrk-cpus|--server-threads)
+      [ $# -ge 2 ] || { echo "bench: $1 needs a value" >&2; exit 2; }
+      pass+=("$1" "$2"); shift 2 ;;
+    --no-nginx|--no-micro) pass+=("$1"); shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+python=/usr/bin/python3
+for tool in wrk taskset "$python"; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is needed (apt-get install wrk util-linux python3)" >&2; exit 1; }
+done
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || echo "bench: nginx not found; the nginx reference row is skipped (apt-get install nginx)" >&2
+
+notes=()
+if [ -z "$bin_dir" ]; then
+  build="$repo/build-bench"
+  blog=$(mktemp /tmp/shop-bench-build.XXXXXX.log)
+  echo "bench: building in $build (log $blog)" >&2
+  split=1
+  if ! cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHOP_SPLIT=ON -DSHOP_BUILD_TESTS=OFF >"$blog" 2>&1; then
+    tail -n 15 "$blog" >&2
+    echo "bench: configuring with -DSHOP_SPLIT=ON failed (above); building the monolith only, the split layout is SKIPPED" >&2
+    notes+=(--note "the split layout was skipped: configuring with -DSHOP_SPLIT=ON failed")
+    split=0
+    cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHOP_SPLIT=OFF -DSHOP_BUILD_TESTS=OFF >>"$blog" 2>&1 \
+      || { tail -n 30 "$blog" >&2; echo "bench: cannot configure the build" >&2; exit 1; }
+  fi
+  cmake --build "$build" --target shop >>"$blog" 2>&1 \
+    || { tail -n 30 "$blog" >&2; echo "bench: building shop failed (log $blog)" >&2; exit 1; }
+  if [ $split = 1 ] && ! cmake --build "$build" --target shop-users shop-products shop-orders shop-gateway >>"$blog" 2>&1; then
+    grep -m 10 -E 'error|FAILED' "$blog" >&2 || true
+    echo "bench: building the split executables failed (log $blog); the split layout is SKIPPED" >&2
+    notes+=(--note "the split layout was skipped: its executables did not build")
+    split=0
+  fi
+  # Stale executables from an earlier build must not stand in for ones that did not build now.
+  [ $split = 1 ] || pass+=(--layouts monolith)
+  if cmake --build "$build" --target help 2>/dev/null | grep -q 'shop-bench-products'; then
+    if ! cmake --build "$build" --target shop-bench-products >>"$blog" 2>&1; then
+      grep -m 10 -E 'error|FAILED' "$blog" >&2 || true
+      echo "bench: building the micro-benchmarks failed (log $blog); they are SKIPPED" >&2
+      notes+=(--note "the micro-benchmarks were skipped: shop-bench-products did not build")
+      pass+=(--no-micro)
+    fi
+  else
+    echo "bench: no shop-bench-products target (needs libbenchmark-dev and add_subdirectory(bench)); micro-benchmarks SKIPPED" >&2
+    notes+=(--note "the micro-benchmarks were skipped: no shop-bench-products target in this build")
+    pass+=(--no-micro)
+  fi
+  rm -f "$blog"
+  bin_dir="$build/bin"
+fi
+[ -x "$bin_dir/shop" ] || { echo "bench: $bin_dir/shop not found" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/shop-bench.XXXXXX)
+chmod 711 "$work"  # nginx's worker (nobody, when run as root) must reach its files below
+driver=""
+cleanup() {
+  trap - EXIT INT TERM HUP
+  if [ -n "$driver" ] && kill -0 "$driver" 2>/dev/null; then
+    kill -TERM "$driver" 2>/dev/null || true
+    wait "$driver" 2>/dev/null || true
+  fi
+  # Last resort: anything this run started (they all carry SHOP_BENCH_RUN=$work) that is still alive.
+  local env_file pid
+  for env_file in /proc/[0-9]*/environ; do
+    pid=${env_file#/proc/}; pid=${pid%/environ}
+    [ "$pid" = $$ ] && continue
+    if grep -qzxF "SHOP_BENCH_RUN=$work" "$env_file" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM HUP
+
+command_line="bench/run.sh"
+[ $quick = 1 ] && command_line+=" --quick"
+# Run in the background and wait, so that a signal to this script is handled at once.
+TMPDIR="$work" "$python" "$repo/bench/lib/bench.py" --bin-dir "$bin_dir" --out "$out" --work "$work" \
+  --command "$command_line" ${pass[@]+"${pass[@]}"} ${notes[@]+"${notes[@]}"} &
+driver=$!
+rc=0
+wait "$driver" || rc=$?
+driver=""
+exit $rc
