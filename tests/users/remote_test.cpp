@@ -343,7 +343,7 @@ TEST_CASE("Client: with users stopped every call is kUnavailable, and fast once 
   CHECK(users.process.Stop() == 0);
   auto down = client->Jwks();
   REQUIRE(Outcome(down) == "dependency_unavailable");
-  CHECK(Detail(down).starts_with("users service could not be reached"));
+  CHECK_MESSAGE(Detail(down).starts_with("users service could not be reached"), Detail(down));
   // Failures open the circuit; from then on calls are refused without trying.
   REQUIRE(Eventually([&] { return Detail(client->Jwks()).find("circuit open") != std::string::npos; }));
 
