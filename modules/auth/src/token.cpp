@@ -189,7 +189,11 @@ struct Verifier::KeySet {
   }
 };
 
-Verifier::Verifier() : keys_(std::make_shared<KeySet>()) {}
+namespace {
+std::atomic<std::uint64_t> next_verifier_id{1};
+}  // namespace
+
+Verifier::Verifier() : id_(next_verifier_id++), keys_(std::make_shared<KeySet>()) {}
 Verifier::~Verifier() = default;
 
 void Verifier::SetKeys(const std::vector<PublicKey>& keys) {
@@ -202,6 +206,7 @@ void Verifier::SetKeys(const std::vector<PublicKey>& keys) {
   }
   std::lock_guard lock(mu_);
   keys_ = std::move(set);
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 void Verifier::OnUnknownKey(std::function<void()> refresh) {
@@ -212,7 +217,25 @@ void Verifier::OnUnknownKey(std::function<void()> refresh) {
 bool Verifier::HasKeys() const { return !Keys()->entries.empty(); }
 
 std::shared_ptr<const Verifier::KeySet> Verifier::Keys() const {
+  // Each thread keeps the key set it last saw and takes the lock only when SetKeys has run since.
+  struct Cached {
+    std::uint64_t verifier;
+    std::uint64_t generation;
+    std::shared_ptr<const KeySet> keys;
+  };
+  thread_local std::vector<Cached> cache;
+  const std::uint64_t generation = generation_.load(std::memory_order_acquire);
+  for (Cached& c : cache) {
+    if (c.verifier != id_) continue;
+    if (c.generation != generation) {
+      std::lock_guard lock(mu_);
+      c.keys = keys_;
+      c.generation = generation;
+    }
+    return c.keys;
+  }
   std::lock_guard lock(mu_);
+  cache.push_back({id_, generation, keys_});
   return keys_;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <expected>
 #include <filesystem>
@@ -85,7 +86,9 @@ class Verifier {
   struct KeySet;
   std::shared_ptr<const KeySet> Keys() const;
 
-  mutable std::mutex mu_;  // guards keys_ pointer swaps only; verification runs on a snapshot
+  const std::uint64_t id_;               // tells this verifier's entries apart in per-thread caches
+  std::atomic<std::uint64_t> generation_{1};  // bumped by SetKeys; threads re-read keys_ when it moves
+  mutable std::mutex mu_;                 // guards keys_ and refresh_; never taken while verifying with known keys
   std::shared_ptr<const KeySet> keys_;
   std::function<void()> refresh_;
 };
