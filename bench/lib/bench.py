@@ -1051,8 +1051,8 @@ def write_report(results, out_dir):
 
     md.append("## Method and fairness\n")
     threads_text = (f"every shop process run with `--threads {cfg['server_threads']}`" if cfg.get("server_threads") else
-                    f"default thread counts (`--threads 0`: one I/O thread per *online* CPU, {cfg['cores']} here, "
-                    f"although each process is pinned to one core, so its I/O threads time-slice on it)")
+                    f"default thread counts (`--threads 0`: one I/O thread per CPU the process may run on, "
+                    f"so one here, as each process is pinned to one core)")
     md.append(f"""- **Same machine, same cores.** {cfg['cpu_model']}, {cfg['cores']} cores. Every server process
   (the monolith; users, products, orders and gateway; nginx) is pinned with `taskset -c {cfg['server_cpus']}`; wrk
   runs with `taskset -c {cfg['wrk_cpus']}` ({'its own core' if cfg['wrk_own_core'] else 'NOT its own core: this machine has too few cores, so load generator and servers compete'}).
