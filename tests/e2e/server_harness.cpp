@@ -1,5 +1,7 @@
 #include "server_harness.h"
 
+#include "service_process.h"
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -26,22 +28,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::uint16_t FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error(std::string("bind/getsockname: ") + std::strerror(errno));
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -189,10 +175,10 @@ bool ShopProcess::Launch(std::uint16_t port) {
 
 void ShopProcess::Start() {
   if (running()) throw std::logic_error("shop is already running");
-  std::uint16_t port = endpoint_.port != 0 ? endpoint_.port : FreeLoopbackPort();
+  std::uint16_t port = endpoint_.port != 0 ? endpoint_.port : shop::testing::FreeLoopbackPort();
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (Launch(port)) return;
-    port = FreeLoopbackPort();  // the port may have been taken in the meantime
+    port = shop::testing::FreeLoopbackPort();  // the port may have been taken in the meantime
   }
   throw std::runtime_error("shop exited before it was ready (3 attempts); stderr:\n" + Tail(ReadStderr()) +
                            "\nstdout:\n" + Tail(ReadStdout()));

@@ -17,10 +17,9 @@
 #include <thread>
 
 namespace shop::testing {
-namespace {
-
-std::uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+std::uint16_t FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -28,14 +27,13 @@ std::uint16_t FreePort() {
   socklen_t len = sizeof addr;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const int error = errno;
     ::close(fd);
-    throw std::runtime_error("cannot find a free port");
+    throw std::runtime_error(std::string("cannot find a free loopback port: ") + std::strerror(error));
   }
   ::close(fd);
   return ntohs(addr.sin_port);
 }
-
-}  // namespace
 
 int HttpGetStatus(std::uint16_t port, const std::string& path) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -60,7 +58,7 @@ int HttpGetStatus(std::uint16_t port, const std::string& path) {
   return status;
 }
 
-ServiceProcess::ServiceProcess(Options options) : options_(std::move(options)), port_(FreePort()) {}
+ServiceProcess::ServiceProcess(Options options) : options_(std::move(options)), port_(FreeLoopbackPort()) {}
 
 ServiceProcess::~ServiceProcess() {
   if (pid_ > 0) Stop(SIGKILL, std::chrono::seconds(5));

@@ -54,6 +54,9 @@ class ServiceProcess {
   pid_t pid_ = -1;
 };
 
+/// A loopback port that was free a moment ago (bind to port 0, read it back, close).
+std::uint16_t FreeLoopbackPort();
+
 /// Status of GET `path` on 127.0.0.1:`port` (0 when nothing answers), with a short timeout.
 int HttpGetStatus(std::uint16_t port, const std::string& path);
 
