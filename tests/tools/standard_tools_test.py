@@ -129,6 +129,19 @@ class StandardTools(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stdout.decode() + result.stderr.decode())
         self.assertEqual(result.stdout.decode().strip() + result.stderr.decode().strip(), "")
 
+    def test_http_client_reads_the_413_for_a_body_it_is_still_sending(self):
+        # The plain http.client sends the whole body before it reads: a server that answers 413 and
+        # closes at once resets the connection under it (broken pipe). RFC 9112 9.6: close gracefully.
+        import http.client
+        for size in (1024 * 1024 + 1, 3 * 1024 * 1024):
+            with self.subTest(size=size):
+                conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=20)
+                conn.request("POST", "/users", body=b" " * size, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                self.assertEqual(response.status, 413)
+                self.assertEqual(json.loads(response.read())["code"], "payload_too_large")
+                conn.close()
+
     def test_request_logs_are_json_lines_with_the_documented_fields(self):
         self.server.request("GET", "/products", headers={"X-Request-Id": "log-check-1"})
         # Lines are flushed by each server thread at least every 200 ms; wait for ours to appear.

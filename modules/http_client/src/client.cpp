@@ -10,8 +10,6 @@
 
 #include <atomic>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <cerrno>
 #include <random>
 #include <stdexcept>
@@ -20,13 +18,13 @@
 #include <vector>
 
 #include "shop/http/request_context.h"
+#include "shop/http/wire_parser.h"
 #include "shop/http_client/circuit_breaker.h"
 
 namespace shop::http {
 namespace {
 
 namespace beast = boost::beast;
-namespace bhttp = beast::http;
 using Clock = std::chrono::steady_clock;
 
 std::atomic<std::uint64_t> next_client_id{1};
@@ -87,6 +85,24 @@ bool IsHopByHop(std::string_view name) {
   return false;
 }
 
+/// RFC 9110 §7.6.1: the fields a Connection header names apply to this hop only, like the fixed set.
+bool NamedByConnection(const Headers& headers, std::string_view name) {
+  for (const auto& field : headers) {
+    if (!EqualsIgnoreCase(field.name, "Connection")) continue;
+    std::string_view list = field.value;
+    while (!list.empty()) {
+      const auto comma = list.find(',');
+      std::string_view option = list.substr(0, comma);
+      while (!option.empty() && (option.front() == ' ' || option.front() == '\t')) option.remove_prefix(1);
+      while (!option.empty() && (option.back() == ' ' || option.back() == '\t')) option.remove_suffix(1);
+      if (EqualsIgnoreCase(option, name)) return true;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
 bool Retryable(int status) { return status == 502 || status == 503 || status == 504; }
 
 }  // namespace
@@ -107,9 +123,12 @@ struct Client::Impl {
   std::string host;
   std::string port;
   CircuitBreaker breaker;
+  WireLimits limits;
 
   explicit Impl(const ClientOptions& o)
       : options(o), breaker(o.name, o.breaker_failures, o.breaker_open_for) {
+    limits.max_body_bytes = o.max_response_bytes;
+    limits.max_header_bytes = o.max_response_header_bytes;
     constexpr std::string_view kScheme = "http://";
     std::string_view url = o.base_url;
     if (!url.starts_with(kScheme)) throw std::invalid_argument("base URL must start with http://: " + o.base_url);
@@ -173,20 +192,21 @@ struct Client::Impl {
   /// Reads one response from `c` before `deadline`. `got_some` tells whether any byte arrived.
   std::expected<Response, CallError> ReadResponse(Connection& c, Clock::time_point deadline, bool& got_some,
                                                   bool& keep_alive) {
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(options.max_response_bytes);
-    parser.eager(true);
-    while (!parser.is_done()) {
+    ResponseParser parser(limits);
+    const std::size_t max_buffered = limits.max_buffered_bytes();
+    while (true) {
       if (c.buffer.size() > 0) {
-        beast::error_code ec;
-        const std::size_t used = parser.put(c.buffer.data(), ec);
-        c.buffer.consume(used);
-        if (ec && ec != bhttp::error::need_more) return std::unexpected(CallError::kBadResponse);
-        if (parser.is_done()) break;
-        if (!ec && used > 0) continue;
+        const auto data = c.buffer.data();
+        c.buffer.consume(parser.Feed({static_cast<const char*>(data.data()), data.size()}));
+      }
+      if (parser.failed()) return std::unexpected(CallError::kBadResponse);
+      if (parser.done()) break;
+      if (c.buffer.size() >= max_buffered) {
+        parser.LineTooLong();
+        return std::unexpected(CallError::kBadResponse);
       }
       if (Wait w = WaitFor(c.fd, POLLIN, deadline); w != Wait::kReady) return std::unexpected(FromWait(w));
-      auto space = c.buffer.prepare(16 * 1024);
+      auto space = c.buffer.prepare(std::min<std::size_t>(16 * 1024, max_buffered - c.buffer.size()));
       const ssize_t n = ::recv(c.fd, space.data(), space.size(), 0);
       if (n > 0) {
         got_some = true;
@@ -194,23 +214,23 @@ struct Client::Impl {
       } else if (n == 0) {
         // Closed before a whole response. (Beast would call an empty stream a complete message.)
         if (!parser.got_some()) return std::unexpected(CallError::kUnavailable);
-        beast::error_code ec;
-        parser.put_eof(ec);
-        if (ec || !parser.is_done()) return std::unexpected(CallError::kUnavailable);
+        parser.FeedEof();
+        if (!parser.done()) return std::unexpected(CallError::kUnavailable);
+        break;
       } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         return std::unexpected(CallError::kUnavailable);
       }
     }
-    auto& in = parser.get();
+    keep_alive = parser.keep_alive();
+    Response& in = parser.message();
     Response response;
-    response.status = static_cast<int>(in.result_int());
-    for (const auto& field : in) {
-      if (!IsHopByHop(field.name_string())) {
-        response.headers.Add(std::string(field.name_string()), std::string(field.value()));
+    response.status = in.status;
+    for (const auto& field : in.headers) {
+      if (!IsHopByHop(field.name) && !NamedByConnection(in.headers, field.name)) {
+        response.headers.Add(field.name, field.value);
       }
     }
-    keep_alive = in.keep_alive();
-    response.body = std::move(in.body());
+    response.body = std::move(in.body);
     return response;
   }
 
@@ -226,15 +246,17 @@ struct Client::Impl {
         c = std::move(*fresh);
       }
       const auto deadline = Clock::now() + options.request_timeout;
-      if (auto sent = SendAll(c->fd, wire, deadline); !sent) {
-        if (reused && sent.error() != CallError::kTimeout) continue;
-        return std::unexpected(sent.error());
-      }
+      auto sent = SendAll(c->fd, wire, deadline);
+      if (!sent && sent.error() == CallError::kTimeout) return std::unexpected(sent.error());
+      // A broken send is not yet a failure: the server may have answered and closed while the request
+      // was still going out (a 413 or 431 for what the caller sent). Read that answer if it is there.
       bool got_some = false;
       bool keep_alive = false;
       auto response = ReadResponse(*c, deadline, got_some, keep_alive);
+      if (!sent) keep_alive = false;
       if (!response) {
-        if (reused && !got_some && response.error() == CallError::kUnavailable) continue;
+        if (reused && !got_some && response.error() != CallError::kTimeout) continue;
+        if (!sent) return std::unexpected(sent.error());
         return response;
       }
       if (keep_alive) {
@@ -259,7 +281,8 @@ struct Client::Impl {
     out += port;
     out += "\r\n";
     for (const auto& field : request.headers) {
-      if (IsHopByHop(field.name) || EqualsIgnoreCase(field.name, "X-Request-Id") ||
+      if (IsHopByHop(field.name) || NamedByConnection(request.headers, field.name) ||
+          EqualsIgnoreCase(field.name, "X-Request-Id") ||
           EqualsIgnoreCase(field.name, "traceparent")) {
         continue;
       }

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/write.hpp>
@@ -16,12 +17,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
 #include <list>
 #include <thread>
 #include <vector>
 
 #include "shop/http/app.h"
+#include "shop/http/wire_parser.h"
 #include "shop/platform/log.h"
 
 namespace shop::http {
@@ -29,7 +30,6 @@ namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
@@ -56,30 +56,9 @@ int UsableCores() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-/// The peer sent bytes that are not HTTP/1.1 (as opposed to closing, resetting or timing out).
-bool IsFramingError(const beast::error_code& ec) {
-  return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
-         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
-}
-
-Request ToRequest(bhttp::request<bhttp::string_body>&& in) {
-  Request out;
-  out.method = std::string(in.method_string());
-  out.target = std::string(in.target());
-  for (const auto& field : in) out.headers.Add(std::string(field.name_string()), std::string(field.value()));
-  out.body = std::move(in.body());
-  return out;
-}
-
-Request HeaderOnly(const bhttp::request_parser<bhttp::string_body>& parser) {
-  Request out;
-  if (!parser.got_some()) return out;
-  const auto& h = parser.get();
-  out.method = std::string(h.method_string());
-  out.target = std::string(h.target());
-  for (const auto& field : h) out.headers.Add(std::string(field.name_string()), std::string(field.value()));
-  return out;
-}
+/// How a connection's exchange ended: the peer closed it (nothing more to read), or this server
+/// decided to close it while the peer may still be sending (an error answer, Connection: close).
+enum class Ending { kPeerClosed, kServerCloses };
 
 /// The response as bytes on the wire, written into `out` (reused per connection). Done by hand:
 /// Beast's general-purpose serializer cost more than the rest of a GET /products/{id} (callgrind).
@@ -177,20 +156,14 @@ struct Server::Impl {
     co_return !ec;
   }
 
-  /// Answers a request that cannot be read to the end, then closes the connection.
-  asio::awaitable<void> RejectAndClose(beast::tcp_stream& stream, const bhttp::request_parser<bhttp::string_body>& p,
-                                       int status, std::string_view code, std::string_view detail) {
-    Response r = app.Reject(HeaderOnly(p), status, code, detail);
-    std::string wire;
-    co_await WriteResponse(stream, wire, r, 11, false);
-  }
-
   asio::awaitable<void> Session(tcp::socket socket, Worker& worker) {
     beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buffer;
+    // Bounded: what a request may leave unparsed (a header section, a chunk line, a trailer section)
+    // fits; a longer line is refused instead of growing the buffer (CVE-2023-39326's class).
+    beast::flat_buffer buffer(options.wire.max_buffered_bytes());
     auto self = worker.connections.insert(worker.connections.end(), Connection{&stream, true});
     try {
-      co_await Serve(stream, buffer, *self);
+      if (co_await Serve(stream, buffer, *self) == Ending::kServerCloses) co_await LingeringClose(stream);
     } catch (const std::exception& e) {
       log::Write(log::Level::kError, "connection failed", {{"error", e.what()}});
     }
@@ -200,60 +173,82 @@ struct Server::Impl {
     stream.socket().close(ignored);
   }
 
-  asio::awaitable<void> Serve(beast::tcp_stream& stream, beast::flat_buffer& buffer, Connection& self) {
+  /// RFC 9112 §9.6: closing right after an answer while the client is still sending would reset the
+  /// connection and destroy the answer in flight. Half-close, then read and discard what still comes,
+  /// for a bounded time (nginx's lingering close), so the client reads the answer.
+  asio::awaitable<void> LingeringClose(beast::tcp_stream& stream) {
+    beast::error_code ec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) co_return;
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + options.linger_time;
+    std::array<char, 16 * 1024> discard;
+    while (true) {
+      const auto left = deadline - Clock::now();
+      if (left <= Clock::duration::zero()) co_return;
+      stream.expires_after(std::min<Clock::duration>(left, options.linger_timeout));
+      auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(discard), kUseTuple);
+      if (read_ec) co_return;  // the client closed (the usual end), reset, or went quiet
+    }
+  }
+
+  /// Answers a request that cannot be read to the end (bad framing, too large); the caller closes.
+  asio::awaitable<void> Reject(beast::tcp_stream& stream, RequestParser& parser) {
+    const WireError& e = parser.error();
+    Response r = app.Reject(parser.message(), e.status, e.code, e.detail);
+    std::string wire;
+    co_await WriteResponse(stream, wire, r, 11, false);
+  }
+
+  /// Reads one request into `parser`, until it is complete or refused. False when the peer closed,
+  /// reset or timed out first: there is nobody to answer.
+  asio::awaitable<bool> ReadRequest(beast::tcp_stream& stream, beast::flat_buffer& buffer, Connection& self,
+                                    RequestParser& parser) {
+    const std::size_t max_buffered = options.wire.max_buffered_bytes();
+    bool started = false;
+    bool continue_sent = false;
+    self.idle = true;
+    stream.expires_after(options.idle_timeout);
+    while (true) {
+      if (buffer.size() > 0) {
+        const auto data = buffer.data();
+        buffer.consume(parser.Feed({static_cast<const char*>(data.data()), data.size()}));
+        if (!started) {
+          started = true;
+          self.idle = false;
+          stream.expires_after(options.request_timeout);
+        }
+      }
+      if (parser.failed() || parser.done()) co_return true;
+      if (parser.expects_continue() && !continue_sent) {
+        continue_sent = true;
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(kContinue), kUseTuple);
+        if (ec) co_return false;
+      }
+      if (buffer.size() >= max_buffered) {
+        parser.LineTooLong();
+        co_return true;
+      }
+      const std::size_t room = std::min<std::size_t>(16 * 1024, max_buffered - buffer.size());
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), kUseTuple);
+      if (ec) co_return false;
+      buffer.commit(n);
+    }
+  }
+
+  asio::awaitable<Ending> Serve(beast::tcp_stream& stream, beast::flat_buffer& buffer, Connection& self) {
     std::string wire;  // response bytes, reused across the connection's requests
     while (!stopping) {
-      bhttp::request_parser<bhttp::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-      parser.body_limit(options.max_body_bytes);
-
-      self.idle = true;
-      stream.expires_after(options.idle_timeout);
-      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
-      self.idle = false;
-      if (ec == bhttp::error::body_limit) {  // Beast checks a declared Content-Length with the header
-        co_await RejectAndClose(stream, parser, 413, "payload_too_large", "the request body exceeds 1 MiB");
-        co_return;
+      RequestParser parser(options.wire);
+      if (!co_await ReadRequest(stream, buffer, self, parser)) co_return Ending::kPeerClosed;
+      if (parser.failed()) {
+        co_await Reject(stream, parser);
+        co_return Ending::kServerCloses;
       }
-      if (ec == bhttp::error::header_limit) {
-        co_await RejectAndClose(stream, parser, 431, "validation_failed", "request headers exceed 16 KiB");
-        co_return;
-      }
-      if (ec) {
-        // Framing errors get an answer; a closed, reset or timed-out connection does not.
-        if (IsFramingError(ec)) {
-          co_await RejectAndClose(stream, parser, 400, "validation_failed", "malformed HTTP request");
-        }
-        co_return;
-      }
-
-      auto& header = parser.get();
-      if (auto length = parser.content_length(); length && *length > options.max_body_bytes) {
-        co_await RejectAndClose(stream, parser, 413, "payload_too_large", "the request body exceeds 1 MiB");
-        co_return;
-      }
-      if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
-        bhttp::response<bhttp::empty_body> go_on{bhttp::status::continue_, header.version()};
-        stream.expires_after(options.request_timeout);
-        auto [wec, wn] = co_await bhttp::async_write(stream, go_on, kUseTuple);
-        if (wec) co_return;
-      }
-      stream.expires_after(options.request_timeout);
-      if (!parser.is_done()) std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
-      if (ec == bhttp::error::body_limit) {
-        co_await RejectAndClose(stream, parser, 413, "payload_too_large", "the request body exceeds 1 MiB");
-        co_return;
-      }
-      if (ec) {
-        if (IsFramingError(ec)) {
-          co_await RejectAndClose(stream, parser, 400, "validation_failed", "malformed HTTP request body");
-        }
-        co_return;
-      }
-
-      const unsigned version = header.version();
-      bool keep_alive = header.keep_alive();
-      Request request = ToRequest(parser.release());
+      const unsigned version = parser.version();
+      const bool client_keeps_alive = parser.keep_alive();
+      Request& request = parser.message();
       // Not a conditional expression: GCC 12 miscompiles co_await inside ?: (double destruction).
       Response response;
       if (handler_pool) {
@@ -261,9 +256,11 @@ struct Server::Impl {
       } else {
         response = app.Handle(request);
       }
-      keep_alive = keep_alive && !stopping;
-      if (!co_await WriteResponse(stream, wire, response, version, keep_alive) || !keep_alive) co_return;
+      const bool keep_alive = client_keeps_alive && !stopping;
+      if (!co_await WriteResponse(stream, wire, response, version, keep_alive)) co_return Ending::kPeerClosed;
+      if (!keep_alive) co_return Ending::kServerCloses;
     }
+    co_return Ending::kServerCloses;
   }
 
   asio::awaitable<void> FlushLogs(Worker& worker) {

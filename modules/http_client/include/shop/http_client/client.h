@@ -21,7 +21,8 @@ struct ClientOptions {
   int breaker_failures = 5;                         ///< consecutive failures that open the circuit
   std::chrono::milliseconds breaker_open_for{1000};
   std::chrono::seconds max_idle{20};  ///< pooled connections idle longer are closed, not reused
-  std::size_t max_response_bytes = 8 * 1024 * 1024;
+  std::size_t max_response_bytes = 8 * 1024 * 1024;         ///< body; larger answers are kBadResponse
+  std::size_t max_response_header_bytes = 64 * 1024;
 };
 
 /// Why a call got no response.

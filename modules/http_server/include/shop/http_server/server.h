@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "shop/http/wire_parser.h"
+
 namespace shop::http {
 
 class App;
@@ -16,11 +18,14 @@ struct ServerOptions {
   /// 0: handlers run on the I/O threads (fastest when they never block). N > 0: handlers run on a
   /// pool of N threads, so a handler waiting on another service never stalls other connections.
   int handler_threads = 0;
-  std::size_t max_body_bytes = 1024 * 1024;
-  std::size_t max_header_bytes = 16 * 1024;
+  WireLimits wire;  ///< what one request may cost: header section, body, chunked framing
   std::chrono::seconds idle_timeout{60};     ///< a keep-alive connection with no request
   std::chrono::seconds request_timeout{15};  ///< to receive a whole request once it has started
   std::chrono::seconds shutdown_grace{10};   ///< how long in-flight requests may take after a stop
+  /// After an answer that closes the connection, how long the rest of the client's request is read and
+  /// discarded at most, and how long each read may wait (RFC 9112 §9.6; nginx's lingering_time/_timeout).
+  std::chrono::seconds linger_time{5};
+  std::chrono::seconds linger_timeout{2};
 };
 
 /// HTTP/1.1 with keep-alive over Boost.Beast: one io_context per thread (no shared scheduler

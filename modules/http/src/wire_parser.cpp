@@ -1,0 +1,286 @@
+#include "shop/http/wire_parser.h"
+
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <functional>
+
+namespace shop::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+
+std::string Bytes(std::size_t n) {
+  if (n % (1024 * 1024) == 0) return std::to_string(n / (1024 * 1024)) + " MiB";
+  if (n % 1024 == 0) return std::to_string(n / 1024) + " KiB";
+  return std::to_string(n) + " bytes";
+}
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+/// True when the Transfer-Encoding fields, taken together as one list (RFC 9110 §5.3), name exactly
+/// one coding, `chunked`: the only transfer coding this server decodes. Empty list elements are
+/// allowed and skipped (RFC 9110 §5.6.1).
+template <class Fields>
+bool OnlyChunked(const Fields& fields) {
+  int codings = 0;
+  bool chunked = false;
+  for (auto it = fields.find(bhttp::field::transfer_encoding); it != fields.end() &&
+                                                                it->name() == bhttp::field::transfer_encoding;
+       ++it) {
+    std::string_view list = it->value();
+    while (true) {
+      const auto comma = list.find(',');
+      std::string_view element = TrimOws(list.substr(0, comma));
+      if (!element.empty()) {
+        ++codings;
+        chunked = EqualsIgnoreCase(element, "chunked");
+      }
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  return codings == 1 && chunked;
+}
+
+}  // namespace
+
+template <bool kRequest>
+struct WireParser<kRequest>::Impl {
+  using BeastParser = bhttp::parser<kRequest, bhttp::string_body>;
+
+  WireLimits limits;
+  BeastParser parser;
+  Message message;
+  WireError error;
+  bool failed = false;
+  bool header_done = false;
+  bool keep_alive = false;  // as the header section says: Beast would let a trailer's Connection change it
+  std::uint64_t header_bytes = 0;     // consumed while reading the header section
+  std::uint64_t body_wire_bytes = 0;  // consumed after the header section: data plus framing
+  std::uint64_t framing_allowance = 0;
+  std::function<void(std::uint64_t, std::string_view, beast::error_code&)> on_chunk;
+
+  explicit Impl(const WireLimits& l) : limits(l) {
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
+    // Not eager until the header is taken: the fields must be read before any trailer joins them.
+    parser.eager(false);
+    on_chunk = [this](std::uint64_t size, std::string_view extensions, beast::error_code& ec) {
+      framing_allowance += 16 + 2 * size;
+      // Beast lets a quoted chunk-ext-val hold any byte but '"', a bare LF among them, which a proxy
+      // that ends lines at LF reads as the end of the chunk line (request smuggling). RFC 9112 §7.1.1
+      // allows no control character there but HTAB.
+      for (char c : extensions) {
+        if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) ec = bhttp::error::bad_chunk_extension;
+      }
+    };
+    parser.on_chunk_header(on_chunk);
+  }
+
+  void Fail(int status, std::string_view code, std::string detail) {
+    failed = true;
+    error = {status, code, std::move(detail)};
+  }
+
+  void FailFrom(const beast::error_code& ec) {
+    if (ec == bhttp::error::header_limit) {
+      Fail(431, "validation_failed", std::string(kRequest ? "request" : "response") + " headers exceed " +
+                                         Bytes(limits.max_header_bytes));
+    } else if (ec == bhttp::error::body_limit) {
+      Fail(413, "payload_too_large",
+           std::string(kRequest ? "the request" : "the response") + " body exceeds " + Bytes(limits.max_body_bytes));
+    } else {
+      Fail(400, "validation_failed", std::string("malformed HTTP ") + (kRequest ? "request" : "response") + ": " +
+                                         ec.message());
+    }
+  }
+
+  /// The rules Beast leaves to its user, checked once the header section is complete.
+  bool AcceptHeader() {
+    const auto& h = parser.get();
+    // Responses too: Beast frames `Transfer-Encoding: gzip` plus Content-Length by the length, and takes
+    // `chunked/x` for chunked, where a strict reader reads to the close (RFC 9112 §6.3). This product's
+    // servers send Content-Length only.
+    if (h.count(bhttp::field::transfer_encoding) > 0) {
+      if (kRequest && h.version() < 11) {
+        Fail(400, "validation_failed", "Transfer-Encoding is not allowed in an HTTP/1.0 request");
+        return false;
+      }
+      if (h.count(bhttp::field::content_length) > 0) {
+        Fail(400, "validation_failed", std::string("a ") + (kRequest ? "request" : "response") +
+                                           " may not carry both Transfer-Encoding and Content-Length");
+        return false;
+      }
+      if (!OnlyChunked(h)) {
+        Fail(400, "validation_failed", "the only Transfer-Encoding accepted is chunked");
+        return false;
+      }
+    }
+    TakeHeader();
+    // RFC 9112 §6.1: after a message with Transfer-Encoding in HTTP/1.0 (a response: requests are refused
+    // above) the connection must close.
+    keep_alive = parser.keep_alive() && !(h.version() < 11 && h.count(bhttp::field::transfer_encoding) > 0);
+    header_done = true;
+    parser.eager(true);
+    return true;
+  }
+
+  void TakeHeader() {
+    const auto& h = parser.get();
+    if constexpr (kRequest) {
+      message.method = std::string(h.method_string());
+      message.target = std::string(h.target());
+    } else {
+      message.status = static_cast<int>(h.result_int());
+    }
+    for (const auto& field : h) message.headers.Add(std::string(field.name_string()), std::string(field.value()));
+  }
+
+  void CheckFraming() {
+    if (!header_done || failed || !parser.chunked()) return;
+    const std::uint64_t data = parser.get().body().size();
+    const std::uint64_t framing = body_wire_bytes - data;
+    if (framing > framing_allowance + limits.max_framing_excess) {
+      Fail(413, "payload_too_large", "the chunked framing of the body (chunk lines, extensions, trailers) is too large");
+    }
+  }
+
+  std::size_t Feed(std::string_view bytes) {
+    std::size_t total = 0;
+    while (!failed && !parser.is_done() && total < bytes.size()) {
+      beast::error_code ec;
+      const std::size_t used = parser.put(boost::asio::const_buffer(bytes.data() + total, bytes.size() - total), ec);
+      total += used;
+      if (header_done) {
+        body_wire_bytes += used;
+      } else {
+        header_bytes += used;
+      }
+      if (ec == bhttp::error::need_more) {
+        // Beast applies its header limit to each put() alone and consumes whole fields as they come:
+        // a header section fed in pieces must be bounded here, as a whole.
+        if (!header_done && header_bytes + (bytes.size() - total) > limits.max_header_bytes) {
+          FailFrom(bhttp::error::header_limit);
+        }
+        break;
+      }
+      if (ec) {
+        FailFrom(ec);
+        break;
+      }
+      if (!header_done && parser.is_header_done()) {
+        if (header_bytes > limits.max_header_bytes) {
+          FailFrom(bhttp::error::header_limit);
+          break;
+        }
+        if (!AcceptHeader()) break;
+        // The header's own bytes were consumed above, before header_done: only the body counts on.
+      }
+      CheckFraming();
+      if (parser.is_done()) {
+        message.body = std::move(parser.get().body());
+        break;
+      }
+      if (used == 0) break;
+    }
+    return total;
+  }
+};
+
+template <bool kRequest>
+WireParser<kRequest>::WireParser(const WireLimits& limits) : impl_(std::make_unique<Impl>(limits)) {}
+template <bool kRequest>
+WireParser<kRequest>::~WireParser() = default;
+
+template <bool kRequest>
+std::size_t WireParser<kRequest>::Feed(std::string_view bytes) {
+  return impl_->Feed(bytes);
+}
+
+template <bool kRequest>
+void WireParser<kRequest>::FeedEof() {
+  Impl& s = *impl_;
+  if (s.failed || s.parser.is_done()) return;
+  beast::error_code ec;
+  if (s.parser.got_some()) s.parser.put_eof(ec);
+  if (ec || !s.parser.is_done() || !s.header_done) {
+    s.Fail(400, "validation_failed", "the connection closed before the whole message arrived");
+    return;
+  }
+  s.message.body = std::move(s.parser.get().body());
+}
+
+template <bool kRequest>
+void WireParser<kRequest>::LineTooLong() {
+  Impl& s = *impl_;
+  if (s.failed || s.parser.is_done()) return;
+  if (!s.header_done) {
+    s.FailFrom(bhttp::error::header_limit);
+  } else {
+    s.Fail(413, "payload_too_large", "a chunk-size line or the trailer section of the body is too long");
+  }
+}
+
+template <bool kRequest>
+bool WireParser<kRequest>::header_done() const {
+  return impl_->header_done;
+}
+template <bool kRequest>
+bool WireParser<kRequest>::done() const {
+  return !impl_->failed && impl_->parser.is_done();
+}
+template <bool kRequest>
+bool WireParser<kRequest>::failed() const {
+  return impl_->failed;
+}
+template <bool kRequest>
+bool WireParser<kRequest>::got_some() const {
+  return impl_->parser.got_some();
+}
+template <bool kRequest>
+const WireError& WireParser<kRequest>::error() const {
+  return impl_->error;
+}
+template <bool kRequest>
+unsigned WireParser<kRequest>::version() const {
+  return impl_->parser.get().version();
+}
+template <bool kRequest>
+bool WireParser<kRequest>::keep_alive() const {
+  return impl_->header_done && impl_->keep_alive;
+}
+template <bool kRequest>
+bool WireParser<kRequest>::expects_continue() const {
+  if constexpr (kRequest) {
+    return impl_->header_done && impl_->parser.get().version() >= 11 &&
+           beast::iequals(impl_->parser.get()[bhttp::field::expect], "100-continue");
+  }
+  return false;
+}
+template <bool kRequest>
+std::optional<std::uint64_t> WireParser<kRequest>::content_length() const {
+  auto length = impl_->parser.content_length();
+  if (!length) return std::nullopt;
+  return *length;
+}
+template <bool kRequest>
+typename WireParser<kRequest>::Message& WireParser<kRequest>::message() {
+  Impl& s = *impl_;
+  // A request refused in its header still gets logged with what arrived of it.
+  if (!s.header_done && s.message.headers.begin() == s.message.headers.end() && s.parser.got_some() &&
+      s.parser.is_header_done()) {
+    s.TakeHeader();
+  }
+  return s.message;
+}
+
+template class WireParser<true>;
+template class WireParser<false>;
+
+}  // namespace shop::http
