@@ -1,5 +1,7 @@
 // shop-orders: the orders module as a service. The same orders code as in the monolith, handed a
-// products::Api that is an HTTP client of the products service instead of the in-process one.
+// products::Api that is an HTTP client of the products service instead of the in-process one. It
+// proves it is the orders service to products with service tokens from users (its client secret
+// comes from SHOP_SERVICE_SECRET_FILE or SHOP_SERVICE_SECRET).
 #include "shop/orders/http.h"
 #include "shop/orders/orders.h"
 #include "shop/platform/periodic.h"
@@ -18,9 +20,10 @@ int Run(const Flags& flags) {
   const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = sqlite::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
 
-  auto products = products::MakeHttpClient({.name = "products", .base_url = flags.Get("products-url")});
-  auto service = orders::MakeService(*db, *products);
   auto users = users::MakeHttpClient({.name = "users", .base_url = flags.Get("users-url")});
+  users::ServiceTokenSource identity(*users, {"orders", runtime::ServiceSecretFromEnvironment()});
+  auto products = products::MakeHttpClient({.name = "products", .base_url = flags.Get("products-url")}, &identity);
+  auto service = orders::MakeService(*db, *products);
   auth::Verifier verifier;
   users::KeySync keys(*users, verifier);
 
@@ -30,6 +33,8 @@ int Run(const Flags& flags) {
   app.AddReadinessCheck("token_keys", [&] { return verifier.HasKeys(); });
   http::Client products_probe({.name = "products", .base_url = flags.Get("products-url")});
   app.AddReadinessCheck("products", [&] { return products_probe.Probe("/health/live"); });
+  // Without a service token products refuses every reservation.
+  app.AddReadinessCheck("service_identity", [&] { return identity.Token().has_value(); });
   // Releases products could not confirm are retried from orders.db until it does.
   PeriodicTask release_retrier("retry pending releases", std::chrono::seconds(2),
                                [&] { service->RetryPendingReleases(); });
@@ -44,6 +49,11 @@ int main(int argc, char** argv) {
   flags.Add("data-dir", "DIR", "where orders.db lives", "./data/orders", "SHOP_DATA_DIR");
   flags.Add("users-url", "URL", "the users service, for its token keys", "http://127.0.0.1:8081", "SHOP_USERS_URL");
   flags.Add("products-url", "URL", "the products service", "http://127.0.0.1:8082", "SHOP_PRODUCTS_URL");
-  if (auto code = runtime::Start(flags, argc, argv, "orders", "")) return *code;
+  if (auto code =
+          runtime::Start(flags, argc, argv, "orders",
+                         "\nEnvironment: SHOP_SERVICE_SECRET_FILE (or SHOP_SERVICE_SECRET): this service's client "
+                         "secret, registered with users as the client \"orders\".\n")) {
+    return *code;
+  }
   return runtime::Guard("shop-orders", [&] { return Run(flags); });
 }

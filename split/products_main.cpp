@@ -1,5 +1,6 @@
 // shop-products: the products module as a service, with the internal reservation routes the
-// orders service calls. Tokens are verified locally with the keys users publishes.
+// orders service calls. Tokens, users' and services', are verified locally with the keys users
+// publishes; only the orders service may call the internal routes.
 #include "shop/products/http.h"
 #include "shop/products/products.h"
 #include "shop/products/remote.h"
@@ -22,7 +23,7 @@ int Run(const Flags& flags) {
 
   http::App app("products", SHOP_VERSION);
   products::AddRoutes(app.router(), *service, verifier);
-  products::AddInternalRoutes(app.router(), *service);
+  products::AddInternalRoutes(app.router(), *service, verifier, {"orders"});
   app.AddReadinessCheck("products_db", [&] { return db->Ping(); });
   app.AddReadinessCheck("token_keys", [&] { return verifier.HasKeys(); });
   return runtime::Serve(app, server_options);

@@ -3,6 +3,8 @@
 #   split/run-local.sh --bin-dir DIR --port P --data-dir D
 # Each process's log lines are prefixed with its name. Ready when every /health/ready answers 200.
 # Ctrl-C or SIGTERM stops them all (each finishes its in-flight requests).
+# Service identities need no typing: the client secrets are made on first start in D/secrets
+# (split/make-secrets.sh: directory 0700, files 0600) and handed to users and orders as files.
 set -euo pipefail
 
 bin_dir=build/bin port=8080 data_dir=./data-split
@@ -21,6 +23,8 @@ done
 command -v curl >/dev/null || { echo "run-local: curl is needed" >&2; exit 1; }
 
 mkdir -p "$data_dir"/{users,products,orders}
+secrets_dir="$data_dir/secrets"
+"$(dirname "$0")/make-secrets.sh" "$secrets_dir"
 log_dir=$(mktemp -d)
 pids=() tails=()
 
@@ -54,9 +58,9 @@ start() {
   eval "${name}_port=$found"
 }
 
-start users "$bin_dir/shop-users" --port 0 --data-dir "$data_dir/users"
+start users "$bin_dir/shop-users" --port 0 --data-dir "$data_dir/users" --service-credentials-dir "$secrets_dir"
 start products "$bin_dir/shop-products" --port 0 --data-dir "$data_dir/products" --users-url "http://127.0.0.1:$users_port"
-start orders "$bin_dir/shop-orders" --port 0 --data-dir "$data_dir/orders" \
+start orders env SHOP_SERVICE_SECRET_FILE="$secrets_dir/orders" "$bin_dir/shop-orders" --port 0 --data-dir "$data_dir/orders" \
   --users-url "http://127.0.0.1:$users_port" --products-url "http://127.0.0.1:$products_port"
 start gateway "$bin_dir/shop-gateway" --port "$port" --users-url "http://127.0.0.1:$users_port" \
   --products-url "http://127.0.0.1:$products_port" --orders-url "http://127.0.0.1:$orders_port"

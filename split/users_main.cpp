@@ -1,7 +1,10 @@
 // shop-users: the users module as a service. It alone holds the signing key; everyone else
-// verifies tokens with the public key it serves at /.well-known/jwks.json.
+// verifies tokens with the public key it serves at /.well-known/jwks.json. It also issues the
+// service tokens the other services prove their identity with (POST /internal/oauth/token).
+#include "shop/platform/log.h"
 #include "shop/runtime/runtime.h"
 #include "shop/users/http.h"
+#include "shop/users/remote.h"
 #include "shop/users/users.h"
 
 namespace {
@@ -16,11 +19,21 @@ int Run(const Flags& flags) {
   auth::Verifier verifier;
   verifier.SetKeys({key.public_key()});
   const runtime::AdminBootstrap admin = runtime::AdminFromEnvironment();
-  auto service = users::MakeService(
-      *db, key, {.token_ttl = runtime::TokenTtlFrom(flags), .admin_email = admin.email, .admin_password = admin.password});
+  const std::string& clients_dir = flags.Get("service-credentials-dir");
+  std::vector<users::ClientCredentials> clients;
+  if (!clients_dir.empty()) clients = users::LoadServiceClients(clients_dir);
+  std::string client_ids;
+  for (const auto& client : clients) client_ids += (client_ids.empty() ? "" : ",") + client.client_id;
+  log::Write(log::Level::kInfo, "service clients", {{"clients", client_ids}});
+  auto service = users::MakeService(*db, key,
+                                    {.token_ttl = runtime::TokenTtlFrom(flags),
+                                     .admin_email = admin.email,
+                                     .admin_password = admin.password,
+                                     .service_clients = std::move(clients)});
 
   http::App app("users", SHOP_VERSION);
   users::AddRoutes(app.router(), *service, verifier);
+  users::AddInternalRoutes(app.router(), *service);
   app.AddReadinessCheck("users_db", [&] { return db->Ping(); });
   return runtime::Serve(app, server_options);
 }
@@ -32,6 +45,10 @@ int main(int argc, char** argv) {
   runtime::AddServerFlags(flags, "8081");
   flags.Add("data-dir", "DIR", "where users.db and the signing key live", "./data/users", "SHOP_DATA_DIR");
   runtime::AddTokenFlags(flags);
+  flags.Add("service-credentials-dir", "DIR",
+            "the services that may get service tokens: one file per service, named after it, holding its secret "
+            "(Docker secrets style); none when empty",
+            "", "SHOP_SERVICE_CREDENTIALS_DIR");
   if (auto code = runtime::Start(flags, argc, argv, "users",
                                  "\nEnvironment: SHOP_ADMIN_EMAIL and SHOP_ADMIN_PASSWORD create the first admin.\n")) {
     return *code;

@@ -286,16 +286,21 @@ def start_split(P, args, data_dir):
 
     for d in ("users", "products", "orders"):
         os.makedirs(os.path.join(data_dir, d), exist_ok=True)
+    # Service identities as run-local.sh hands them out: split/make-secrets.sh into DATA_DIR/secrets.
+    secrets = os.path.join(data_dir, "secrets")
+    subprocess.run([os.path.join(REPO, "split", "make-secrets.sh"), secrets], check=True)
     t0 = time.monotonic()
     try:
-        users = start("users", [f"{b}/shop-users", "--host", "127.0.0.1", "--port", "0", "--data-dir", f"{data_dir}/users"],
+        users = start("users", [f"{b}/shop-users", "--host", "127.0.0.1", "--port", "0", "--data-dir", f"{data_dir}/users",
+                                "--service-credentials-dir", secrets],
                       env={"SHOP_ADMIN_EMAIL": ADMIN_EMAIL, "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD})
         u = f"http://127.0.0.1:{users}"
         products = start("products", [f"{b}/shop-products", "--host", "127.0.0.1", "--port", "0", "--data-dir", f"{data_dir}/products",
                                       "--users-url", u])
         p_url = f"http://127.0.0.1:{products}"
         orders = start("orders", [f"{b}/shop-orders", "--host", "127.0.0.1", "--port", "0", "--data-dir", f"{data_dir}/orders",
-                                  "--users-url", u, "--products-url", p_url])
+                                  "--users-url", u, "--products-url", p_url],
+                       env={"SHOP_SERVICE_SECRET_FILE": os.path.join(secrets, "orders")})
         gateway = start("gateway", [f"{b}/shop-gateway", "--host", "127.0.0.1", "--port", "0", "--users-url", u, "--products-url", p_url,
                                     "--orders-url", f"http://127.0.0.1:{orders}"])
         wait_ready(gateway, started)

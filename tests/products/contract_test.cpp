@@ -55,7 +55,9 @@ class HttpFixture {
 
  private:
   shop::products::testing::ProductsProcess products_;
-  std::unique_ptr<Api> client_ = shop::products::MakeHttpClient({.name = "products", .base_url = products_.url()});
+  shop::products::testing::SignedServiceIdentity identity_;  // the orders service's, for the internal routes
+  std::unique_ptr<Api> client_ =
+      shop::products::MakeHttpClient({.name = "products", .base_url = products_.url()}, &identity_);
   Principal admin_ = shop::products::testing::UsersProcess::Shared().SignedIn(kAdmin);
   Principal customer_ = shop::products::testing::UsersProcess::Shared().SignedIn(kCustomer);
 };

@@ -19,6 +19,7 @@
 
 #include "products_testing.h"
 #include "remote_testing.h"
+#include "shop/core/time.h"
 #include "shop/products/remote.h"
 
 namespace {
@@ -34,8 +35,15 @@ using shop::products::testing::Detail;
 using shop::products::testing::kAdmin;
 using shop::products::testing::Outcome;
 using shop::products::testing::ProductsProcess;
+using shop::products::testing::SignedServiceIdentity;
 using shop::products::testing::UsersProcess;
 using Clock = std::chrono::steady_clock;
+
+/// This process as the orders service, the one products lets reserve and release.
+SignedServiceIdentity& OrdersIdentity() {
+  static SignedServiceIdentity identity;
+  return identity;
+}
 
 /// A TCP relay in front of a service. It passes every request on, but swallows the answers on its
 /// first `lossy_connections` connections: a network that loses a response after the request arrived.
@@ -193,7 +201,7 @@ std::vector<std::pair<std::string, CallResult>> CallEverything(Api& api, const P
 
 TEST_CASE("products http client: a stopped service fails every call fast, and a restarted one serves again") {
   ProductsProcess products;
-  auto api = MakeHttpClient({.name = "products", .base_url = products.url()});
+  auto api = MakeHttpClient({.name = "products", .base_url = products.url()}, &OrdersIdentity());
   const Principal admin = UsersProcess::Shared().SignedIn(kAdmin);
   auto created = api->CreateProduct(admin, NewProduct{"KEEP", "Kept", 100, 10});
   REQUIRE_MESSAGE(created.has_value(), Detail(created));
@@ -228,13 +236,14 @@ TEST_CASE("products http client: a stopped service fails every call fast, and a 
 
 TEST_CASE("products http client: a reserve retried after its answer was lost takes the stock once") {
   ProductsProcess products;
-  auto direct = MakeHttpClient({.name = "products", .base_url = products.url()});
+  auto direct = MakeHttpClient({.name = "products", .base_url = products.url()}, &OrdersIdentity());
   const Principal admin = UsersProcess::Shared().SignedIn(kAdmin);
   auto a = direct->CreateProduct(admin, NewProduct{"A", "A", 250, 10});
   REQUIRE(a.has_value());
 
   LossyRelay relay(products.process().port(), 1);
-  auto lossy = MakeHttpClient({.name = "products", .base_url = relay.url(), .request_timeout = 1000ms});
+  auto lossy =
+      MakeHttpClient({.name = "products", .base_url = relay.url(), .request_timeout = 1000ms}, &OrdersIdentity());
   auto lines = lossy->Reserve("order-1", {{a->id, 4}});
   REQUIRE_MESSAGE(Outcome(lines) == "ok", Detail(lines));
   CHECK(relay.connections() >= 2);  // the first attempt reached the service; its answer never came back
@@ -250,11 +259,12 @@ TEST_CASE("products http client: a reserve retried after its answer was lost tak
 
 TEST_CASE("products http client: a create whose answer was lost is not repeated") {
   ProductsProcess products;
-  auto direct = MakeHttpClient({.name = "products", .base_url = products.url()});
+  auto direct = MakeHttpClient({.name = "products", .base_url = products.url()}, &OrdersIdentity());
   const Principal admin = UsersProcess::Shared().SignedIn(kAdmin);
 
   LossyRelay relay(products.process().port(), 1);
-  auto lossy = MakeHttpClient({.name = "products", .base_url = relay.url(), .request_timeout = 1000ms});
+  auto lossy =
+      MakeHttpClient({.name = "products", .base_url = relay.url(), .request_timeout = 1000ms}, &OrdersIdentity());
   auto created = lossy->CreateProduct(admin, NewProduct{"ONCE", "Once", 1, 1});
   CHECK(Outcome(created) == "dependency_unavailable");
   CHECK(Detail(created).find("products service") != std::string::npos);
@@ -273,7 +283,7 @@ TEST_CASE("products http client: a create whose answer was lost is not repeated"
 
 TEST_CASE("products http client: a caller without a valid token is forbidden") {
   ProductsProcess products;
-  auto api = MakeHttpClient({.name = "products", .base_url = products.url()});
+  auto api = MakeHttpClient({.name = "products", .base_url = products.url()}, &OrdersIdentity());
   const Principal admin = UsersProcess::Shared().SignedIn(kAdmin);
   auto a = api->CreateProduct(admin, NewProduct{"A", "A", 1, 1});
   REQUIRE(a.has_value());
@@ -290,4 +300,62 @@ TEST_CASE("products http client: a caller without a valid token is forbidden") {
   }
   CHECK(api->GetProduct(a->id)->stock == 1);
   CHECK(api->ListProducts({})->items.size() == 1);
+}
+
+/// A token source whose first token the callee refuses (signed by a key users never published).
+class StaleThenFreshIdentity final : public shop::auth::ServiceTokenProvider {
+ public:
+  std::expected<std::string, std::string> Token() override {
+    if (refused_ == 0) {
+      const std::int64_t now = shop::UnixNow();
+      return stale_key_.SignService({"orders", now, now + 300});
+    }
+    return UsersProcess::Shared().ServiceToken("orders");
+  }
+  void Refused(std::string_view) override { ++refused_; }
+  int refused() const { return refused_; }
+
+ private:
+  shop::auth::SigningKey stale_key_ = shop::auth::SigningKey::Generate();
+  std::atomic<int> refused_{0};
+};
+
+/// A token source that has none: users cannot be reached.
+class NoIdentity final : public shop::auth::ServiceTokenProvider {
+ public:
+  std::expected<std::string, std::string> Token() override {
+    return std::unexpected("users service could not be reached");
+  }
+  void Refused(std::string_view) override {}
+};
+
+TEST_CASE("products http client: reservations carry the service's identity, without one or refused nothing changes") {
+  ProductsProcess products;
+  auto direct = MakeHttpClient({.name = "products", .base_url = products.url()}, &OrdersIdentity());
+  const Principal admin = UsersProcess::Shared().SignedIn(kAdmin);
+  auto a = direct->CreateProduct(admin, NewProduct{"ID", "Id", 100, 10});
+  REQUIRE(a.has_value());
+
+  SignedServiceIdentity payments("payments");  // a service products does not let reserve
+  NoIdentity none;
+  auto anonymous = MakeHttpClient({.name = "products", .base_url = products.url()});
+  auto not_allowed = MakeHttpClient({.name = "products", .base_url = products.url()}, &payments);
+  auto without_token = MakeHttpClient({.name = "products", .base_url = products.url()}, &none);
+  for (Api* api : {anonymous.get(), not_allowed.get(), without_token.get()}) {
+    auto reserved = api->Reserve("order-x", {{a->id, 3}});
+    CHECK(Outcome(reserved) == "dependency_unavailable");
+    CHECK(Detail(reserved).find("products service") != std::string::npos);
+    CHECK(Outcome(api->Release("order-y")) == "dependency_unavailable");
+  }
+  CHECK(Detail(not_allowed->Reserve("order-x", {{a->id, 3}})).find("HTTP 403") != std::string::npos);
+  CHECK(payments.refusals() == 0);  // 403 is not fixed by a new token
+  CHECK(direct->GetProduct(a->id)->stock == 10);
+
+  // A token refused with 401 is dropped and the call made once more with a fresh one.
+  StaleThenFreshIdentity stale;
+  auto renewing = MakeHttpClient({.name = "products", .base_url = products.url()}, &stale);
+  auto reserved = renewing->Reserve("order-1", {{a->id, 3}});
+  REQUIRE_MESSAGE(Outcome(reserved) == "ok", Detail(reserved));
+  CHECK(stale.refused() == 1);
+  CHECK(direct->GetProduct(a->id)->stock == 7);
 }

@@ -4,9 +4,11 @@
 // executable) publishes the token keys, and each test starts its own shop-products over a fresh
 // database, as the deployment runs them.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "service_process.h"
 #include "shop/auth/token.h"
@@ -35,6 +37,12 @@ class UsersProcess {
     return who;
   }
 
+  /// A service token for `service`, as users issues them to registered clients.
+  std::string ServiceToken(const std::string& service, std::int64_t lifetime = 300) const {
+    const std::int64_t now = UnixNow();
+    return key_.SignService({service, now - 5, now - 5 + lifetime});
+  }
+
  private:
   UsersProcess()
       : key_(auth::SigningKey::LoadOrCreate(dir_ / "signing-key.pem")),
@@ -48,6 +56,21 @@ class UsersProcess {
   shop::testing::TempDir dir_;
   auth::SigningKey key_;
   shop::testing::ServiceProcess process_;
+};
+
+/// This test process as a calling service (by default "orders", the one products allows): service
+/// tokens signed with the shared users process's key, as users would issue them. Counts refusals.
+class SignedServiceIdentity final : public auth::ServiceTokenProvider {
+ public:
+  explicit SignedServiceIdentity(std::string service = "orders") : service_(std::move(service)) {}
+
+  std::expected<std::string, std::string> Token() override { return UsersProcess::Shared().ServiceToken(service_); }
+  void Refused(std::string_view) override { ++refusals_; }
+  int refusals() const { return refusals_; }
+
+ private:
+  std::string service_;
+  std::atomic<int> refusals_{0};
 };
 
 /// A shop-products process over its own fresh database, trusting the shared users process's keys.

@@ -3,7 +3,7 @@
 #   install docker.io and docker-compose if missing, start dockerd if no engine answers, make the
 #   base image if needed, build, up, wait for the gateway, run the e2e API suite through it,
 #   stop `users` and check products and orders still serve, check data survives down + up,
-#   then down -v.
+#   then down -v. Service identities come from split/make-secrets.sh --containers.
 #   compose_test.sh E2E_TEST_BINARY
 set -euo pipefail
 e2e=$1
@@ -28,6 +28,8 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "dockerd did not start:"; tail -20 /tmp/shop-dockerd.log; exit 1; }
 fi
 "$root/split/make-base-image.sh"
+# Service identities: the client secrets compose hands to users and orders (made once, kept after).
+"$root/split/make-secrets.sh" --containers
 
 if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
 dc() { "${compose[@]}" -p "$project" -f "$compose_file" "$@"; }
@@ -58,6 +60,13 @@ wait_ready
 step "gateway ready; e2e API suite through it"
 SHOP_E2E_BASE_URL=$base SHOP_E2E_ADMIN_EMAIL=$SHOP_ADMIN_EMAIL SHOP_E2E_ADMIN_PASSWORD=$SHOP_ADMIN_PASSWORD \
   "$e2e" --order-by=file
+
+step "internal routes refuse a caller without a service identity"
+# From inside the products container (its port is not published): no token, 401, nothing reserved.
+internal=$(dc exec -T products bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080
+  printf "POST /internal/reservations HTTP/1.1\r\nHost: products\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}" >&3
+  IFS= read -r status <&3; echo "$status"')
+case "$internal" in "HTTP/1.1 401 "*) ;; *) echo "POST /internal/reservations without identity answered: $internal"; exit 1 ;; esac
 
 step "fault isolation: users stopped"
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }

@@ -3,10 +3,16 @@
 // restarting. The cases share one layout and run in file order (--order-by=file).
 #include <doctest/doctest.h>
 
+#include <poll.h>
 #include <boost/json.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
-#include <poll.h>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "service_process.h"
 #include "shop/http_client/client.h"
@@ -25,28 +31,44 @@ struct Reply {
   boost::json::value body;
 };
 
-/// The four processes of the split layout on free loopback ports.
+/// The orders service's client secret, made here as split/make-secrets.sh makes it: 32 random bytes
+/// as hex in a file named after the client, in a directory users reads all clients from.
+std::filesystem::path WriteOrdersSecret(const std::filesystem::path& secrets) {
+  std::filesystem::create_directories(secrets);
+  std::random_device random;
+  std::string hex;
+  for (int i = 0; i < 32; ++i) hex += "0123456789abcdef"[random() % 16], hex += "0123456789abcdef"[random() % 16];
+  std::ofstream(secrets / "orders") << hex << '\n';
+  return secrets;
+}
+
+/// The four processes of the split layout on free loopback ports, with the orders service's identity.
 struct Layout {
   shop::testing::TempDir dir;
+  std::filesystem::path secrets = WriteOrdersSecret(dir / "secrets");
   std::unique_ptr<ServiceProcess> users, products, orders, gateway;
   std::unique_ptr<shop::http::Client> client;
 
   Layout() {
     const auto bin = ServiceProcess::BinDir();
-    users = std::make_unique<ServiceProcess>(ServiceProcess::Options{
-        bin / "shop-users", {"--port", "{port}", "--data-dir", (dir / "users").string(), "--threads", "2"},
-        {{"SHOP_ADMIN_EMAIL", kAdminEmail}, {"SHOP_ADMIN_PASSWORD", kAdminPassword}}, dir / "users.log"});
+    users = std::make_unique<ServiceProcess>(
+        ServiceProcess::Options{bin / "shop-users",
+                                {"--port", "{port}", "--data-dir", (dir / "users").string(), "--threads", "2",
+                                 "--service-credentials-dir", secrets.string()},
+                                {{"SHOP_ADMIN_EMAIL", kAdminEmail}, {"SHOP_ADMIN_PASSWORD", kAdminPassword}},
+                                dir / "users.log"});
     users->Start();
     products = std::make_unique<ServiceProcess>(ServiceProcess::Options{
         bin / "shop-products",
         {"--port", "{port}", "--data-dir", (dir / "products").string(), "--users-url", users->url(), "--threads", "2"},
         {}, dir / "products.log"});
     products->Start();
-    orders = std::make_unique<ServiceProcess>(ServiceProcess::Options{
-        bin / "shop-orders",
-        {"--port", "{port}", "--data-dir", (dir / "orders").string(), "--users-url", users->url(), "--products-url",
-         products->url(), "--threads", "2"},
-        {}, dir / "orders.log"});
+    orders = std::make_unique<ServiceProcess>(
+        ServiceProcess::Options{bin / "shop-orders",
+                                {"--port", "{port}", "--data-dir", (dir / "orders").string(), "--users-url",
+                                 users->url(), "--products-url", products->url(), "--threads", "2"},
+                                {{"SHOP_SERVICE_SECRET_FILE", (secrets / "orders").string()}},
+                                dir / "orders.log"});
     orders->Start();
     gateway = std::make_unique<ServiceProcess>(ServiceProcess::Options{
         bin / "shop-gateway",
@@ -160,6 +182,35 @@ TEST_CASE("the split layout serves the API through the gateway") {
   s.product = product.body.at("id").as_int64();
   CHECK(l.Call("POST", "/orders", s.customer, OrderBody(s.product, 2)).status == 201);
   CHECK(Stock(l, s.product) + ConfirmedUnits(l, s.customer, s.product) == s.initial_stock);
+}
+
+TEST_CASE("reaching the products port is not enough: internal routes want the orders service's identity") {
+  Layout& l = TheLayout();
+  Session& s = TheSession();
+  shop::http::Client direct({.name = "products", .base_url = l.products->url(), .max_attempts = 1});
+  const std::int64_t stock = Stock(l, s.product);
+  const std::string reserve =
+      R"({"order_ref":"intruder-1","lines":[{"product_id":)" + std::to_string(s.product) + R"(,"quantity":5}]})";
+  for (const auto& [token, status] :
+       std::vector<std::pair<std::string, int>>{{"", 401}, {"not-a-token", 401}, {s.customer, 403}, {s.admin, 403}}) {
+    CAPTURE(status);
+    for (const auto& [target, body] : std::vector<std::pair<std::string, std::string>>{
+             {"/internal/reservations", reserve}, {"/internal/releases", R"({"order_ref":"intruder-1"})"}}) {
+      shop::http::Request request;
+      request.method = "POST";
+      request.target = target;
+      request.headers.Add("Content-Type", "application/json");
+      if (!token.empty()) request.headers.Add("Authorization", "Bearer " + token);
+      request.body = body;
+      auto response = direct.Send(std::move(request), false);
+      REQUIRE(response.has_value());
+      CHECK(response->status == status);
+    }
+  }
+  CHECK(Stock(l, s.product) == stock);
+  // The orders service itself still reserves through the same routes.
+  CHECK(l.Call("POST", "/orders", s.customer, OrderBody(s.product, 1)).status == 201);
+  CHECK(Stock(l, s.product) == stock - 1);
 }
 
 TEST_CASE("users down: catalogue, orders and earlier tokens keep working; users routes fail fast with 503") {

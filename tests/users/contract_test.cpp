@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -40,6 +42,9 @@ using shop::users::testing::Outcome;
 constexpr std::string_view kAdminEmail = "root@shop.example";
 constexpr std::string_view kAdminPassword = "admin password";
 constexpr std::int64_t kTokenTtl = 600;
+// The one service client every fixture registers, and its secret (32 random bytes, hex).
+constexpr std::string_view kClientId = "orders";
+constexpr std::string_view kClientSecret = "5f1c0e8a9b7d6c4e3a2b1908f7e6d5c4b3a29180f7e6d5c4b3a291807f6e5d4c";
 
 /// The in-process service over a fresh users.db.
 class InProcessFixture {
@@ -54,6 +59,7 @@ class InProcessFixture {
     shop::users::ServiceOptions options = shop::users::testing::FastOptions();
     options.admin_email = kAdminEmail;
     options.admin_password = kAdminPassword;
+    options.service_clients = {{std::string(kClientId), std::string(kClientSecret)}};
     return options;
   }
 
@@ -66,9 +72,11 @@ class HttpFixture {
  public:
   HttpFixture()
       : key_(SigningKey::LoadOrCreate(dir_ / "jwt-ed25519.pem")),
+        clients_(WriteClients(dir_ / "service-clients")),
         process_({.binary = shop::testing::ServiceProcess::BinDir() / "shop-users",
                   .args = {"--port", "{port}", "--data-dir", (dir_ / "data").string(), "--signing-key",
-                           (dir_ / "jwt-ed25519.pem").string(), "--token-ttl", std::to_string(kTokenTtl)},
+                           (dir_ / "jwt-ed25519.pem").string(), "--token-ttl", std::to_string(kTokenTtl),
+                           "--service-credentials-dir", clients_.string()},
                   .env = {{"SHOP_ADMIN_EMAIL", std::string(kAdminEmail)},
                           {"SHOP_ADMIN_PASSWORD", std::string(kAdminPassword)}},
                   .log_file = dir_ / "shop-users.log"}) {
@@ -80,8 +88,16 @@ class HttpFixture {
   const SigningKey& key() const { return key_; }
 
  private:
+  /// The service clients directory, Docker-secrets style: a file per client holding its secret.
+  static std::filesystem::path WriteClients(const std::filesystem::path& dir) {
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / kClientId) << kClientSecret << '\n';
+    return dir;
+  }
+
   shop::testing::TempDir dir_;
   SigningKey key_;
+  std::filesystem::path clients_;
   shop::testing::ServiceProcess process_;
   std::unique_ptr<Api> api_;
 };
@@ -382,6 +398,46 @@ TEST_CASE_TEMPLATE_DEFINE("users contract: Jwks publishes the key that verifies 
   CHECK(principal->user_id == erin.id);
 }
 
+TEST_CASE_TEMPLATE_DEFINE(
+    "users contract: IssueServiceToken gives a registered client a short service token, anything else is refused alike",
+    Fixture, contract_service_token) {
+  Fixture f;
+  const std::int64_t before = UnixNow();
+  auto token = f.api().IssueServiceToken({std::string(kClientId), std::string(kClientSecret)});
+  REQUIRE_MESSAGE(token.has_value(), Detail(token));
+  CHECK(token->expires_in == 300);
+  shop::auth::Verifier verifier;
+  verifier.SetKeys({f.key().public_key()});
+  auto identity = verifier.VerifyService(token->token);
+  REQUIRE(identity.has_value());
+  CHECK(identity->service == kClientId);
+  CHECK(identity->issued_at >= before);
+  CHECK(identity->expires_at - identity->issued_at == 300);
+  // A service token is no user token.
+  CHECK(verifier.Verify(token->token).error() == shop::auth::VerifyError::kWrongType);
+
+  std::string wrong_secret(kClientSecret);
+  wrong_secret.back() = wrong_secret.back() == '0' ? '1' : '0';
+  const shop::users::ClientCredentials refused[] = {
+      {std::string(kClientId), wrong_secret},
+      {std::string(kClientId), ""},
+      {std::string(kClientId), std::string(kClientSecret) + "0"},
+      {"payments", std::string(kClientSecret)},  // not registered
+      {"", std::string(kClientSecret)},
+      {"ORDERS", std::string(kClientSecret)},
+      {"orders:x", std::string(kClientSecret)},
+  };
+  std::string first_detail;
+  for (const auto& client : refused) {
+    CAPTURE(client.client_id);
+    CAPTURE(client.client_secret);
+    auto r = f.api().IssueServiceToken(client);
+    CHECK(Outcome(r) == "unauthenticated");
+    if (first_detail.empty()) first_detail = Detail(r);
+    CHECK(Detail(r) == first_detail);  // unknown client and wrong secret look the same
+  }
+}
+
 /// Every implementation of users::Api; each must pass every case above.
 #if SHOP_SPLIT_TESTS
 using ContractFixtures = std::tuple<InProcessFixture, HttpFixture>;
@@ -398,3 +454,4 @@ TEST_CASE_TEMPLATE_APPLY(contract_issue_token, ContractFixtures);
 TEST_CASE_TEMPLATE_APPLY(contract_invalid_credentials, ContractFixtures);
 TEST_CASE_TEMPLATE_APPLY(contract_get_user, ContractFixtures);
 TEST_CASE_TEMPLATE_APPLY(contract_jwks, ContractFixtures);
+TEST_CASE_TEMPLATE_APPLY(contract_service_token, ContractFixtures);

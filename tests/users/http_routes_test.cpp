@@ -327,6 +327,7 @@ class UnavailableUsers final : public Api {
  public:
   std::expected<User, Error> Register(const NewUser&) override { return Down(); }
   std::expected<AccessToken, Error> IssueToken(std::string_view, std::string_view) override { return Down(); }
+  std::expected<AccessToken, Error> IssueServiceToken(const ClientCredentials&) override { return Down(); }
   std::expected<User, Error> GetUser(const Principal&, std::int64_t) override { return Down(); }
   std::expected<std::string, Error> Jwks() override { return Down(); }
 

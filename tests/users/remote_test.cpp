@@ -82,6 +82,9 @@ class FakeUsers final : public Api {
   std::expected<AccessToken, Error> IssueToken(std::string_view, std::string_view) override {
     return Fail(Errc::kUnavailable);
   }
+  std::expected<AccessToken, Error> IssueServiceToken(const ClientCredentials&) override {
+    return Fail(Errc::kUnavailable);
+  }
   std::expected<User, Error> GetUser(const Principal&, std::int64_t) override { return Fail(Errc::kUnavailable); }
 
  private:

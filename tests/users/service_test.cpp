@@ -145,6 +145,68 @@ TEST_CASE("MakeService rejects argon2id costs libsodium cannot use and a non-pos
   options = FastOptions();
   options.token_ttl = std::chrono::seconds(0);
   CHECK_THROWS_AS(MakeService(*f.db, f.key, options), std::invalid_argument);
+  options.token_ttl = std::chrono::seconds(86401);  // verifiers refuse user tokens living over a day
+  CHECK_THROWS_AS(MakeService(*f.db, f.key, options), std::invalid_argument);
+  options = FastOptions();
+  options.service_token_ttl = std::chrono::seconds(3601);
+  CHECK_THROWS_AS(MakeService(*f.db, f.key, options), std::invalid_argument);
+  const std::string secret(64, 'a');
+  for (const std::vector<ClientCredentials>& clients : std::vector<std::vector<ClientCredentials>>{
+           {{"Orders", secret}},                      // not a service name
+           {{"orders", std::string(63, 'a')}},        // under 32 bytes of hex
+           {{"orders", secret}, {"orders", secret}},  // twice
+       }) {
+    options = FastOptions();
+    options.service_clients = clients;
+    CHECK_THROWS_AS(MakeService(*f.db, f.key, options), std::invalid_argument);
+  }
+}
+
+TEST_CASE("Service secrets hold at least 32 bytes: 64+ hex digits or 43+ base64url characters") {
+  CHECK(IsServiceSecret(std::string(64, 'f')));
+  CHECK(IsServiceSecret("0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef"));
+  CHECK_FALSE(IsServiceSecret(std::string(63, 'f')));  // hex: 31.5 bytes
+  CHECK(IsServiceSecret("Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF-_"));
+  CHECK(IsServiceSecret(std::string(43, 'z')));
+  CHECK_FALSE(IsServiceSecret(std::string(42, 'z')));
+  CHECK_FALSE(IsServiceSecret(std::string(60, 'z') + "="));  // padding
+  CHECK_FALSE(IsServiceSecret(std::string(60, 'z') + " "));
+  CHECK_FALSE(IsServiceSecret(std::string(60, 'z') + "+/"));
+  CHECK_FALSE(IsServiceSecret(std::string(513, 'z')));
+  CHECK_FALSE(IsServiceSecret(""));
+}
+
+TEST_CASE("Service clients come from a directory of secret files named after each client") {
+  shop::testing::TempDir dir;
+  const std::string orders(64, 'a');
+  const std::string gateway(43, 'Z');
+  std::ofstream(dir / "orders") << orders << '\n';  // one trailing newline, as `echo` writes it
+  std::ofstream(dir / "gateway") << gateway;
+  std::ofstream(dir / ".gitkeep") << "";
+  auto clients = LoadServiceClients(dir.path());
+  REQUIRE(clients.size() == 2);
+  CHECK(clients[0].client_id == "gateway");
+  CHECK(clients[0].client_secret == gateway);
+  CHECK(clients[1].client_id == "orders");
+  CHECK(clients[1].client_secret == orders);
+
+  ServiceOptions options = FastOptions();
+  options.service_clients = clients;
+  ServiceFixture f(options);
+  CHECK(f.service->IssueServiceToken({"orders", orders}).has_value());
+  CHECK_FALSE(f.service->IssueServiceToken({"orders", gateway}).has_value());
+
+  {
+    shop::testing::TempDir bad;
+    std::ofstream(bad / "Orders") << orders;
+    CHECK_THROWS_AS(LoadServiceClients(bad.path()), std::runtime_error);
+  }
+  {
+    shop::testing::TempDir bad;
+    std::ofstream(bad / "orders") << "change-me";
+    CHECK_THROWS_AS(LoadServiceClients(bad.path()), std::runtime_error);
+  }
+  CHECK_THROWS_AS(LoadServiceClients(dir / "missing"), std::runtime_error);
 }
 
 TEST_CASE("Passwords are stored only as salted argon2id hashes with the configured cost") {

@@ -61,6 +61,8 @@ inline std::string_view CodeName(Errc code) {
       return "invalid_credentials";
     case Errc::kNotFound:
       return "not_found";
+    case Errc::kUnauthenticated:
+      return "unauthenticated";
     case Errc::kUnavailable:
       return "dependency_unavailable";
   }

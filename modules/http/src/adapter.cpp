@@ -27,22 +27,50 @@ std::optional<std::int64_t> ParseInt(std::string_view text) {
 
 }  // namespace
 
-std::expected<Principal, Response> Authenticate(const Request& request, const auth::Verifier& verifier) {
+namespace {
+
+/// 401 `unauthenticated`, with the challenge RFC 6750 §3 asks every such answer to carry.
+Response Unauthenticated(std::string_view detail) {
+  Response r = Problem(401, "unauthenticated", detail);
+  r.headers.Add("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+/// The token of `Authorization: Bearer <token>`, or the 401 to answer with.
+std::expected<std::string_view, Response> BearerToken(const Request& request) {
   std::string_view header = request.headers.Get("Authorization");
-  if (header.empty()) return std::unexpected(Problem(401, "unauthenticated", "missing Authorization: Bearer token"));
+  if (header.empty()) return std::unexpected(Unauthenticated("missing Authorization: Bearer token"));
   constexpr std::string_view kScheme = "Bearer ";
   if (header.size() <= kScheme.size() || !EqualsIgnoreCase(header.substr(0, kScheme.size()), kScheme)) {
-    return std::unexpected(Problem(401, "unauthenticated", "Authorization must use the Bearer scheme"));
+    return std::unexpected(Unauthenticated("Authorization must use the Bearer scheme"));
   }
-  const std::string_view token = header.substr(kScheme.size());
-  auto principal = verifier.Verify(token);
-  if (!principal) {
-    Response r = Problem(401, "unauthenticated", auth::Describe(principal.error()));
-    r.headers.Add("WWW-Authenticate", "Bearer");
-    return std::unexpected(std::move(r));
-  }
-  principal->credential = std::string(token);
+  return header.substr(kScheme.size());
+}
+
+Response InvalidToken(auth::VerifyError error) { return Unauthenticated(auth::Describe(error)); }
+
+}  // namespace
+
+std::expected<Principal, Response> Authenticate(const Request& request, const auth::Verifier& verifier) {
+  auto token = BearerToken(request);
+  if (!token) return std::unexpected(std::move(token.error()));
+  auto principal = verifier.Verify(*token);
+  if (!principal) return std::unexpected(InvalidToken(principal.error()));
+  principal->credential = std::string(*token);
   return *principal;
+}
+
+std::expected<auth::ServiceIdentity, Response> AuthenticateService(const Request& request,
+                                                                   const auth::Verifier& verifier) {
+  auto token = BearerToken(request);
+  if (!token) return std::unexpected(std::move(token.error()));
+  auto service = verifier.VerifyService(*token);
+  if (service) return std::move(*service);
+  // A signed-in customer or admin is known, but is not a service.
+  if (service.error() == auth::VerifyError::kWrongType && verifier.Verify(*token)) {
+    return std::unexpected(Problem(403, "forbidden", "this route serves other services only, not users"));
+  }
+  return std::unexpected(InvalidToken(service.error()));
 }
 
 std::expected<PageRequest, Response> ParsePageRequest(const Request& request) {

@@ -11,7 +11,8 @@ namespace {
 /// answer, a 5xx or an answer that cannot be read becomes Errc::kUnavailable naming the service.
 class HttpClient final : public Api {
  public:
-  explicit HttpClient(http::ClientOptions options) : client_(std::move(options)) {}
+  HttpClient(http::ClientOptions options, auth::ServiceTokenProvider* identity)
+      : client_(std::move(options)), identity_(identity) {}
 
   std::expected<Product, Error> GetProduct(std::int64_t id) override {
     auto response = Send({.method = "GET", .target = "/products/" + std::to_string(id)});
@@ -59,7 +60,8 @@ class HttpClient final : public Api {
     auto body = wire::EncodeReserveRequest(order_ref, lines);
     if (!body) return std::unexpected(std::move(body.error()));
     // Safe to repeat: a reservation is idempotent by its order reference.
-    auto response = Send({.method = "POST", .target = "/internal/reservations", .body = std::move(*body)});
+    auto response =
+        Send({.method = "POST", .target = "/internal/reservations", .body = std::move(*body), .as_service = true});
     if (!response) return std::unexpected(std::move(response.error()));
     return Decoded(wire::DecodeReservedLines(response->body));
   }
@@ -67,7 +69,8 @@ class HttpClient final : public Api {
   std::expected<void, Error> Release(std::string_view order_ref) override {
     auto body = wire::EncodeReleaseRequest(order_ref);
     if (!body) return std::unexpected(std::move(body.error()));
-    auto response = Send({.method = "POST", .target = "/internal/releases", .body = std::move(*body)});
+    auto response =
+        Send({.method = "POST", .target = "/internal/releases", .body = std::move(*body), .as_service = true});
     if (!response) return std::unexpected(std::move(response.error()));
     auto released = Decoded(wire::DecodeReleased(response->body));
     if (!released) return std::unexpected(std::move(released.error()));
@@ -83,6 +86,7 @@ class HttpClient final : public Api {
     const std::string* credential = nullptr;  ///< the caller's bearer token, for calls on a caller's behalf
     int success = 200;                        ///< the status of the answer that carries the result
     bool safe_to_repeat = true;
+    bool as_service = false;  ///< an internal route: present this service's own token
   };
 
   /// The answer with the `success` status, or the failure any other outcome stands for.
@@ -98,14 +102,44 @@ class HttpClient final : public Api {
       request.headers.Add("Content-Type", "application/json");
       request.body = std::move(call.body);
     }
-    auto response = client_.Send(std::move(request), call.safe_to_repeat);
-    if (!response) return std::unexpected(Unavailable(http::Describe(response.error())));
+    auto response = call.as_service ? SendAsService(std::move(request), call.safe_to_repeat)
+                                    : Answer(client_.Send(std::move(request), call.safe_to_repeat));
+    if (!response) return std::unexpected(std::move(response.error()));
     if (response->status == call.success) return std::move(*response);
     if (response->status >= 500) {
       return std::unexpected(Unavailable("failed (HTTP " + std::to_string(response->status) + ")"));
     }
     if (auto failure = wire::FailureFromProblem(response->body)) return std::unexpected(std::move(*failure));
     return std::unexpected(Unavailable("sent an unexpected answer (HTTP " + std::to_string(response->status) + ")"));
+  }
+
+  std::expected<http::Response, Error> Answer(std::expected<http::Response, http::CallError>&& response) const {
+    if (!response) return std::unexpected(Unavailable(http::Describe(response.error())));
+    return std::move(*response);
+  }
+
+  /// Sends `request` with this service's token; a token refused with 401 (expired early, say, or
+  /// signed by a key users has since replaced) is dropped and the call made once more with a new one.
+  /// Refusals the caller cannot fix are kUnavailable: to it, the dependency cannot be used.
+  std::expected<http::Response, Error> SendAsService(http::Request request, bool safe_to_repeat) {
+    if (!identity_) return std::unexpected(Unavailable("cannot be called: this service has no identity"));
+    for (int attempt = 0;; ++attempt) {
+      auto token = identity_->Token();
+      if (!token) return std::unexpected(Unavailable("cannot be called without a service token: " + token.error()));
+      http::Request sent = request;
+      sent.headers.Set("Authorization", "Bearer " + *token);
+      auto response = Answer(client_.Send(std::move(sent), safe_to_repeat));
+      if (!response) return response;
+      if (response->status == 401 && attempt == 0) {
+        identity_->Refused(*token);
+        continue;
+      }
+      if (response->status == 401 || response->status == 403) {
+        return std::unexpected(
+            Unavailable("refused this service's identity (HTTP " + std::to_string(response->status) + ")"));
+      }
+      return response;
+    }
   }
 
   template <class T>
@@ -119,12 +153,13 @@ class HttpClient final : public Api {
   }
 
   http::Client client_;
+  auth::ServiceTokenProvider* identity_;
 };
 
 }  // namespace
 
-std::unique_ptr<Api> MakeHttpClient(http::ClientOptions options) {
-  return std::make_unique<HttpClient>(std::move(options));
+std::unique_ptr<Api> MakeHttpClient(http::ClientOptions options, auth::ServiceTokenProvider* identity) {
+  return std::make_unique<HttpClient>(std::move(options), identity);
 }
 
 }  // namespace shop::products

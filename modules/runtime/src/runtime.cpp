@@ -2,7 +2,9 @@
 
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <stdexcept>
 
 #include "shop/platform/log.h"
@@ -67,7 +69,8 @@ auth::SigningKey SigningKeyFrom(const Flags& flags, const std::filesystem::path&
 }
 
 std::chrono::seconds TokenTtlFrom(const Flags& flags) {
-  auto ttl = flags.GetInt("token-ttl", 60, 30 * 24 * 3600);
+  // Verifiers refuse user tokens that live longer than a day (auth::kMaxUserTokenLifetime).
+  auto ttl = flags.GetInt("token-ttl", 60, auth::kMaxUserTokenLifetime);
   if (!ttl) throw std::invalid_argument(ttl.error());
   return std::chrono::seconds(*ttl);
 }
@@ -77,6 +80,27 @@ AdminBootstrap AdminFromEnvironment() {
   if (const char* email = std::getenv("SHOP_ADMIN_EMAIL")) admin.email = email;
   if (const char* password = std::getenv("SHOP_ADMIN_PASSWORD")) admin.password = password;
   return admin;
+}
+
+std::string ServiceSecretFromEnvironment() {
+  const char* value = std::getenv("SHOP_SERVICE_SECRET");
+  const char* file = std::getenv("SHOP_SERVICE_SECRET_FILE");
+  if (value && file) throw std::runtime_error("set SHOP_SERVICE_SECRET or SHOP_SERVICE_SECRET_FILE, not both");
+  std::string secret;
+  if (value) {
+    secret = value;
+  } else if (file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw std::runtime_error(std::string("cannot read SHOP_SERVICE_SECRET_FILE ") + file);
+    secret.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (secret.ends_with('\n')) secret.pop_back();
+  } else {
+    throw std::runtime_error(
+        "this service needs its client secret for service tokens: set SHOP_SERVICE_SECRET_FILE (or "
+        "SHOP_SERVICE_SECRET)");
+  }
+  if (secret.empty()) throw std::runtime_error("the service's client secret is empty");
+  return secret;
 }
 
 int Serve(http::App& app, const http::ServerOptions& options) {

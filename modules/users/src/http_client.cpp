@@ -85,6 +85,15 @@ class HttpClient final : public Api {
     return Decode(*response, wire::AccessTokenFromJson);
   }
 
+  std::expected<AccessToken, Error> IssueServiceToken(const ClientCredentials& client) override {
+    // Safe to repeat: issuing a token changes nothing.
+    auto response = Call("POST", "/internal/oauth/token", wire::ClientCredentialsGrantBody(),
+                         wire::BasicAuthorization(client), true, "application/x-www-form-urlencoded");
+    if (!response) return std::unexpected(std::move(response.error()));
+    if (response->status != 200) return std::unexpected(ErrorFrom(*response));
+    return Decode(*response, wire::AccessTokenFromJson);
+  }
+
   std::expected<User, Error> GetUser(const Principal& caller, std::int64_t id) override {
     // Without a credential the service would refuse; like the in-process module, reveal nothing.
     if (!IsTokenText(caller.credential)) return Fail(Errc::kNotFound, std::string(kNoSuchUser));
@@ -107,13 +116,14 @@ class HttpClient final : public Api {
  private:
   /// One call; no answer and 5xx answers are kUnavailable, any other answer is returned.
   std::expected<http::Response, Error> Call(std::string method, std::string target, std::string body,
-                                            std::string authorization, bool safe_to_repeat) {
+                                            std::string authorization, bool safe_to_repeat,
+                                            std::string_view content_type = "application/json") {
     http::Request request;
     request.method = std::move(method);
     request.target = std::move(target);
     request.headers.Add("Accept", "application/json");
     if (!authorization.empty()) request.headers.Add("Authorization", std::move(authorization));
-    if (!body.empty()) request.headers.Add("Content-Type", "application/json");
+    if (!body.empty()) request.headers.Add("Content-Type", std::string(content_type));
     request.body = std::move(body);
     auto response = client_.Send(std::move(request), safe_to_repeat);
     if (!response) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "password.h"
+#include "service_clients.h"
 #include "shop/core/text.h"
 #include "shop/core/time.h"
 #include "shop/users/users.h"
@@ -28,6 +29,8 @@ constexpr std::string_view kAdminName = "Administrator";
 // One text for unknown email and wrong password alike: the answer must not tell them apart.
 constexpr std::string_view kInvalidCredentialsDetail = "the email or password is wrong";
 constexpr std::string_view kNoSuchUser = "no such user";
+// One text for an unknown client and a wrong secret alike.
+constexpr std::string_view kInvalidClientDetail = "the client id or secret is wrong";
 
 /// The email trimmed and lower-cased (ASCII letters only), if it is acceptable.
 std::expected<std::string, Error> NormalizeEmail(std::string_view raw) {
@@ -85,8 +88,15 @@ class Service final : public Api {
         key_(key),
         hasher_(options.pwhash_ops, options.pwhash_mem),
         token_ttl_(options.token_ttl),
+        service_clients_(options.service_clients),
+        service_token_ttl_(options.service_token_ttl),
         jwks_(auth::JwksJson({key.public_key()})) {
-    if (token_ttl_.count() <= 0) throw std::invalid_argument("token_ttl must be positive");
+    if (token_ttl_.count() <= 0 || token_ttl_.count() > auth::kMaxUserTokenLifetime) {
+      throw std::invalid_argument("token_ttl must be 1 to 86400 seconds");
+    }
+    if (service_token_ttl_.count() <= 0 || service_token_ttl_.count() > auth::kMaxServiceTokenLifetime) {
+      throw std::invalid_argument("service_token_ttl must be 1 to 3600 seconds");
+    }
   }
 
   std::expected<User, Error> Register(const NewUser& user) override {
@@ -105,6 +115,13 @@ class Service final : public Api {
     if (!valid) return Fail(Errc::kInvalidCredentials, std::string(kInvalidCredentialsDetail));
     const std::int64_t now = UnixNow();
     return AccessToken{key_.Sign(auth::Claims{account->principal, now, now + token_ttl_.count()}), token_ttl_.count()};
+  }
+
+  std::expected<AccessToken, Error> IssueServiceToken(const ClientCredentials& client) override {
+    if (!service_clients_.Authenticate(client)) return Fail(Errc::kUnauthenticated, std::string(kInvalidClientDetail));
+    const std::int64_t now = UnixNow();
+    return AccessToken{key_.SignService({client.client_id, now, now + service_token_ttl_.count()}),
+                       service_token_ttl_.count()};
   }
 
   std::expected<User, Error> GetUser(const Principal& caller, std::int64_t id) override {
@@ -139,6 +156,8 @@ class Service final : public Api {
   const auth::SigningKey& key_;
   PasswordHasher hasher_;
   std::chrono::seconds token_ttl_;
+  ServiceClients service_clients_;
+  std::chrono::seconds service_token_ttl_;
   std::string jwks_;
 };
 

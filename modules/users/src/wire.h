@@ -30,6 +30,7 @@ inline constexpr std::array kProblems{
     ProblemRow{Errc::kEmailTaken, {409, "email_taken"}},
     ProblemRow{Errc::kInvalidCredentials, {401, "invalid_credentials"}},
     ProblemRow{Errc::kNotFound, {404, "not_found"}},
+    ProblemRow{Errc::kUnauthenticated, {401, "unauthenticated"}},
     ProblemRow{Errc::kUnavailable, {503, "dependency_unavailable"}},
 };
 
@@ -79,6 +80,21 @@ boost::json::object ToJson(const NewUser& user);
 boost::json::object ToJson(const Credentials& credentials);
 /// The token response (RFC 6749 5.1): `{"access_token","token_type":"Bearer","expires_in"}`.
 boost::json::object ToJson(const AccessToken& token);
+
+// The client credentials grant (RFC 6749 §4.4) as POST /internal/oauth/token takes it.
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1, RFC 7617).
+std::string BasicAuthorization(const ClientCredentials& client);
+/// The credentials of an `Authorization: Basic` value; nullopt when it is not one (wrong scheme, not
+/// padded base64, no colon, bad percent-encoding, not UTF-8).
+std::optional<ClientCredentials> ParseBasicAuthorization(std::string_view header);
+/// The request body: `grant_type=client_credentials` (application/x-www-form-urlencoded).
+std::string ClientCredentialsGrantBody();
+/// Checks a token request body: exactly one `grant_type`, `client_credentials`; no parameter twice
+/// (RFC 6749 §3.1); no `scope` (none is granted); no credentials in the body (they go in the header,
+/// and a client uses one method only, RFC 6749 §2.3). Other parameters are ignored (RFC 6749 §3.1).
+/// The error names the rule broken.
+std::expected<void, std::string> CheckClientCredentialsGrant(std::string_view body);
 
 // Strict decoders (json::ObjectReader): missing fields, wrong types and unknown fields are errors
 // that name the field.

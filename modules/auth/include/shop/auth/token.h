@@ -17,10 +17,33 @@ namespace shop::auth {
 
 /// The issuer (`iss`) of every token this system makes.
 inline constexpr std::string_view kIssuer = "shop";
+/// The JWS `typ` of user access tokens (RFC 7519 §5.1); Verify accepts no other when one is present.
+inline constexpr std::string_view kUserTokenType = "JWT";
+/// The JWS `typ` of service tokens (RFC 9068 §2.1), so that neither kind passes for the other (RFC 8725 §3.11).
+inline constexpr std::string_view kServiceTokenType = "at+jwt";
+/// The audience (`aud`) of service tokens: the services' internal routes. User tokens carry no `aud`.
+inline constexpr std::string_view kServiceAudience = "shop-internal";
+/// Longest lifetime (`exp` - `iat`, seconds) of a user token: auth.token_ttl_seconds is at most a day.
+inline constexpr std::int64_t kMaxUserTokenLifetime = 86400;
+/// Longest lifetime (seconds) of a service token.
+inline constexpr std::int64_t kMaxServiceTokenLifetime = 3600;
+/// How far (seconds) `iat` and `nbf` may lie in the future: clocks of different hosts differ a little.
+inline constexpr std::int64_t kClockLeeway = 60;
+
+/// True for a name a service is known by (an OAuth client id here): 1..64 of `[a-z0-9-]`, starting
+/// with a letter, e.g. "orders". Such a name is also safe as a file name.
+bool IsServiceName(std::string_view name);
 
 /// What a token says: who (`sub`, `role`) and for how long (`iat`, `exp`, Unix seconds).
 struct Claims {
   Principal principal;
+  std::int64_t issued_at = 0;
+  std::int64_t expires_at = 0;
+};
+
+/// What a service token says: which service (`sub` and `client_id`) and for how long (Unix seconds).
+struct ServiceIdentity {
+  std::string service;
   std::int64_t issued_at = 0;
   std::int64_t expires_at = 0;
 };
@@ -45,8 +68,13 @@ class SigningKey {
   SigningKey& operator=(SigningKey&&) noexcept;
   ~SigningKey();
 
-  /// A compact JWS: base64url(header).base64url(payload).base64url(signature).
+  /// A user access token, as a compact JWS (RFC 7515 §7.1) with `alg: EdDSA`, `typ: JWT`, this key's
+  /// `kid`, and the claims `sub` (decimal user id), `role`, `iat`, `exp`, `iss`.
   std::string Sign(const Claims& claims) const;
+  /// A service token (RFC 9068 profile): `typ: at+jwt`; `iss`, `sub` and `client_id` (the service),
+  /// `aud` kServiceAudience, `iat`, `exp`, a random `jti`. Throws std::invalid_argument when the name
+  /// is not IsServiceName or the lifetime is not 1..kMaxServiceTokenLifetime seconds.
+  std::string SignService(const ServiceIdentity& identity) const;
   const PublicKey& public_key() const { return public_key_; }
 
  private:
@@ -58,10 +86,24 @@ class SigningKey {
 
 /// `{"keys":[{"kty":"OKP","crv":"Ed25519","x":...,"kid":...,"alg":"EdDSA","use":"sig"}]}` (RFC 7517/8037).
 std::string JwksJson(const std::vector<PublicKey>& keys);
-/// The Ed25519 keys of a JWKS document; keys of other types are skipped.
+/// The Ed25519 signature keys of a JWKS document (RFC 7517 §5, RFC 8037 §2). Keys of other types or
+/// curves, and keys declaring another `use`, `alg` or `key_ops` than signature verification with
+/// EdDSA, are skipped; a key holding private material (`d`), a malformed Ed25519 key, duplicate
+/// member names or duplicate `kid`s make the whole document an error.
 std::expected<std::vector<PublicKey>, std::string> ParseJwks(std::string_view json);
 
-enum class VerifyError { kMalformed, kBadAlgorithm, kUnknownKey, kBadSignature, kExpired, kBadClaims };
+/// Why a token is refused. Every one means "not authenticated"; the cases say which rule failed.
+enum class VerifyError {
+  kMalformed,     ///< not three base64url (canonical, unpadded) parts of JSON objects with unique names
+  kBadHeader,     ///< a header parameter that is not understood (`crit`, `jku`, `b64`, ...) or of a wrong type
+  kBadAlgorithm,  ///< `alg` is not exactly "EdDSA"
+  kWrongType,     ///< `typ` says it is another kind of token (user vs. service)
+  kUnknownKey,    ///< no `kid`, or none of the trusted keys has it
+  kBadSignature,  ///< the signature is not 64 bytes or does not verify
+  kExpired,       ///< `exp` has passed
+  kNotYetValid,   ///< `nbf` or `iat` lies in the future, beyond kClockLeeway
+  kBadClaims,     ///< a claim is missing, of the wrong type or out of range
+};
 std::string_view Describe(VerifyError error);
 
 /// Verifies tokens locally from public keys only. Thread-safe; keys can be replaced while serving.
@@ -77,20 +119,45 @@ class Verifier {
   void OnUnknownKey(std::function<void()> refresh);
   bool HasKeys() const;
 
-  /// The caller a valid token names. Rejects anything but `alg: EdDSA`, a bad signature, an
-  /// expired token, and missing or malformed claims.
+  /// The caller a valid user token names. Follows RFC 7515 §5.2, RFC 7519 §7.2 and RFC 8725 §3:
+  /// the header may hold only `alg` (exactly "EdDSA"), `kid` (a trusted key) and `typ` (if present,
+  /// exactly kUserTokenType); no JSON object may repeat a name; the payload needs `iss` kIssuer,
+  /// `sub` a positive canonical decimal, `role` customer or admin, integer `iat` and `exp` with
+  /// 0 < exp - iat <= kMaxUserTokenLifetime, no `aud`; `exp` must be in the future and `iat`/`nbf`
+  /// not beyond kClockLeeway. Other claims are ignored. Service tokens are refused (kWrongType).
   std::expected<Principal, VerifyError> Verify(std::string_view token) const;
+  /// As Verify, with the token's times.
   std::expected<Claims, VerifyError> VerifyClaims(std::string_view token) const;
+  /// The service a valid service token names, checked as Verify checks user tokens except that
+  /// `typ` must be kServiceTokenType, `sub` IsServiceName and equal to `client_id`, `aud` exactly
+  /// kServiceAudience, `jti` a non-empty string, no `role`, and the lifetime at most
+  /// kMaxServiceTokenLifetime. User tokens are refused (kWrongType).
+  std::expected<ServiceIdentity, VerifyError> VerifyService(std::string_view token) const;
 
  private:
   struct KeySet;
   std::shared_ptr<const KeySet> Keys() const;
+  /// Checks the signature over `signing_input` with the trusted key `kid` (refreshing keys once if unknown).
+  std::expected<void, VerifyError> CheckSignature(std::string_view kid, std::string_view signing_input,
+                                                  std::string_view signature) const;
 
   const std::uint64_t id_;               // tells this verifier's entries apart in per-thread caches
   std::atomic<std::uint64_t> generation_{1};  // bumped by SetKeys; threads re-read keys_ when it moves
   mutable std::mutex mu_;                 // guards keys_ and refresh_; never taken while verifying with known keys
   std::shared_ptr<const KeySet> keys_;
   std::function<void()> refresh_;
+};
+
+/// Where a service gets the bearer token that proves its own identity to the services it calls.
+/// Implementations are thread-safe.
+class ServiceTokenProvider {
+ public:
+  virtual ~ServiceTokenProvider() = default;
+  /// A service token valid now, or a message saying why there is none (its issuer is unreachable or
+  /// refused this service's credentials).
+  virtual std::expected<std::string, std::string> Token() = 0;
+  /// The callee refused `token` (401): forget it, so that the next Token() obtains a new one.
+  virtual void Refused(std::string_view token) = 0;
 };
 
 }  // namespace shop::auth

@@ -19,6 +19,13 @@ namespace shop::http {
 /// The caller named by `Authorization: Bearer <JWT>`, or the 401 `unauthenticated` to answer with.
 std::expected<Principal, Response> Authenticate(const Request& request, const auth::Verifier& verifier);
 
+/// The service named by `Authorization: Bearer <service token>` (auth::Verifier::VerifyService), or
+/// the response to answer with: 401 `unauthenticated` (with `WWW-Authenticate: Bearer`) for no token
+/// or one that does not verify; 403 `forbidden` for a valid user token: a customer or an admin is
+/// not a service.
+std::expected<auth::ServiceIdentity, Response> AuthenticateService(const Request& request,
+                                                                   const auth::Verifier& verifier);
+
 /// `?limit=N&after=ID` with the API's defaults and bounds, or the 400 to answer with.
 std::expected<PageRequest, Response> ParsePageRequest(const Request& request);
 

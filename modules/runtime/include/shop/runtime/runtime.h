@@ -42,6 +42,12 @@ struct AdminBootstrap {
 };
 AdminBootstrap AdminFromEnvironment();
 
+/// This service's client secret for service tokens: $SHOP_SERVICE_SECRET, else the contents of the
+/// file named by $SHOP_SERVICE_SECRET_FILE (the Docker secrets `_FILE` convention; one trailing
+/// newline is ignored). Throws std::runtime_error when neither is set, both are, or the file cannot
+/// be read or is empty.
+std::string ServiceSecretFromEnvironment();
+
 /// Serves `app` (sealed here) until SIGINT or SIGTERM, with "listening" and "stopped" log lines.
 int Serve(http::App& app, const http::ServerOptions& options);
 

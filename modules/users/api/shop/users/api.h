@@ -15,6 +15,7 @@ enum class Errc {
   kEmailTaken,          ///< another user has this email (case-insensitive)
   kInvalidCredentials,  ///< wrong email or wrong password: deliberately the same error
   kNotFound,            ///< no such user, or not visible to this caller
+  kUnauthenticated,     ///< a service client's id or secret is wrong: deliberately the same error
   kUnavailable,         ///< the users module could not be reached (remote implementation)
 };
 using Error = Failure<Errc>;
@@ -33,6 +34,12 @@ struct NewUser {
   std::string name;
 };
 
+/// A service's credentials as an OAuth 2.0 client (RFC 6749 §2.3.1): its name and its secret.
+struct ClientCredentials {
+  std::string client_id;
+  std::string client_secret;
+};
+
 struct AccessToken {
   std::string token;
   std::int64_t expires_in = 0;  ///< seconds
@@ -49,6 +56,11 @@ class Api {
   /// A signed access token for these credentials. Wrong email and wrong password fail alike, in
   /// similar time.
   virtual std::expected<AccessToken, Error> IssueToken(std::string_view email, std::string_view password) = 0;
+
+  /// A service token for a registered service client (OAuth 2.0 client credentials grant, RFC 6749
+  /// §4.4): short-lived, naming the client as `sub` (auth::SigningKey::SignService). An unknown client
+  /// and a wrong secret fail alike with kUnauthenticated; secrets are compared in constant time.
+  virtual std::expected<AccessToken, Error> IssueServiceToken(const ClientCredentials& client) = 0;
 
   /// The user `id`, if `caller` is that user or an admin; kNotFound otherwise (existence is not revealed).
   virtual std::expected<User, Error> GetUser(const Principal& caller, std::int64_t id) = 0;
