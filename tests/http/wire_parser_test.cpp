@@ -260,6 +260,31 @@ TEST_SUITE("wire parser") {
     CHECK(!to_close.keep_alive());
   }
 
+  TEST_CASE("a response with an interim or impossible status is refused") {
+    for (std::string_view wire : {"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+                                  "HTTP/1.1 002 Odd\r\nContent-Length: 0\r\n\r\n",
+                                  "HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n"}) {
+      CAPTURE(std::string(wire));
+      ResponseParser parser(WireLimits{});
+      parser.Feed(wire);
+      CHECK(parser.failed());
+    }
+    ResponseParser ok(WireLimits{});
+    ok.Feed("HTTP/1.1 599 Odd\r\nContent-Length: 0\r\n\r\n");
+    CHECK(ok.done());
+  }
+
+  TEST_CASE("a last chunk split after its first byte is read on (Beast 1.81 asserted here)") {
+    RequestParser parser(WireLimits{});
+    const std::string head = "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n";
+    std::string buffer = head + "0\r\nX";
+    buffer.erase(0, parser.Feed(buffer));
+    buffer += "-T: 1\r\n\r\n";
+    buffer.erase(0, parser.Feed(buffer));
+    CHECK(parser.done());
+    CHECK(parser.message().body == "a");
+  }
+
   TEST_CASE("responses are bounded like requests") {
     WireLimits limits;
     limits.max_body_bytes = 1024;
@@ -290,7 +315,8 @@ TEST_SUITE("wire parser") {
   // it stays open is the header section's to say, like everything else a trailer might control.
   TEST_CASE("a Connection field in a trailer does not change keep-alive") {
     RequestParser parser(WireLimits{});
-    FeedLikeAReader(parser, std::string(kPost) + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nConnection: close\r\n\r\n",
+    FeedLikeAReader(parser,
+                    std::string(kPost) + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nConnection: close\r\n\r\n",
                     1 << 20);
     REQUIRE(parser.done());
     CHECK(parser.keep_alive());
@@ -302,17 +328,19 @@ TEST_SUITE("wire parser") {
     using namespace std::string_view_literals;  // the NUL must stay in
     for (std::string_view ext : {";a=\"x\ny\""sv, ";a=\"\x00\""sv, ";a=\"x\\\ny\""sv, ";a=\"\x7f\""sv}) {
       CAPTURE(std::string(ext));
-      CHECK(RequestStatus(std::string(kPost) + "Transfer-Encoding: chunked\r\n\r\n2" + std::string(ext) + "\r\n{}\r\n0\r\n\r\n") ==
-            400);
+      CHECK(RequestStatus(std::string(kPost) + "Transfer-Encoding: chunked\r\n\r\n2" + std::string(ext) +
+                          "\r\n{}\r\n0\r\n\r\n") == 400);
     }
-    CHECK(RequestStatus(std::string(kPost) + "Transfer-Encoding: chunked\r\n\r\n2;a=\"b\tc \\\"\xff\"\r\n{}\r\n0\r\n\r\n") == 0);
+    CHECK(RequestStatus(std::string(kPost) +
+                        "Transfer-Encoding: chunked\r\n\r\n2;a=\"b\tc \\\"\xff\"\r\n{}\r\n0\r\n\r\n") == 0);
   }
 
   // Found by tests/fuzz (response_fuzz): RFC 9112 §6.1, a message with Transfer-Encoding in HTTP/1.0
   // ends its connection, whatever its Connection field says.
   TEST_CASE("an HTTP/1.0 response with Transfer-Encoding does not keep the connection") {
     ResponseParser parser(WireLimits{});
-    FeedLikeAReader(parser, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 1 << 20);
+    FeedLikeAReader(parser, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                    1 << 20);
     REQUIRE(parser.done());
     CHECK(!parser.keep_alive());
   }

@@ -107,6 +107,14 @@ struct WireParser<kRequest>::Impl {
     // Responses too: Beast frames `Transfer-Encoding: gzip` plus Content-Length by the length, and takes
     // `chunked/x` for chunked, where a strict reader reads to the close (RFC 9112 §6.3). This product's
     // servers send Content-Length only.
+    if constexpr (!kRequest) {
+      // Only final answers: this client sends no Expect and asks for no upgrade, so an interim 1xx is
+      // not the answer (RFC 9110 §15.2), and a status outside 200..599 is no HTTP answer at all.
+      if (h.result_int() < 200 || h.result_int() > 599) {
+        Fail(400, "validation_failed", "response status " + std::to_string(h.result_int()) + " is not a final status");
+        return false;
+      }
+    }
     if (h.count(bhttp::field::transfer_encoding) > 0) {
       if (kRequest && h.version() < 11) {
         Fail(400, "validation_failed", "Transfer-Encoding is not allowed in an HTTP/1.0 request");
