@@ -132,6 +132,25 @@ TEST_SUITE("wire parser") {
     }
   }
 
+  TEST_CASE("a quoted chunk extension running past its line is refused at once, even dripped") {
+    // Beast reads a quoted value across CRLF and would re-parse the line on every byte (quadratic).
+    std::string wire = std::string(kPost) + "Transfer-Encoding: chunked\r\n\r\n3;a=b;c=\"d\r\nabc\r\n";
+    while (wire.size() < 16000) wire += "more bytes that are not a closing quote ";
+    RequestParser parser(WireLimits{});
+    const std::size_t left = FeedLikeAReader(parser, wire, 1);
+    CHECK(parser.failed());
+    CHECK(parser.error().status == 400);
+    CHECK(left > 15000);  // refused as soon as the line ended, not after reading on
+    // A quoted extension that closes on its line is fine, however it arrives.
+    for (std::size_t step : {std::size_t{1}, std::size_t{5}}) {
+      int status = -1;
+      Request ok = ParseRequest(std::string(kPost) + "Transfer-Encoding: chunked\r\n\r\n3;a=\"b c\";d\r\nabc\r\n0\r\n\r\n",
+                                status, step);
+      CHECK(status == 0);
+      CHECK(ok.body == "abc");
+    }
+  }
+
   TEST_CASE("a chunk line too long for the buffer is refused, however it is split") {
     const std::string wire = std::string(kPost) + "Transfer-Encoding: chunked\r\n\r\n1;e=" + std::string(1 << 20, 'a');
     for (std::size_t step : {std::size_t{1000}, std::size_t{1 << 20}}) {

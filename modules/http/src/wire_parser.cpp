@@ -3,6 +3,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cctype>
 #include <functional>
 
 namespace shop::http {
@@ -46,6 +47,23 @@ bool OnlyChunked(const Fields& fields) {
     }
   }
   return codings == 1 && chunked;
+}
+
+/// True when `pending`, what Beast left unconsumed in a chunked body, holds a whole chunk-size line of
+/// a chunk that is not the last. Beast then "needs more" only because a quoted chunk-ext-val ran past
+/// the line's end (it allows CR and LF there): it would parse that line again from its start on every
+/// read, quadratic in the line for a client that drips bytes (found by tests/fuzz, chunked harness).
+/// RFC 9112 §7.1.1 allows no CR or LF in a chunk extension, so such a line is malformed.
+bool RunawayChunkLine(std::string_view pending) {
+  if (pending.starts_with("\r\n")) pending.remove_prefix(2);  // the end of the previous chunk's data
+  const auto eol = pending.find("\r\n");
+  if (eol == std::string_view::npos) return false;
+  bool last_chunk = true;
+  std::size_t digits = 0;
+  for (; digits < eol && std::isxdigit(static_cast<unsigned char>(pending[digits])); ++digits) {
+    last_chunk = last_chunk && pending[digits] == '0';
+  }
+  return digits > 0 && !last_chunk;  // a last chunk waits for its whole trailer section, rightly
 }
 
 }  // namespace
@@ -175,6 +193,8 @@ struct WireParser<kRequest>::Impl {
         // a header section fed in pieces must be bounded here, as a whole.
         if (!header_done && header_bytes + (bytes.size() - total) > limits.max_header_bytes) {
           FailFrom(bhttp::error::header_limit);
+        } else if (header_done && parser.chunked() && RunawayChunkLine(bytes.substr(total))) {
+          Fail(400, "validation_failed", "malformed chunk extension: a quoted value runs past the end of its line");
         }
         break;
       }
