@@ -275,7 +275,7 @@ TEST_SUITE("process") {
     CHECK(api.Get("/users/me", token).status == 200);
 
     ExitStatus stopped = shop.Stop(SIGINT);
-    CHECK_MESSAGE(stopped.Clean(), stopped.Describe());
+    CHECK_MESSAGE(stopped.Clean(), stopped.Describe(), "\n", SanitizerReport(shop.ReadStderr()));
   }
 }
 

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -240,6 +241,13 @@ std::pair<ExitStatus, std::string> RunToCompletion(const std::filesystem::path& 
   ExitStatus s = FromWaitStatus(status);
   s.timed_out = timed_out;
   return {s, output};
+}
+
+std::string SanitizerReport(const std::string& output, std::size_t max) {
+  const std::size_t at = std::min(output.find("Sanitizer"), output.find("runtime error:"));
+  if (at == std::string::npos) return {};
+  const std::size_t line = output.rfind('\n', at);
+  return output.substr(line == std::string::npos ? 0 : line + 1, max);
 }
 
 TestServer& TestServer::Get() {

@@ -78,6 +78,12 @@ std::pair<ExitStatus, std::string> RunToCompletion(const std::filesystem::path& 
                                                    const std::vector<std::string>& args,
                                                    std::chrono::seconds deadline = std::chrono::seconds(20));
 
+/// The first sanitizer report (AddressSanitizer, LeakSanitizer, UBSan's "runtime error:") in a process's
+/// output, from the start of its line and at most `max` characters; empty when there is none. Only a
+/// SHOP_SANITIZE build prints them (tests/run.sh's sanitizer stage), and each also ends the process
+/// with SIGABRT, but a server's stderr goes to a file: checks that stop a server show the report with this.
+std::string SanitizerReport(const std::string& output, std::size_t max = 6000);
+
 /// The server the suite talks to, shared by every test case in the process and started lazily.
 class TestServer {
  public:
