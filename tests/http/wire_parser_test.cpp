@@ -141,6 +141,16 @@ TEST_SUITE("wire parser") {
     CHECK(parser.failed());
     CHECK(parser.error().status == 400);
     CHECK(left > 15000);  // refused as soon as the line ended, not after reading on
+    // The same on the last chunk, once its trailer section has ended.
+    std::string last = std::string(kPost) + "Transfer-Encoding: chunked\r\n\r\n0;a=\"T\r\n\r\n";
+    while (last.size() < 16000) last += "more bytes that are not a closing quote ";
+    RequestParser last_parser(WireLimits{});
+    CHECK(FeedLikeAReader(last_parser, last, 1) > 15000);
+    CHECK(last_parser.failed());
+    // A last chunk whose trailer section is still arriving is not refused for it.
+    RequestParser waiting(WireLimits{});
+    waiting.Feed(std::string(kPost) + "Transfer-Encoding: chunked\r\n\r\n0;a=b\r\nX-T: 1\r\n");
+    CHECK(!waiting.failed());
     // A quoted extension that closes on its line is fine, however it arrives.
     for (std::size_t step : {std::size_t{1}, std::size_t{5}}) {
       int status = -1;

@@ -49,11 +49,12 @@ bool OnlyChunked(const Fields& fields) {
   return codings == 1 && chunked;
 }
 
-/// True when `pending`, what Beast left unconsumed in a chunked body, holds a whole chunk-size line of
-/// a chunk that is not the last. Beast then "needs more" only because a quoted chunk-ext-val ran past
-/// the line's end (it allows CR and LF there): it would parse that line again from its start on every
-/// read, quadratic in the line for a client that drips bytes (found by tests/fuzz, chunked harness).
-/// RFC 9112 §7.1.1 allows no CR or LF in a chunk extension, so such a line is malformed.
+/// True when `pending`, what Beast left unconsumed in a chunked body, holds all Beast needs to go on: a
+/// whole chunk-size line, and for the last chunk also the end of the trailer section. Beast then "needs
+/// more" only because a quoted chunk-ext-val ran past the line's end (it allows CR and LF there), and
+/// would parse that line again from its start on every read: quadratic in the line for a client that
+/// drips bytes (found by tests/fuzz as timeouts, chunked and response harnesses). RFC 9112 §7.1.1
+/// allows no CR or LF in a chunk extension, so such a line is malformed.
 bool RunawayChunkLine(std::string_view pending) {
   if (pending.starts_with("\r\n")) pending.remove_prefix(2);  // the end of the previous chunk's data
   const auto eol = pending.find("\r\n");
@@ -63,7 +64,9 @@ bool RunawayChunkLine(std::string_view pending) {
   for (; digits < eol && std::isxdigit(static_cast<unsigned char>(pending[digits])); ++digits) {
     last_chunk = last_chunk && pending[digits] == '0';
   }
-  return digits > 0 && !last_chunk;  // a last chunk waits for its whole trailer section, rightly
+  if (digits == 0) return false;
+  // A last chunk rightly waits for its whole trailer section, which ends with an empty line.
+  return !last_chunk || pending.find("\r\n\r\n", eol) != std::string_view::npos;
 }
 
 }  // namespace
