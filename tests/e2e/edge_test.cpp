@@ -46,18 +46,25 @@ std::int64_t PeakMemoryBytes() {
   return value;
 }
 
-/// The answer to `bytes` on a fresh connection, and whether the server then closed it without
-/// answering anything more (the bytes after a refused header must never run as another request).
+/// The answer to `bytes` on a fresh connection and, with `expect_close`, whether the server then
+/// closed it by itself without answering anything more (the bytes after a refused header must never
+/// run as another request). The server closes after its lingering read goes quiet (2 s).
 struct Exchange {
   std::optional<HttpResponse> first;
   bool closed_after = false;
 };
-Exchange Send(std::string_view bytes) {
+Exchange Send(std::string_view bytes, bool expect_close = true) {
   Connection c(TestServer::Get().endpoint(), std::chrono::seconds(20));
   c.SendRaw(bytes);
   Exchange out;
   out.first = c.ReadResponse();
-  if (out.first) out.closed_after = c.WaitForClose(std::chrono::seconds(10));
+  if (out.first && expect_close) {
+    try {
+      out.closed_after = !c.ReadResponse().has_value();
+    } catch (const HttpError&) {
+      out.closed_after = false;  // still open when the connection's timeout ran out
+    }
+  }
   return out;
 }
 
@@ -238,7 +245,7 @@ TEST_SUITE("edge") {
     attacks.push_back("POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"a\":[[[[");
     for (const std::string& attack : attacks) {
       for (int i = 0; i < 8; ++i) {
-        Exchange e = Send(attack);
+        Exchange e = Send(attack, false);
         if (e.first) {
           INFO("attack ", attack.substr(0, 60), " got ", e.first->status, " ", e.first->body.substr(0, 200));
           CHECK(e.first->status < 500);
