@@ -491,16 +491,38 @@ std::expected<void, VerifyError> Verifier::CheckSignature(std::string_view kid, 
   return {};
 }
 
-std::expected<Claims, VerifyError> Verifier::VerifyClaims(std::string_view token) const {
-  auto jws = CheckCompact(token, TokenKind::kUser);
+namespace {
+
+/// A token's payload once its compact form, header, signature and registered claims have passed.
+struct VerifiedJws {
+  boost::json::object payload;
+  RegisteredClaims registered;
+};
+
+/// The steps both kinds of token share, in order: compact form and header for `kind`, the signature
+/// (`check_signature`), a JSON object payload, the registered claims within `max_lifetime`.
+template <class CheckSignatureFn>
+std::expected<VerifiedJws, VerifyError> VerifyJws(std::string_view token, TokenKind kind, std::int64_t max_lifetime,
+                                                  const CheckSignatureFn& check_signature) {
+  auto jws = CheckCompact(token, kind);
   if (!jws) return std::unexpected(jws.error());
-  if (auto signed_ok = CheckSignature(jws->kid, jws->signing_input, jws->signature); !signed_ok) {
-    return std::unexpected(signed_ok.error());
-  }
+  if (auto signed_ok = check_signature(*jws); !signed_ok) return std::unexpected(signed_ok.error());
   auto payload = DecodeJsonPart(jws->payload);
   if (!payload) return std::unexpected(VerifyError::kMalformed);
-  auto registered = CheckRegisteredClaims(*payload, kMaxUserTokenLifetime);
+  auto registered = CheckRegisteredClaims(*payload, max_lifetime);
   if (!registered) return std::unexpected(registered.error());
+  return VerifiedJws{std::move(*payload), std::move(*registered)};
+}
+
+}  // namespace
+
+std::expected<Claims, VerifyError> Verifier::VerifyClaims(std::string_view token) const {
+  auto verified = VerifyJws(token, TokenKind::kUser, kMaxUserTokenLifetime, [this](const CheckedJws& jws) {
+    return CheckSignature(jws.kid, jws.signing_input, jws.signature);
+  });
+  if (!verified) return std::unexpected(verified.error());
+  const boost::json::object* payload = &verified->payload;
+  const RegisteredClaims* registered = &verified->registered;
   // User tokens name no audience; one that does is meant for someone else (RFC 7519 §4.1.3).
   const auto* role = Claim(*payload, "role");
   const auto user_id = ParseUserId(registered->subject);
@@ -522,15 +544,12 @@ std::expected<Claims, VerifyError> Verifier::VerifyClaims(std::string_view token
 }
 
 std::expected<ServiceIdentity, VerifyError> Verifier::VerifyService(std::string_view token) const {
-  auto jws = CheckCompact(token, TokenKind::kService);
-  if (!jws) return std::unexpected(jws.error());
-  if (auto signed_ok = CheckSignature(jws->kid, jws->signing_input, jws->signature); !signed_ok) {
-    return std::unexpected(signed_ok.error());
-  }
-  auto payload = DecodeJsonPart(jws->payload);
-  if (!payload) return std::unexpected(VerifyError::kMalformed);
-  auto registered = CheckRegisteredClaims(*payload, kMaxServiceTokenLifetime);
-  if (!registered) return std::unexpected(registered.error());
+  auto verified = VerifyJws(token, TokenKind::kService, kMaxServiceTokenLifetime, [this](const CheckedJws& jws) {
+    return CheckSignature(jws.kid, jws.signing_input, jws.signature);
+  });
+  if (!verified) return std::unexpected(verified.error());
+  const boost::json::object* payload = &verified->payload;
+  const RegisteredClaims* registered = &verified->registered;
   const auto* aud = Claim(*payload, "aud");
   const auto* client_id = Claim(*payload, "client_id");
   // RFC 9068 §2.2: aud, client_id and jti are required; a `role` would make it look like a user's.
