@@ -3,31 +3,36 @@
 namespace shop::products {
 
 std::optional<Product> ProductCache::Find(std::int64_t id) {
+  const std::uint64_t now = counters_.Get(static_cast<std::uint64_t>(id));
   Shard& shard = ShardOf(id);
   std::lock_guard lock(shard.mu);
   auto it = shard.products.find(id);
   if (it == shard.products.end()) return std::nullopt;
-  return it->second;
+  if (it->second.version != now) {  // written since, here or by another instance
+    shard.products.erase(it);
+    return std::nullopt;
+  }
+  return it->second.product;
 }
 
 ProductCache::Ticket ProductCache::BeginLoad(std::int64_t id) {
-  Shard& shard = ShardOf(id);
-  std::lock_guard lock(shard.mu);
-  return Ticket{id, shard.version};
+  return Ticket{id, counters_.Get(static_cast<std::uint64_t>(id))};
 }
 
 void ProductCache::Keep(const Ticket& ticket, const Product& product) {
+  // Written meanwhile: what was read may be old. (A write that bumps right after this check makes
+  // the entry's version stale, so Find drops it.)
+  if (counters_.Get(static_cast<std::uint64_t>(ticket.id)) != ticket.version) return;
   Shard& shard = ShardOf(ticket.id);
   std::lock_guard lock(shard.mu);
-  if (shard.version != ticket.version) return;  // written meanwhile: what we read may be old
   if (shard.products.size() >= kMaxPerShard) shard.products.clear();
-  shard.products.insert_or_assign(ticket.id, product);
+  shard.products.insert_or_assign(ticket.id, Entry{product, ticket.version});
 }
 
 void ProductCache::Invalidate(std::int64_t id) {
+  counters_.Bump(static_cast<std::uint64_t>(id));
   Shard& shard = ShardOf(id);
   std::lock_guard lock(shard.mu);
-  ++shard.version;
   shard.products.erase(id);
 }
 

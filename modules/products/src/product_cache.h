@@ -7,16 +7,22 @@
 #include <unordered_map>
 
 #include "shop/products/api.h"
+#include "shop/sqlite/change_counters.h"
 
 namespace shop::products {
 
 /// Products by id, kept in memory in front of products.db: GET /products/{id} is the hottest read
 /// and without it every call pays for a SQLite read transaction (file locks included).
-/// Correct because this module is the only writer of its database: every write calls Invalidate
-/// after it commits, and a load that raced with a write is not kept (a version per shard).
-/// Sharded, so readers on different products do not contend; no lock is global.
+/// Correct with several writers, in this process or in other instances sharing the file: every
+/// write bumps the product's change counter (sqlite::ChangeCounters, shared memory) after it
+/// commits; an entry is served only while the counter still has the value it was read under, and a
+/// load that raced with a write is not kept. Sharded, so readers on different products do not
+/// contend; no lock is global.
 class ProductCache {
  public:
+  /// `counters` must outlive the cache.
+  explicit ProductCache(sqlite::ChangeCounters& counters) : counters_(counters) {}
+
   /// A load in progress; pass it back to Keep.
   struct Ticket {
     std::int64_t id;
@@ -34,13 +40,17 @@ class ProductCache {
  private:
   static constexpr std::size_t kShards = 64;
   static constexpr std::size_t kMaxPerShard = 4096;
+  struct Entry {
+    Product product;
+    std::uint64_t version;  // the change counter it was read under
+  };
   struct Shard {
     std::mutex mu;
-    std::uint64_t version = 0;
-    std::unordered_map<std::int64_t, Product> products;
+    std::unordered_map<std::int64_t, Entry> products;
   };
   Shard& ShardOf(std::int64_t id) { return shards_[static_cast<std::uint64_t>(id) % kShards]; }
 
+  sqlite::ChangeCounters& counters_;
   std::array<Shard, kShards> shards_;
 };
 

@@ -83,7 +83,13 @@ std::string Now() { return FormatRfc3339(UnixNow()); }
 
 class Service final : public Api {
  public:
-  explicit Service(sqlite::Database& db) : store_(db) {}
+  explicit Service(sqlite::Database& db)
+      : store_(db),
+        counters_(sqlite::ChangeCounters::Open(db.path().empty() || db.path().starts_with(":memory:") ||
+                                                       db.path().starts_with("file::memory:")
+                                                   ? std::string()
+                                                   : db.path() + "-changes")),
+        cache_(*counters_) {}
 
   std::expected<Product, Error> GetProduct(std::int64_t id) override {
     if (auto cached = cache_.Find(id)) return std::move(*cached);
@@ -230,6 +236,7 @@ class Service final : public Api {
   }
 
   Store store_;
+  std::unique_ptr<sqlite::ChangeCounters> counters_;  // shared with other instances on the same file
   ProductCache cache_;
 };
 

@@ -39,6 +39,9 @@ void ApplyMigrations(Connection& conn, std::span<const Migration> migrations) {
     if (applied.contains(m.version)) continue;
     try {
       Transaction tx(conn, Transaction::Kind::kWrite);
+      // Several processes may open one database at once (instances of a service sharing its file):
+      // the write lock is held from here, so look again whether another one applied it meanwhile.
+      if (conn.Prepare("SELECT 1 FROM schema_migrations WHERE version = ?").Bind(1, m.version).Step()) continue;
       conn.Exec(m.sql);
       conn.Prepare("INSERT INTO schema_migrations(version, name) VALUES (?, ?)").Bind(1, m.version).Bind(2, m.name).Step();
       tx.Commit();
