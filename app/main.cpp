@@ -1,5 +1,6 @@
 // The modular monolith: the three modules over their own databases, orders given the in-process
 // products implementation, every module's routes on one App behind one port. Only wiring here.
+#include "shop/admin/admin.h"
 #include "shop/orders/http.h"
 #include "shop/orders/orders.h"
 #include "shop/platform/periodic.h"
@@ -16,6 +17,16 @@ using namespace shop;
 int Run(const Flags& flags) {
   const http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
   const std::filesystem::path data_dir = runtime::DataDir(flags);
+
+  // Configuration: defaults, then flags and environment, then what was set through the admin API
+  // (kept in DATA_DIR/config.json, so it survives restarts).
+  std::unique_ptr<config::Config> config = runtime::MakeConfig(flags);
+  config::FileStore config_store((data_dir / "config.json").string());
+  config->ResetCentral(config_store.LoadAll());
+  runtime::FollowLogLevel(*config);
+  auto token_ttl = std::make_shared<std::atomic<std::int64_t>>();
+  config->Subscribe([token_ttl](const config::Snapshot& s) { token_ttl->store(s.settings.token_ttl.count()); });
+
   auto users_db = sqlite::Database::Open({(data_dir / "users.db").string()}, users::EmbeddedMigrations());
   auto products_db = sqlite::Database::Open({(data_dir / "products.db").string()}, products::EmbeddedMigrations());
   auto orders_db = sqlite::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
@@ -27,7 +38,7 @@ int Run(const Flags& flags) {
   const runtime::AdminBootstrap admin = runtime::AdminFromEnvironment();
   auto users_service = users::MakeService(
       *users_db, key,
-      {.token_ttl = runtime::TokenTtlFrom(flags), .admin_email = admin.email, .admin_password = admin.password});
+      {.token_ttl_seconds = token_ttl, .admin_email = admin.email, .admin_password = admin.password});
   auto products_service = products::MakeService(*products_db);
   auto orders_service = orders::MakeService(*orders_db, *products_service);
 
@@ -35,6 +46,8 @@ int Run(const Flags& flags) {
   users::AddRoutes(app.router(), *users_service, verifier);
   products::AddRoutes(app.router(), *products_service, verifier);
   orders::AddRoutes(app.router(), *orders_service, verifier);
+  admin::SelfDirectory self("shop", SHOP_VERSION);
+  admin::AddRoutes(app.router(), *config, config_store, self, verifier);
   app.AddReadinessCheck("users_db", [&] { return users_db->Ping(); });
   app.AddReadinessCheck("products_db", [&] { return products_db->Ping(); });
   app.AddReadinessCheck("orders_db", [&] { return orders_db->Ping(); });
@@ -42,7 +55,9 @@ int Run(const Flags& flags) {
   // Stock whose release could not be confirmed (see the orders saga) is given back in the background.
   PeriodicTask release_retrier("retry pending releases", std::chrono::seconds(5),
                                [&] { orders_service->RetryPendingReleases(); });
-  return runtime::Serve(app, server_options);
+  return runtime::Serve(app, server_options, [&](std::uint16_t port) {
+    self.SetUrl("http://" + server_options.host + ":" + std::to_string(port));
+  });
 }
 
 }  // namespace
@@ -50,9 +65,10 @@ int Run(const Flags& flags) {
 int main(int argc, char** argv) {
   Flags flags("shop", "The shop API (users, products, orders) as one process on one port.");
   runtime::AddServerFlags(flags, "8080");
-  flags.Add("data-dir", "DIR", "where users.db, products.db, orders.db and the signing key live", "./data",
-            "SHOP_DATA_DIR");
+  flags.Add("data-dir", "DIR", "where users.db, products.db, orders.db, config.json and the signing key live",
+            "./data", "SHOP_DATA_DIR");
   runtime::AddTokenFlags(flags);
+  runtime::AddConfigFlags(flags);
   if (auto exit_code = runtime::Start(flags, argc, argv, "shop",
                                       "\nEnvironment: SHOP_ADMIN_EMAIL and SHOP_ADMIN_PASSWORD create the first admin.\n")) {
     return *exit_code;

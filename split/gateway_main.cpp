@@ -1,7 +1,10 @@
-// shop-gateway: the split layout's single public entry. It routes each public path to the service
-// that owns it and passes bodies through untouched.
+// shop-gateway: the split layout's single public entry. It routes each public path to a live
+// instance of the service that owns it (found in the registry) and passes bodies through untouched.
+// The admin API (PLATFORM.md) is served here, on the central configuration and the registry.
 #include "shop/gateway/gateway.h"
 #include "shop/runtime/runtime.h"
+#include "shop/runtime/split.h"
+#include "shop/users/remote.h"
 
 namespace {
 
@@ -10,15 +13,24 @@ using namespace shop;
 int Run(const Flags& flags) {
   http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
   server_options.handler_threads = 64;  // every request waits on an upstream
-  http::Client users({.name = "users", .base_url = flags.Get("users-url")});
-  http::Client products({.name = "products", .base_url = flags.Get("products-url")});
-  http::Client orders({.name = "orders", .base_url = flags.Get("orders-url")});
+  runtime::SplitPlatform platform(
+      flags, "gateway", SHOP_VERSION,
+      {{"users", SHOP_VERSION_MAJOR}, {"products", SHOP_VERSION_MAJOR}, {"orders", SHOP_VERSION_MAJOR}});
+  http::Client users(platform.ClientOptionsFor("users", flags.Get("users-url")));
+  http::Client products(platform.ClientOptionsFor("products", flags.Get("products-url")));
+  http::Client orders(platform.ClientOptionsFor("orders", flags.Get("orders-url")));
+  // Admin tokens are verified here, with the keys users publishes.
+  auto users_api = users::MakeHttpClient(platform.ClientOptionsFor("users", flags.Get("users-url")));
+  auth::Verifier verifier;
+  users::KeySync keys(*users_api, verifier);
 
   http::App app("gateway", SHOP_VERSION);
+  platform.Mount(app, verifier);
   gateway::Mount(app, {{"users", {"/users", "/auth", "/.well-known"}, &users},
                        {"products", {"/products"}, &products},
                        {"orders", {"/orders"}, &orders}});
-  return runtime::Serve(app, server_options);
+  app.AddReadinessCheck("token_keys", [&] { return verifier.HasKeys(); });
+  return runtime::Serve(app, server_options, [&](std::uint16_t port) { platform.Listening(port, app); });
 }
 
 }  // namespace
@@ -26,9 +38,12 @@ int Run(const Flags& flags) {
 int main(int argc, char** argv) {
   Flags flags("shop-gateway", "The public entry of the split layout: routes the API to the users, products and orders services.");
   runtime::AddServerFlags(flags, "8080");
-  flags.Add("users-url", "URL", "the users service", "http://127.0.0.1:8081", "SHOP_USERS_URL");
-  flags.Add("products-url", "URL", "the products service", "http://127.0.0.1:8082", "SHOP_PRODUCTS_URL");
-  flags.Add("orders-url", "URL", "the orders service", "http://127.0.0.1:8083", "SHOP_ORDERS_URL");
+  flags.Add("users-url", "URL", "a static URL of the users service, instead of the registry's", "", "SHOP_USERS_URL");
+  flags.Add("products-url", "URL", "a static URL of the products service, instead of the registry's", "",
+            "SHOP_PRODUCTS_URL");
+  flags.Add("orders-url", "URL", "a static URL of the orders service, instead of the registry's", "", "SHOP_ORDERS_URL");
+  runtime::AddPlatformFlags(flags);
+  runtime::AddConfigFlags(flags);
   if (auto code = runtime::Start(flags, argc, argv, "gateway", "")) return *code;
   return runtime::Guard("shop-gateway", [&] { return Run(flags); });
 }

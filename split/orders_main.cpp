@@ -1,12 +1,14 @@
 // shop-orders: the orders module as a service. The same orders code as in the monolith, handed a
 // products::Api that is an HTTP client of the products service instead of the in-process one. It
 // proves it is the orders service to products with service tokens from users (its client secret
-// comes from SHOP_SERVICE_SECRET_FILE or SHOP_SERVICE_SECRET).
+// comes from SHOP_SERVICE_SECRET_FILE or SHOP_SERVICE_SECRET). Users and products instances are
+// found in the registry; calls spread over the live ones.
 #include "shop/orders/http.h"
 #include "shop/orders/orders.h"
 #include "shop/platform/periodic.h"
 #include "shop/products/remote.h"
 #include "shop/runtime/runtime.h"
+#include "shop/runtime/split.h"
 #include "shop/users/remote.h"
 
 namespace {
@@ -17,28 +19,31 @@ int Run(const Flags& flags) {
   http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
   // Handlers wait on the products service; a pool keeps one slow call from stalling other connections.
   server_options.handler_threads = 32;
+  runtime::SplitPlatform platform(flags, "orders", SHOP_VERSION,
+                                  {{"users", SHOP_VERSION_MAJOR}, {"products", SHOP_VERSION_MAJOR}});
   const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = sqlite::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
 
-  auto users = users::MakeHttpClient({.name = "users", .base_url = flags.Get("users-url")});
+  auto users = users::MakeHttpClient(platform.ClientOptionsFor("users", flags.Get("users-url")));
   users::ServiceTokenSource identity(*users, {"orders", runtime::ServiceSecretFromEnvironment()});
-  auto products = products::MakeHttpClient({.name = "products", .base_url = flags.Get("products-url")}, &identity);
+  auto products = products::MakeHttpClient(platform.ClientOptionsFor("products", flags.Get("products-url")), &identity);
   auto service = orders::MakeService(*db, *products);
   auth::Verifier verifier;
   users::KeySync keys(*users, verifier);
 
   http::App app("orders", SHOP_VERSION);
   orders::AddRoutes(app.router(), *service, verifier);
+  platform.Mount(app, verifier);
   app.AddReadinessCheck("orders_db", [&] { return db->Ping(); });
   app.AddReadinessCheck("token_keys", [&] { return verifier.HasKeys(); });
-  http::Client products_probe({.name = "products", .base_url = flags.Get("products-url")});
+  http::Client products_probe(platform.ClientOptionsFor("products", flags.Get("products-url")));
   app.AddReadinessCheck("products", [&] { return products_probe.Probe("/health/live"); });
   // Without a service token products refuses every reservation.
   app.AddReadinessCheck("service_identity", [&] { return identity.Token().has_value(); });
   // Releases products could not confirm are retried from orders.db until it does.
   PeriodicTask release_retrier("retry pending releases", std::chrono::seconds(2),
                                [&] { service->RetryPendingReleases(); });
-  return runtime::Serve(app, server_options);
+  return runtime::Serve(app, server_options, [&](std::uint16_t port) { platform.Listening(port, app); });
 }
 
 }  // namespace
@@ -47,8 +52,11 @@ int main(int argc, char** argv) {
   Flags flags("shop-orders", "The orders module as a service: placing, listing and cancelling orders.");
   runtime::AddServerFlags(flags, "8083");
   flags.Add("data-dir", "DIR", "where orders.db lives", "./data/orders", "SHOP_DATA_DIR");
-  flags.Add("users-url", "URL", "the users service, for its token keys", "http://127.0.0.1:8081", "SHOP_USERS_URL");
-  flags.Add("products-url", "URL", "the products service", "http://127.0.0.1:8082", "SHOP_PRODUCTS_URL");
+  flags.Add("users-url", "URL", "a static URL of the users service, instead of the registry's", "", "SHOP_USERS_URL");
+  flags.Add("products-url", "URL", "a static URL of the products service, instead of the registry's", "",
+            "SHOP_PRODUCTS_URL");
+  runtime::AddPlatformFlags(flags);
+  runtime::AddConfigFlags(flags);
   if (auto code =
           runtime::Start(flags, argc, argv, "orders",
                          "\nEnvironment: SHOP_SERVICE_SECRET_FILE (or SHOP_SERVICE_SECRET): this service's client "

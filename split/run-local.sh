@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Starts the whole split layout on loopback: the gateway on --port, the services on free ports.
-#   split/run-local.sh --bin-dir DIR --port P --data-dir D
-# Each process's log lines are prefixed with its name. Ready when every /health/ready answers 200.
-# Ctrl-C or SIGTERM stops them all (each finishes its in-flight requests).
+# Starts the whole split layout on loopback: NATS (JetStream), then users, products, orders and the
+# gateway, every service on a free port, found by the others through the registry.
+#   split/run-local.sh --bin-dir DIR --port P --data-dir D [--replicas products=2,orders=2] [--nats-url URL]
+# Without --nats-url a nats-server is started with its data in D/nats (Debian's nats-server, -js).
+# Instances of one service share its SQLite database in D/<service> (WAL mode). Each process's log
+# lines are prefixed with its name. Ready when the gateway's /health/ready answers 200 and every
+# instance is registered. Ctrl-C or SIGTERM stops them all (each finishes its in-flight requests).
 # Service identities need no typing: the client secrets are made on first start in D/secrets
 # (split/make-secrets.sh: directory 0700, files 0600) and handed to users and orders as files.
 set -euo pipefail
 
-bin_dir=build/bin port=8080 data_dir=./data-split
+bin_dir=build/bin port=8080 data_dir=./data-split replicas="" nats_url=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin-dir) bin_dir=$2; shift 2 ;;
     --port) port=$2; shift 2 ;;
     --data-dir) data_dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --replicas) replicas=$2; shift 2 ;;
+    --nats-url) nats_url=$2; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-local: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -21,8 +26,20 @@ for exe in shop-users shop-products shop-orders shop-gateway; do
   [ -x "$bin_dir/$exe" ] || { echo "run-local: $bin_dir/$exe not found; build with -DSHOP_SPLIT=ON" >&2; exit 1; }
 done
 command -v curl >/dev/null || { echo "run-local: curl is needed" >&2; exit 1; }
+if [ -z "$nats_url" ]; then
+  command -v nats-server >/dev/null || { echo "run-local: nats-server is needed (apt-get install nats-server)" >&2; exit 1; }
+fi
 
-mkdir -p "$data_dir"/{users,products,orders}
+declare -A count=([users]=1 [products]=1 [orders]=1 [gateway]=1)
+IFS=, read -ra pairs <<<"$replicas"
+for pair in "${pairs[@]}"; do
+  name=${pair%%=*} n=${pair#*=}
+  [[ -n "${count[$name]:-}" && "$n" =~ ^[1-9][0-9]?$ ]] || { echo "run-local: bad --replicas entry '$pair'" >&2; exit 2; }
+  [ "$name" = gateway ] && [ "$n" != 1 ] && { echo "run-local: one gateway per --port" >&2; exit 2; }
+  count[$name]=$n
+done
+
+mkdir -p "$data_dir"/{users,products,orders,nats}
 secrets_dir="$data_dir/secrets"
 "$(dirname "$0")/make-secrets.sh" "$secrets_dir"
 log_dir=$(mktemp -d)
@@ -30,16 +47,24 @@ pids=() tails=()
 
 stop_all() {
   trap - INT TERM EXIT
-  [ ${#pids[@]} -gt 0 ] && kill -TERM "${pids[@]}" 2>/dev/null || true
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Services first (they deregister on NATS), then NATS itself.
+  local n=${#pids[@]}
+  if [ "$n" -gt 0 ]; then
+    local services=("${pids[@]:1}")
+    [ -z "$nats_url_started" ] && services=("${pids[@]}")
+    [ ${#services[@]} -gt 0 ] && kill -TERM "${services[@]}" 2>/dev/null || true
+    for pid in "${services[@]}"; do wait "$pid" 2>/dev/null || true; done
+    [ -n "$nats_url_started" ] && { kill -TERM "${pids[0]}" 2>/dev/null || true; wait "${pids[0]}" 2>/dev/null || true; }
+  fi
   [ ${#tails[@]} -gt 0 ] && kill "${tails[@]}" 2>/dev/null || true
+  for pid in "${tails[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$log_dir"
 }
 trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
-# start NAME COMMAND...: runs it with its log prefixed, and prints the port it listens on.
-start() {
+# launch NAME COMMAND...: runs it in the background with its log prefixed.
+launch() {
   local name=$1; shift
   local log="$log_dir/$name.log"
   : >"$log"
@@ -47,27 +72,46 @@ start() {
   pids+=($!)
   tail -n +1 -F "$log" 2>/dev/null | sed -u "s/^/[$name] /" &
   tails+=($!)
-  local found="" i
-  for i in $(seq 1 200); do
-    found=$(grep -o '"msg":"listening".*"port":[0-9]*' "$log" | grep -o '[0-9]*$' | head -1 || true)
-    [ -n "$found" ] && break
-    kill -0 "${pids[-1]}" 2>/dev/null || { echo "run-local: $name exited; see its log above" >&2; exit 1; }
-    sleep 0.05
-  done
-  [ -n "$found" ] || { echo "run-local: $name did not start listening" >&2; exit 1; }
-  eval "${name}_port=$found"
 }
 
-start users "$bin_dir/shop-users" --port 0 --data-dir "$data_dir/users" --service-credentials-dir "$secrets_dir"
-start products "$bin_dir/shop-products" --port 0 --data-dir "$data_dir/products" --users-url "http://127.0.0.1:$users_port"
-start orders env SHOP_SERVICE_SECRET_FILE="$secrets_dir/orders" "$bin_dir/shop-orders" --port 0 --data-dir "$data_dir/orders" \
-  --users-url "http://127.0.0.1:$users_port" --products-url "http://127.0.0.1:$products_port"
-start gateway "$bin_dir/shop-gateway" --port "$port" --users-url "http://127.0.0.1:$users_port" \
-  --products-url "http://127.0.0.1:$products_port" --orders-url "http://127.0.0.1:$orders_port"
+# wait_for NAME PATTERN: waits until the log of NAME matches PATTERN; prints the match.
+wait_for() {
+  local name=$1 pattern=$2 pid=${pids[-1]} found="" i
+  for i in $(seq 1 200); do
+    found=$(grep -o "$pattern" "$log_dir/$name.log" | head -1 || true)
+    [ -n "$found" ] && { echo "$found"; return 0; }
+    kill -0 "$pid" 2>/dev/null || { echo "run-local: $name exited; see its log above" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "run-local: $name did not start" >&2
+  exit 1
+}
 
+nats_url_started=""
+if [ -z "$nats_url" ]; then
+  launch nats nats-server -js -sd "$data_dir/nats" -a 127.0.0.1 -p -1
+  nats_port=$(wait_for nats 'client connections on 127.0.0.1:[0-9]*' | grep -o '[0-9]*$')
+  nats_url="nats://127.0.0.1:$nats_port"
+  nats_url_started=1
+fi
+common=(--port 0 --nats-url "$nats_url")
+
+launch users "$bin_dir/shop-users" "${common[@]}" --data-dir "$data_dir/users" --service-credentials-dir "$secrets_dir"
+for i in $(seq 1 "${count[products]}"); do
+  launch "products$i" "$bin_dir/shop-products" "${common[@]}" --data-dir "$data_dir/products"
+done
+for i in $(seq 1 "${count[orders]}"); do
+  launch "orders$i" env SHOP_SERVICE_SECRET_FILE="$secrets_dir/orders" "$bin_dir/shop-orders" "${common[@]}" \
+    --data-dir "$data_dir/orders"
+done
+launch gateway "$bin_dir/shop-gateway" --port "$port" --nats-url "$nats_url"
+wait_for gateway '"msg":"listening"' >/dev/null
+
+want=$((1 + count[products] + count[orders] + 1))
 for i in $(seq 1 300); do
-  if curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null; then
-    echo "run-local: ready: gateway http://127.0.0.1:$port (users :$users_port, products :$products_port, orders :$orders_port)" >&2
+  if curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null &&
+     [ "$(cat "$log_dir"/*.log | grep -c '"msg":"registered"')" -ge "$want" ]; then
+    echo "run-local: ready: gateway http://127.0.0.1:$port, NATS $nats_url (users 1, products ${count[products]}, orders ${count[orders]})" >&2
     break
   fi
   [ "$i" = 300 ] && { echo "run-local: not ready after 30 s" >&2; exit 1; }

@@ -3,6 +3,7 @@
 // service tokens the other services prove their identity with (POST /internal/oauth/token).
 #include "shop/platform/log.h"
 #include "shop/runtime/runtime.h"
+#include "shop/runtime/split.h"
 #include "shop/users/http.h"
 #include "shop/users/remote.h"
 #include "shop/users/users.h"
@@ -13,6 +14,7 @@ using namespace shop;
 
 int Run(const Flags& flags) {
   const http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
+  runtime::SplitPlatform platform(flags, "users", SHOP_VERSION, {});
   const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = sqlite::Database::Open({(data_dir / "users.db").string()}, users::EmbeddedMigrations());
   auth::SigningKey key = runtime::SigningKeyFrom(flags, data_dir);
@@ -25,8 +27,11 @@ int Run(const Flags& flags) {
   std::string client_ids;
   for (const auto& client : clients) client_ids += (client_ids.empty() ? "" : ",") + client.client_id;
   log::Write(log::Level::kInfo, "service clients", {{"clients", client_ids}});
+  auto token_ttl = std::make_shared<std::atomic<std::int64_t>>();
+  platform.config().Subscribe(
+      [token_ttl](const config::Snapshot& s) { token_ttl->store(s.settings.token_ttl.count()); });
   auto service = users::MakeService(*db, key,
-                                    {.token_ttl = runtime::TokenTtlFrom(flags),
+                                    {.token_ttl_seconds = token_ttl,
                                      .admin_email = admin.email,
                                      .admin_password = admin.password,
                                      .service_clients = std::move(clients)});
@@ -34,8 +39,9 @@ int Run(const Flags& flags) {
   http::App app("users", SHOP_VERSION);
   users::AddRoutes(app.router(), *service, verifier);
   users::AddInternalRoutes(app.router(), *service);
+  platform.Mount(app, verifier);
   app.AddReadinessCheck("users_db", [&] { return db->Ping(); });
-  return runtime::Serve(app, server_options);
+  return runtime::Serve(app, server_options, [&](std::uint16_t port) { platform.Listening(port, app); });
 }
 
 }  // namespace
@@ -49,6 +55,8 @@ int main(int argc, char** argv) {
             "the services that may get service tokens: one file per service, named after it, holding its secret "
             "(Docker secrets style); none when empty",
             "", "SHOP_SERVICE_CREDENTIALS_DIR");
+  runtime::AddPlatformFlags(flags);
+  runtime::AddConfigFlags(flags);
   if (auto code = runtime::Start(flags, argc, argv, "users",
                                  "\nEnvironment: SHOP_ADMIN_EMAIL and SHOP_ADMIN_PASSWORD create the first admin.\n")) {
     return *code;

@@ -46,35 +46,38 @@ std::filesystem::path WriteOrdersSecret(const std::filesystem::path& secrets) {
 struct Layout {
   shop::testing::TempDir dir;
   std::filesystem::path secrets = WriteOrdersSecret(dir / "secrets");
+  shop::testing::NatsServer nats{dir.path()};
   std::unique_ptr<ServiceProcess> users, products, orders, gateway;
   std::unique_ptr<shop::http::Client> client;
 
+  /// The services find each other through the registry on NATS: no process is given another's URL.
   Layout() {
+    nats.Start();
     const auto bin = ServiceProcess::BinDir();
+    const std::vector<std::pair<std::string, std::string>> platform{{"SHOP_NATS_URL", nats.url()}};
     users = std::make_unique<ServiceProcess>(
         ServiceProcess::Options{bin / "shop-users",
                                 {"--port", "{port}", "--data-dir", (dir / "users").string(), "--threads", "2",
                                  "--service-credentials-dir", secrets.string()},
-                                {{"SHOP_ADMIN_EMAIL", kAdminEmail}, {"SHOP_ADMIN_PASSWORD", kAdminPassword}},
+                                {{"SHOP_ADMIN_EMAIL", kAdminEmail},
+                                 {"SHOP_ADMIN_PASSWORD", kAdminPassword},
+                                 platform[0]},
                                 dir / "users.log"});
     users->Start();
     products = std::make_unique<ServiceProcess>(ServiceProcess::Options{
         bin / "shop-products",
-        {"--port", "{port}", "--data-dir", (dir / "products").string(), "--users-url", users->url(), "--threads", "2"},
-        {}, dir / "products.log"});
+        {"--port", "{port}", "--data-dir", (dir / "products").string(), "--threads", "2"}, platform,
+        dir / "products.log"});
     products->Start();
     orders = std::make_unique<ServiceProcess>(
         ServiceProcess::Options{bin / "shop-orders",
-                                {"--port", "{port}", "--data-dir", (dir / "orders").string(), "--users-url",
-                                 users->url(), "--products-url", products->url(), "--threads", "2"},
-                                {{"SHOP_SERVICE_SECRET_FILE", (secrets / "orders").string()}},
+                                {"--port", "{port}", "--data-dir", (dir / "orders").string(), "--threads", "2"},
+                                {{"SHOP_SERVICE_SECRET_FILE", (secrets / "orders").string()}, platform[0]},
                                 dir / "orders.log"});
     orders->Start();
     gateway = std::make_unique<ServiceProcess>(ServiceProcess::Options{
         bin / "shop-gateway",
-        {"--port", "{port}", "--users-url", users->url(), "--products-url", products->url(), "--orders-url",
-         orders->url(), "--threads", "2"},
-        {}, dir / "gateway.log"});
+        {"--port", "{port}", "--threads", "2"}, platform, dir / "gateway.log"});
     gateway->Start();
     // The test's own client never retries and never opens its circuit: it must see every answer.
     client = std::make_unique<shop::http::Client>(shop::http::ClientOptions{

@@ -88,16 +88,42 @@ void ServiceProcess::Launch() {
       ::dup2(log, STDOUT_FILENO);
       ::dup2(log, STDERR_FILENO);
     }
+    // A split service started by a test runs alone (no NATS: static URLs, configuration from flags)
+    // unless the test gives it a NATS server, by --nats-url or SHOP_NATS_URL.
+    ::setenv("SHOP_NATS_URL", "off", 1);
     for (const auto& [name, value] : options_.env) ::setenv(name.c_str(), value.c_str(), 1);
     ::execv(argv[0], argv.data());
     std::_Exit(127);
   }
 }
 
+namespace {
+
+bool Accepts(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+NatsServer::NatsServer(const std::filesystem::path& dir)
+    : process_({.binary = "/usr/sbin/nats-server",
+                .args = {"-js", "-sd", (dir / "nats").string(), "-a", "127.0.0.1", "-p", "{port}"},
+                .env = {},
+                .log_file = dir / "nats.log",
+                .ready_on_connect = true}) {}
+
 bool ServiceProcess::WaitReady(std::chrono::milliseconds deadline) {
   const auto until = std::chrono::steady_clock::now() + deadline;
   while (std::chrono::steady_clock::now() < until) {
-    if (HttpGetStatus(port_, "/health/ready") == 200) return true;
+    if (options_.ready_on_connect ? Accepts(port_) : HttpGetStatus(port_, "/health/ready") == 200) return true;
     int status = 0;
     if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;

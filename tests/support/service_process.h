@@ -15,6 +15,8 @@ namespace shop::testing {
 /// One server process for a test: fork/exec of `binary` with `args`, on a free loopback port,
 /// stdout and stderr to `log_file`. In `args`, "{port}" is replaced by the port.
 /// Start() waits until GET /health/ready answers 200 (polling with a deadline, not sleeping).
+/// SHOP_NATS_URL is `off` in the process's environment unless `env` sets it: split services run
+/// alone, on static URLs.
 class ServiceProcess {
  public:
   struct Options {
@@ -23,6 +25,9 @@ class ServiceProcess {
     std::vector<std::pair<std::string, std::string>> env;
     std::filesystem::path log_file;
     std::chrono::seconds ready_deadline{20};
+    /// Ready when a TCP connection to the port succeeds (a server that speaks no HTTP, e.g. NATS)
+    /// instead of GET /health/ready answering 200.
+    bool ready_on_connect = false;
   };
 
   explicit ServiceProcess(Options options);
@@ -56,6 +61,19 @@ class ServiceProcess {
 
 /// A loopback port that was free a moment ago (bind to port 0, read it back, close).
 std::uint16_t FreeLoopbackPort();
+
+/// A NATS server with JetStream (Debian's nats-server) on a free loopback port, its data in `dir`;
+/// the same port and data after a restart.
+class NatsServer {
+ public:
+  explicit NatsServer(const std::filesystem::path& dir);
+  void Start() { process_.Start(); }
+  int Stop(int signal = SIGTERM) { return process_.Stop(signal); }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(process_.port()); }
+
+ private:
+  ServiceProcess process_;
+};
 
 /// Status of GET `path` on 127.0.0.1:`port` (0 when nothing answers), with a short timeout.
 int HttpGetStatus(std::uint16_t port, const std::string& path);

@@ -63,6 +63,17 @@ App::App(std::string service, std::string version)
   });
 }
 
+bool App::Ready() const {
+  for (const ReadinessCheck& c : checks_) {
+    try {
+      if (!c.ready()) return false;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void App::AddReadinessCheck(std::string name, std::function<bool()> ready) {
   checks_.push_back({std::move(name), std::move(ready)});
 }

@@ -29,10 +29,12 @@ void CircuitBreaker::RecordSuccess() {
   probing_.store(false);
 }
 
-void CircuitBreaker::RecordFailure() {
+void CircuitBreaker::RecordFailure() { RecordFailure(failure_threshold_); }
+
+void CircuitBreaker::RecordFailure(int failure_threshold) {
   const int failures = consecutive_failures_.fetch_add(1) + 1;
   const bool was_probe = probing_.exchange(false);
-  if (was_probe || failures >= failure_threshold_) {
+  if (was_probe || failures >= failure_threshold) {
     const bool was_closed = open_until_ns_.exchange(Now() + open_for_ns_) == 0;
     if (was_closed) log::Write(log::Level::kWarn, "circuit opened", {{"dependency", name_}, {"failures", failures}});
   }

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <cerrno>
@@ -117,55 +118,165 @@ std::string_view Describe(CallError error) {
   return "failed";
 }
 
+namespace {
+
+/// A URL of the form `http://host:port` split into host and port; throws std::invalid_argument.
+std::pair<std::string, std::string> SplitBaseUrl(const std::string& base_url) {
+  constexpr std::string_view kScheme = "http://";
+  std::string_view url = base_url;
+  if (!url.starts_with(kScheme)) throw std::invalid_argument("base URL must start with http://: " + base_url);
+  url.remove_prefix(kScheme.size());
+  while (url.ends_with('/')) url.remove_suffix(1);
+  const auto colon = url.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == url.size() ||
+      url.find('/') != std::string_view::npos) {
+    throw std::invalid_argument("base URL must be http://host:port: " + base_url);
+  }
+  return {std::string(url.substr(0, colon)), std::string(url.substr(colon + 1))};
+}
+
+std::atomic<std::uint64_t> next_endpoint_id{1};
+std::atomic<std::uint64_t> removal_epoch{0};
+
+/// A fixed set of one endpoint: a static URL.
+class StaticEndpoints final : public EndpointSource {
+ public:
+  StaticEndpoints(const std::string& url, const ClientOptions& o) {
+    auto set = std::make_shared<EndpointSet>();
+    set->endpoints.push_back(std::make_shared<Endpoint>("static", url, o.name, o.breaker_open_for));
+    set_ = std::move(set);
+  }
+  std::shared_ptr<const EndpointSet> Current() const override { return set_; }
+
+ private:
+  std::shared_ptr<const EndpointSet> set_;
+};
+
+/// This thread's idle keep-alive connections, per endpoint.
+struct ThreadPool {
+  std::shared_ptr<Endpoint> endpoint;  // kept to see `removed`
+  std::vector<std::unique_ptr<Connection>> idle;
+};
+struct ThreadPools {
+  std::unordered_map<std::uint64_t, ThreadPool> by_endpoint;
+  std::uint64_t seen_removal_epoch = 0;
+};
+ThreadPools& Pools() {
+  thread_local ThreadPools pools;
+  const std::uint64_t epoch = removal_epoch.load(std::memory_order_acquire);
+  if (epoch != pools.seen_removal_epoch) {
+    pools.seen_removal_epoch = epoch;
+    std::erase_if(pools.by_endpoint, [](const auto& entry) { return entry.second.endpoint->removed.load(); });
+  }
+  return pools;
+}
+
+}  // namespace
+
+Endpoint::Endpoint(std::string instance_id, std::string base_url, std::string service,
+                   std::chrono::milliseconds breaker_open_for)
+    : id(next_endpoint_id++),
+      instance(std::move(instance_id)),
+      url(std::move(base_url)),
+      breaker(service + "/" + instance, 5, breaker_open_for) {
+  std::tie(host, port) = SplitBaseUrl(url);
+  host_port = host + ":" + port;
+  last_seen_ms = SteadyNowMs();
+}
+
+std::int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+void NoteEndpointsRemoved() { removal_epoch.fetch_add(1, std::memory_order_acq_rel); }
+
+namespace {
+
+/// The connection that carried (or failed to carry) one attempt.
+struct AttemptResult {
+  std::expected<Response, CallError> response = std::unexpected(CallError::kUnavailable);
+  bool sent = false;  ///< false: no connection could be made, the request never left
+};
+
+}  // namespace
+
 struct Client::Impl {
   const ClientOptions& options;
-  std::uint64_t id = next_client_id++;
-  std::string host;
-  std::string port;
-  CircuitBreaker breaker;
+  std::unique_ptr<EndpointSource> owned_source;
+  const EndpointSource* source;
   WireLimits limits;
+  CallSettings own_settings;
+  const CallSettings& settings;
+  std::atomic<std::uint64_t> round_robin{0};
 
   explicit Impl(const ClientOptions& o)
-      : options(o), breaker(o.name, o.breaker_failures, o.breaker_open_for) {
+      : options(o),
+        settings(o.settings ? *o.settings : own_settings) {
+    own_settings.request_timeout_ms = o.request_timeout.count();
+    own_settings.breaker_failures = o.breaker_failures;
     limits.max_body_bytes = o.max_response_bytes;
     limits.max_header_bytes = o.max_response_header_bytes;
-    constexpr std::string_view kScheme = "http://";
-    std::string_view url = o.base_url;
-    if (!url.starts_with(kScheme)) throw std::invalid_argument("base URL must start with http://: " + o.base_url);
-    url.remove_prefix(kScheme.size());
-    while (url.ends_with('/')) url.remove_suffix(1);
-    const auto colon = url.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == url.size() ||
-        url.find('/') != std::string_view::npos) {
-      throw std::invalid_argument("base URL must be http://host:port: " + o.base_url);
+    if (o.endpoints) {
+      source = o.endpoints;
+    } else {
+      owned_source = std::make_unique<StaticEndpoints>(o.base_url, o);
+      source = owned_source.get();
     }
-    host = url.substr(0, colon);
-    port = url.substr(colon + 1);
   }
 
-  /// This thread's idle connections to the dependency.
-  std::vector<std::unique_ptr<Connection>>& Pool() {
-    thread_local std::unordered_map<std::uint64_t, std::vector<std::unique_ptr<Connection>>> pools;
-    return pools[id];
+  /// The next live instance round robin, not one of `tried` while others remain, with its breaker's
+  /// permission. Null when none: `refused` tells whether some were skipped for an open breaker.
+  std::shared_ptr<Endpoint> Pick(const EndpointSet& set, const std::vector<std::uint64_t>& tried, bool& refused) {
+    const std::size_t n = set.endpoints.size();
+    if (n == 0) return nullptr;
+    const std::int64_t now = SteadyNowMs();
+    const std::size_t start = round_robin.fetch_add(1, std::memory_order_relaxed);
+    for (int pass = 0; pass < 2; ++pass) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::shared_ptr<Endpoint>& e = set.endpoints[(start + i) % n];
+        if (e->removed.load(std::memory_order_relaxed)) continue;
+        if (set.liveness.count() > 0 && now - e->last_seen_ms.load(std::memory_order_relaxed) > set.liveness.count()) {
+          continue;
+        }
+        if (pass == 0 && std::ranges::find(tried, e->id) != tried.end()) continue;
+        if (!e->breaker.Allow()) {
+          refused = true;
+          continue;
+        }
+        return e;
+      }
+    }
+    return nullptr;
   }
 
-  std::unique_ptr<Connection> TakeIdle() {
-    auto& pool = Pool();
-    while (!pool.empty()) {
-      std::unique_ptr<Connection> c = std::move(pool.back());
-      pool.pop_back();
+  std::unique_ptr<Connection> TakeIdle(const std::shared_ptr<Endpoint>& endpoint) {
+    auto& pools = Pools().by_endpoint;
+    auto it = pools.find(endpoint->id);
+    if (it == pools.end()) return nullptr;
+    auto& idle = it->second.idle;
+    while (!idle.empty()) {
+      std::unique_ptr<Connection> c = std::move(idle.back());
+      idle.pop_back();
       if (Clock::now() - c->last_used < options.max_idle) return c;
     }
     return nullptr;
   }
 
-  std::expected<std::unique_ptr<Connection>, CallError> Connect() {
+  void PutIdle(const std::shared_ptr<Endpoint>& endpoint, std::unique_ptr<Connection> c) {
+    auto& pool = Pools().by_endpoint[endpoint->id];
+    if (!pool.endpoint) pool.endpoint = endpoint;
+    pool.idle.push_back(std::move(c));
+  }
+
+  std::expected<std::unique_ptr<Connection>, CallError> Connect(const Endpoint& endpoint) {
     const auto deadline = Clock::now() + options.connect_timeout;
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;
-    if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return std::unexpected(CallError::kUnavailable);
+    if (::getaddrinfo(endpoint.host.c_str(), endpoint.port.c_str(), &hints, &found) != 0) {
+      return std::unexpected(CallError::kUnavailable);
+    }
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, &::freeaddrinfo);
     CallError error = CallError::kUnavailable;
     for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
@@ -234,20 +345,29 @@ struct Client::Impl {
     return response;
   }
 
-  /// One attempt. A pooled connection the server has meanwhile closed is replaced once, transparently:
-  /// the request never reached the application.
-  std::expected<Response, CallError> Attempt(const std::string& wire) {
+  /// One attempt on `endpoint`. A pooled connection the server has meanwhile closed is replaced
+  /// once, transparently: the request never reached the application.
+  AttemptResult Attempt(const std::shared_ptr<Endpoint>& endpoint, const std::string& wire) {
+    AttemptResult result;
     for (int round = 0;; ++round) {
-      std::unique_ptr<Connection> c = round == 0 ? TakeIdle() : nullptr;
+      std::unique_ptr<Connection> c = round == 0 ? TakeIdle(endpoint) : nullptr;
       const bool reused = c != nullptr;
       if (!c) {
-        auto fresh = Connect();
-        if (!fresh) return std::unexpected(fresh.error());
+        auto fresh = Connect(*endpoint);
+        if (!fresh) {
+          result.response = std::unexpected(fresh.error());
+          return result;
+        }
         c = std::move(*fresh);
       }
-      const auto deadline = Clock::now() + options.request_timeout;
+      result.sent = true;
+      const auto deadline =
+          Clock::now() + std::chrono::milliseconds(settings.request_timeout_ms.load(std::memory_order_relaxed));
       auto sent = SendAll(c->fd, wire, deadline);
-      if (!sent && sent.error() == CallError::kTimeout) return std::unexpected(sent.error());
+      if (!sent && sent.error() == CallError::kTimeout) {
+        result.response = std::unexpected(sent.error());
+        return result;
+      }
       // A broken send is not yet a failure: the server may have answered and closed while the request
       // was still going out (a 413 or 431 for what the caller sent). Read that answer if it is there.
       bool got_some = false;
@@ -256,29 +376,28 @@ struct Client::Impl {
       if (!sent) keep_alive = false;
       if (!response) {
         if (reused && !got_some && response.error() != CallError::kTimeout) continue;
-        if (!sent) return std::unexpected(sent.error());
-        return response;
+        result.response = !sent ? std::unexpected(sent.error()) : std::move(response);
+        return result;
       }
-      if (keep_alive) {
+      if (keep_alive && !endpoint->removed.load(std::memory_order_relaxed)) {
         c->last_used = Clock::now();
-        Pool().push_back(std::move(c));
+        PutIdle(endpoint, std::move(c));
       }
-      return response;
+      result.response = std::move(response);
+      return result;
     }
   }
 
   /// The request as bytes on the wire: our headers (hop-by-hop ones dropped), Host, the request id
   /// and trace context of the request being handled, and the body.
-  std::string Serialize(const Request& request) {
+  std::string Serialize(const Request& request, std::string_view host_port) {
     std::string out;
     out.reserve(256 + request.body.size());
     out += request.method;
     out += ' ';
     out += request.target.empty() ? "/" : request.target;
     out += " HTTP/1.1\r\nHost: ";
-    out += host;
-    out += ':';
-    out += port;
+    out += host_port;
     out += "\r\n";
     for (const auto& field : request.headers) {
       if (IsHopByHop(field.name) || NamedByConnection(request.headers, field.name) ||
@@ -312,24 +431,45 @@ Client::Client(ClientOptions options) : options_(std::move(options)), impl_(std:
 Client::~Client() = default;
 
 std::expected<Response, CallError> Client::Send(Request request, bool safe_to_repeat) {
-  if (!impl_->breaker.Allow()) return std::unexpected(CallError::kCircuitOpen);
-  const std::string wire = impl_->Serialize(request);
+  const std::shared_ptr<const EndpointSet> set = impl_->source->Current();
   const int attempts = safe_to_repeat ? std::max(1, options_.max_attempts) : 1;
+  const int threshold = impl_->settings.breaker_failures.load(std::memory_order_relaxed);
   thread_local std::minstd_rand jitter(std::random_device{}());
+  std::vector<std::uint64_t> tried;
   std::expected<Response, CallError> result = std::unexpected(CallError::kUnavailable);
-  for (int attempt = 1; attempt <= attempts; ++attempt) {
-    result = impl_->Attempt(wire);
+  std::string wire;
+  std::string_view wire_host;
+  int attempt = 1;
+  // A request that never left (no connection) moves on to an instance not tried yet without counting as
+  // an attempt; once every instance was tried, it is an attempt like any other.
+  while (attempt <= attempts) {
+    bool refused = false;
+    std::shared_ptr<Endpoint> endpoint = impl_->Pick(*set, tried, refused);
+    if (!endpoint) {
+      if (tried.empty()) return std::unexpected(refused ? CallError::kCircuitOpen : CallError::kUnavailable);
+      break;
+    }
+    tried.push_back(endpoint->id);
+    const std::string_view host_port = endpoint->host_port;
+    if (wire.empty() || wire_host != host_port) {
+      wire = impl_->Serialize(request, host_port);
+      wire_host = host_port;
+    }
+    AttemptResult r = impl_->Attempt(endpoint, wire);
+    result = std::move(r.response);
     const bool failed = !result || result->status >= 500;
     if (!failed) {
-      impl_->breaker.RecordSuccess();
+      endpoint->breaker.RecordSuccess();
       return result;
     }
-    impl_->breaker.RecordFailure();
+    endpoint->breaker.RecordFailure(threshold);
+    if (!r.sent && tried.size() < set->endpoints.size()) continue;
     const bool retry = !result || Retryable(result->status);
-    if (!retry || attempt == attempts || impl_->breaker.state() == CircuitBreaker::State::kOpen) break;
+    if (!retry || attempt == attempts) break;
     // Exponential backoff with jitter (0.5x to 1.5x), so retrying clients do not move in lockstep.
     const auto base = options_.backoff * (1 << (attempt - 1));
     std::this_thread::sleep_for(base / 2 + base * (jitter() % 1000) / 1000);
+    ++attempt;
   }
   return result;
 }

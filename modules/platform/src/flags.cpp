@@ -67,6 +67,13 @@ std::string Flags::Usage() const {
   return out;
 }
 
+bool Flags::Declared(std::string_view name) const {
+  for (const Flag& f : flags_) {
+    if (f.name == name) return true;
+  }
+  return false;
+}
+
 const std::string& Flags::Get(std::string_view name) const {
   for (const Flag& f : flags_) {
     if (f.name == name) return f.value;

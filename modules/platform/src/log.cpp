@@ -113,6 +113,8 @@ void Configure(std::string service, Level level) {
   min_level = static_cast<int>(level);
 }
 
+void SetLevel(Level level) { min_level.store(static_cast<int>(level), std::memory_order_relaxed); }
+
 bool Enabled(Level level) { return static_cast<int>(level) >= min_level.load(std::memory_order_relaxed); }
 
 namespace {

@@ -1,5 +1,6 @@
 #include "shop/runtime/runtime.h"
 
+#include <charconv>
 #include <cstdlib>
 #include <exception>
 #include <fstream>
@@ -60,7 +61,6 @@ void AddTokenFlags(Flags& flags) {
   flags.Add("signing-key", "FILE",
             "Ed25519 private key (PEM) for tokens; default: DATA_DIR/jwt-ed25519.pem, made if missing", "",
             "SHOP_SIGNING_KEY");
-  flags.Add("token-ttl", "SECONDS", "lifetime of access tokens", "3600", "SHOP_TOKEN_TTL");
 }
 
 auth::SigningKey SigningKeyFrom(const Flags& flags, const std::filesystem::path& data_dir) {
@@ -68,12 +68,6 @@ auth::SigningKey SigningKeyFrom(const Flags& flags, const std::filesystem::path&
   return file.empty() ? auth::SigningKey::LoadOrCreate(data_dir / "jwt-ed25519.pem") : auth::SigningKey::Load(file);
 }
 
-std::chrono::seconds TokenTtlFrom(const Flags& flags) {
-  // Verifiers refuse user tokens that live longer than a day (auth::kMaxUserTokenLifetime).
-  auto ttl = flags.GetInt("token-ttl", 60, auth::kMaxUserTokenLifetime);
-  if (!ttl) throw std::invalid_argument(ttl.error());
-  return std::chrono::seconds(*ttl);
-}
 
 AdminBootstrap AdminFromEnvironment() {
   AdminBootstrap admin;
@@ -103,9 +97,72 @@ std::string ServiceSecretFromEnvironment() {
   return secret;
 }
 
-int Serve(http::App& app, const http::ServerOptions& options) {
+namespace {
+
+/// The flag that sets each key's starting value.
+struct ConfigFlag {
+  std::string_view key;
+  std::string_view flag;
+  std::string_view env;
+  std::string_view value_name;
+};
+constexpr ConfigFlag kConfigFlags[] = {
+    {"log.level", "log-level", "SHOP_LOG_LEVEL", "LEVEL"},
+    {"auth.token_ttl_seconds", "token-ttl", "SHOP_TOKEN_TTL", "SECONDS"},
+    {"edge.rate_limit.rps", "rate-limit-rps", "SHOP_RATE_LIMIT_RPS", "N"},
+    {"edge.rate_limit.burst", "rate-limit-burst", "SHOP_RATE_LIMIT_BURST", "N"},
+    {"client.timeout_ms", "client-timeout-ms", "SHOP_CLIENT_TIMEOUT_MS", "MS"},
+    {"client.breaker.failures", "breaker-failures", "SHOP_BREAKER_FAILURES", "N"},
+};
+
+}  // namespace
+
+void AddConfigFlags(Flags& flags) {
+  for (const ConfigFlag& f : kConfigFlags) {
+    if (flags.Declared(f.flag)) continue;
+    const config::KeySpec* spec = config::FindKey(f.key);
+    flags.Add(std::string(f.flag), std::string(f.value_name),
+              std::string(spec->effect) + " (starting value of " + std::string(f.key) + ")",
+              config::ToJsonText(spec->default_value), std::string(f.env));
+  }
+}
+
+std::unique_ptr<config::Config> MakeConfig(const Flags& flags) {
+  std::map<std::string, config::Value, std::less<>> starting;
+  for (const ConfigFlag& f : kConfigFlags) {
+    if (!flags.Declared(f.flag)) continue;
+    const config::KeySpec* spec = config::FindKey(f.key);
+    const std::string& text = flags.Get(f.flag);
+    config::Value value;
+    bool parsed = true;
+    if (spec->type == config::Type::kString) {
+      value = text;
+    } else if (spec->type == config::Type::kInteger) {
+      std::int64_t v = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      parsed = ec == std::errc() && end == text.data() + text.size();
+      value = v;
+    } else {
+      double v = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      parsed = ec == std::errc() && end == text.data() + text.size();
+      value = v;
+    }
+    std::optional<std::string> problem = parsed ? config::Check(*spec, value) : std::optional<std::string>("is not valid");
+    if (problem) throw std::invalid_argument("flag --" + std::string(f.flag) + " (" + std::string(f.key) + ") " + *problem);
+    starting.emplace(std::string(f.key), std::move(value));
+  }
+  return std::make_unique<config::Config>(std::move(starting));
+}
+
+void FollowLogLevel(config::Config& config) {
+  config.Subscribe([](const config::Snapshot& s) { log::SetLevel(s.settings.log_level); });
+}
+
+int Serve(http::App& app, const http::ServerOptions& options, const std::function<void(std::uint16_t)>& on_listening) {
   app.Seal();
   http::Server server(options, app);
+  if (on_listening) on_listening(server.port());
   log::Write(log::Level::kInfo, "listening", {{"host", options.host}, {"port", static_cast<int>(server.port())}});
   server.Run();
   log::Write(log::Level::kInfo, "stopped");

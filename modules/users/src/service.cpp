@@ -88,6 +88,7 @@ class Service final : public Api {
         key_(key),
         hasher_(options.pwhash_ops, options.pwhash_mem),
         token_ttl_(options.token_ttl),
+        token_ttl_seconds_(options.token_ttl_seconds),
         service_clients_(options.service_clients),
         service_token_ttl_(options.service_token_ttl),
         jwks_(auth::JwksJson({key.public_key()})) {
@@ -114,7 +115,8 @@ class Service final : public Api {
     const bool valid = account ? hasher_.Verify(account->password_hash, password) : hasher_.VerifyDecoy(password);
     if (!valid) return Fail(Errc::kInvalidCredentials, std::string(kInvalidCredentialsDetail));
     const std::int64_t now = UnixNow();
-    return AccessToken{key_.Sign(auth::Claims{account->principal, now, now + token_ttl_.count()}), token_ttl_.count()};
+    const std::int64_t ttl = TokenTtlSeconds();
+    return AccessToken{key_.Sign(auth::Claims{account->principal, now, now + ttl}), ttl};
   }
 
   std::expected<AccessToken, Error> IssueServiceToken(const ClientCredentials& client) override {
@@ -155,7 +157,13 @@ class Service final : public Api {
   Store store_;
   const auth::SigningKey& key_;
   PasswordHasher hasher_;
+  std::int64_t TokenTtlSeconds() const {
+    if (!token_ttl_seconds_) return token_ttl_.count();
+    return std::clamp<std::int64_t>(token_ttl_seconds_->load(std::memory_order_relaxed), 1, auth::kMaxUserTokenLifetime);
+  }
+
   std::chrono::seconds token_ttl_;
+  std::shared_ptr<const std::atomic<std::int64_t>> token_ttl_seconds_;
   ServiceClients service_clients_;
   std::chrono::seconds service_token_ttl_;
   std::string jwks_;

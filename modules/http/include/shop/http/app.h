@@ -26,6 +26,8 @@ class App {
 
   Router& router() { return router_; }
   void AddReadinessCheck(std::string name, std::function<bool()> ready);
+  /// True when every readiness check passes now (what /health/ready answers 200 for).
+  bool Ready() const;
 
   /// Answers requests that match no route (instead of 404): the gateway's proxy. `label` names
   /// them in logs and metrics.

@@ -19,7 +19,10 @@ class CircuitBreaker {
   /// True when a call may go ahead now. A true in half-open state reserves the single probe.
   bool Allow();
   void RecordSuccess();
+  /// Counts a failure against the threshold given at construction.
   void RecordFailure();
+  /// Counts a failure against `failure_threshold` (the hot `client.breaker.failures` setting).
+  void RecordFailure(int failure_threshold);
   State state() const;
 
  private:

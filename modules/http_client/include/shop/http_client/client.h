@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -8,21 +9,34 @@
 #include <string_view>
 
 #include "shop/http/message.h"
+#include "shop/http_client/endpoints.h"
 
 namespace shop::http {
 
+/// Settings that change while the process runs (`client.timeout_ms`, `client.breaker.failures`),
+/// shared by every Client of a process and read at each call.
+struct CallSettings {
+  std::atomic<std::int64_t> request_timeout_ms{3000};
+  std::atomic<int> breaker_failures{5};
+};
+
 struct ClientOptions {
   std::string name;      ///< the dependency, for logs: "products"
-  std::string base_url;  ///< `http://host:port`
+  std::string base_url;  ///< `http://host:port`: a static override, used when `endpoints` is null
+  /// The dependency's instances from the service registry (not owned); calls are spread over the
+  /// live ones round robin, each with its own breaker. Null: base_url is the one instance.
+  const EndpointSource* endpoints = nullptr;
   std::chrono::milliseconds connect_timeout{500};
-  std::chrono::milliseconds request_timeout{3000};  ///< write plus read, per attempt
+  std::chrono::milliseconds request_timeout{3000};  ///< write plus read, per attempt (unless `settings`)
   int max_attempts = 3;                             ///< for calls that are safe to repeat
   std::chrono::milliseconds backoff{20};            ///< before the 2nd attempt; doubles, with jitter
-  int breaker_failures = 5;                         ///< consecutive failures that open the circuit
+  int breaker_failures = 5;  ///< consecutive failures that open an instance's circuit (unless `settings`)
   std::chrono::milliseconds breaker_open_for{1000};
   std::chrono::seconds max_idle{20};  ///< pooled connections idle longer are closed, not reused
   std::size_t max_response_bytes = 8 * 1024 * 1024;         ///< body; larger answers are kBadResponse
   std::size_t max_response_header_bytes = 64 * 1024;
+  /// Hot settings (not owned); when set they replace request_timeout and breaker_failures.
+  const CallSettings* settings = nullptr;
 };
 
 /// Why a call got no response.
@@ -35,8 +49,8 @@ enum class CallError {
 std::string_view Describe(CallError error);
 
 /// A client for one dependency. Thread-safe. Each thread keeps its own pool of keep-alive
-/// connections, so calls never share a socket and never wait for each other. Every call carries
-/// the current request's X-Request-Id and a W3C traceparent.
+/// connections per instance, so calls never share a socket and never wait for each other. Every
+/// call carries the current request's X-Request-Id and a W3C traceparent.
 class Client {
  public:
   /// Throws std::invalid_argument when base_url is not `http://host:port`.
@@ -45,9 +59,12 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  /// Sends `request` (its target is a path on base_url). With `safe_to_repeat`, transport failures
-  /// and 502/503/504 answers are retried with backoff up to max_attempts. Any HTTP answer is a
-  /// response, errors included; 5xx answers and transport failures count against the breaker.
+  /// Sends `request` (its target is a path) to one live instance, round robin. With `safe_to_repeat`,
+  /// transport failures and 502/503/504 answers are retried with backoff up to max_attempts, each
+  /// time on the next instance. A request that never left (no connection) moves to the next
+  /// instance whatever `safe_to_repeat` says. Any HTTP answer is a response, errors included; 5xx
+  /// answers and transport failures count against that instance's breaker. kUnavailable when no
+  /// instance is live, kCircuitOpen when every live one's breaker is open.
   std::expected<Response, CallError> Send(Request request, bool safe_to_repeat);
 
   /// True when GET `path` (e.g. "/health/ready") answers 200 now. Never retried.

@@ -26,6 +26,8 @@ class Flags {
   std::string Usage() const;
 
   const std::string& Get(std::string_view name) const;
+  /// True when `--name` was declared.
+  bool Declared(std::string_view name) const;
   /// The flag as an integer within [min, max], or a message saying what is wrong.
   std::expected<std::int64_t, std::string> GetInt(std::string_view name, std::int64_t min, std::int64_t max) const;
 

@@ -15,6 +15,8 @@ bool ParseLevel(std::string_view text, Level& out);
 /// Sets the process-wide service name (a field of every line) and minimum level.
 void Configure(std::string service, Level min_level);
 bool Enabled(Level level);
+/// Changes the minimum level from now on (the hot setting `log.level`). Thread-safe.
+void SetLevel(Level min_level);
 
 /// One field of a log line. Numbers are written as JSON numbers, text as JSON strings.
 /// Text is referenced, not copied: a Field lives only for the Write call it is passed to.

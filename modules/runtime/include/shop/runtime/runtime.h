@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "shop/auth/token.h"
+#include "shop/config/config.h"
 #include "shop/http/app.h"
 #include "shop/http_server/server.h"
 #include "shop/platform/flags.h"
@@ -28,12 +29,10 @@ http::ServerOptions ServerOptionsFrom(const Flags& flags);
 /// The --data-dir flag's directory, created if missing and made private (0700).
 std::filesystem::path DataDir(const Flags& flags);
 
-/// Declares --signing-key and --token-ttl, for the process that issues tokens.
+/// Declares --signing-key, for the process that issues tokens (--token-ttl comes with AddConfigFlags).
 void AddTokenFlags(Flags& flags);
 /// The signing key named by --signing-key, else DATA_DIR/jwt-ed25519.pem (made on first start).
 auth::SigningKey SigningKeyFrom(const Flags& flags, const std::filesystem::path& data_dir);
-/// --token-ttl, checked.
-std::chrono::seconds TokenTtlFrom(const Flags& flags);
 
 /// The first admin's credentials from SHOP_ADMIN_EMAIL and SHOP_ADMIN_PASSWORD (empty when unset).
 struct AdminBootstrap {
@@ -48,8 +47,23 @@ AdminBootstrap AdminFromEnvironment();
 /// be read or is empty.
 std::string ServiceSecretFromEnvironment();
 
+/// Declares a flag and environment variable for each configuration key of PLATFORM.md that has
+/// none yet: --rate-limit-rps (SHOP_RATE_LIMIT_RPS), --rate-limit-burst, --client-timeout-ms,
+/// --breaker-failures and --token-ttl (SHOP_TOKEN_TTL); --log-level comes with AddServerFlags.
+void AddConfigFlags(Flags& flags);
+
+/// The process's configuration, its starting values taken from the flags above (those left at
+/// their default are not starting values: the key's default stays). Throws std::invalid_argument
+/// naming the flag when a value is invalid.
+std::unique_ptr<config::Config> MakeConfig(const Flags& flags);
+
+/// Makes the log level follow `log.level` from now on.
+void FollowLogLevel(config::Config& config);
+
 /// Serves `app` (sealed here) until SIGINT or SIGTERM, with "listening" and "stopped" log lines.
-int Serve(http::App& app, const http::ServerOptions& options);
+/// `on_listening`, when given, is called with the bound port before serving starts.
+int Serve(http::App& app, const http::ServerOptions& options,
+          const std::function<void(std::uint16_t port)>& on_listening = {});
 
 /// Runs `body`; an exception becomes an error log line, a message on stderr and exit code 1.
 int Guard(std::string_view service, const std::function<int()>& body);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
@@ -18,6 +19,9 @@ namespace shop::users {
 
 struct ServiceOptions {
   std::chrono::seconds token_ttl{3600};
+  /// When set, the lifetime of user tokens is read from here at every issue, in seconds (the hot
+  /// setting `auth.token_ttl_seconds`), and token_ttl is ignored. Values outside 1..86400 are clamped.
+  std::shared_ptr<const std::atomic<std::int64_t>> token_ttl_seconds;
   /// When both are set and no user has this email, an admin with them is created at start.
   std::string admin_email;
   std::string admin_password;

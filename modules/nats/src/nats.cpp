@@ -1,0 +1,259 @@
+#include "shop/nats/nats.h"
+
+#include <nats/nats.h>
+
+#include <stdexcept>
+
+#include "shop/platform/log.h"
+
+namespace shop::nats {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string StatusText(natsStatus s) {
+  std::string text = natsStatus_GetText(s);
+  if (const char* last = nats_GetLastError(nullptr); last && *last) text += std::string(": ") + last;
+  return text;
+}
+
+/// Logs a failure at most every 5 s per call site, so a NATS outage does not flood the log.
+void LogThrottled(std::atomic<std::int64_t>& last_ms, std::string_view msg, std::initializer_list<log::Field> fields) {
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+  std::int64_t last = last_ms.load(std::memory_order_relaxed);
+  if (now - last < 5000 || !last_ms.compare_exchange_strong(last, now)) return;
+  log::Write(log::Level::kWarn, msg, fields);
+}
+
+}  // namespace
+
+struct Connection::Impl {
+  natsOptions* options = nullptr;
+  natsConnection* conn = nullptr;
+  jsCtx* js = nullptr;
+  Connection* owner = nullptr;
+
+  static void OnConnected(natsConnection*, void* closure) {
+    auto* self = static_cast<Connection*>(closure);
+    self->connected_.store(true, std::memory_order_release);
+    self->epoch_.fetch_add(1, std::memory_order_acq_rel);
+    log::Write(log::Level::kInfo, "nats connected", {{"url", self->url_}});
+  }
+  static void OnDisconnected(natsConnection*, void* closure) {
+    auto* self = static_cast<Connection*>(closure);
+    if (self->connected_.exchange(false)) log::Write(log::Level::kWarn, "nats disconnected", {{"url", self->url_}});
+  }
+};
+
+Connection::Connection(const std::string& url, const std::string& name) : url_(url), impl_(std::make_unique<Impl>()) {
+  impl_->owner = this;
+  natsStatus s = natsOptions_Create(&impl_->options);
+  if (s == NATS_OK) s = natsOptions_SetURL(impl_->options, url.c_str());
+  if (s == NATS_OK) s = natsOptions_SetName(impl_->options, name.c_str());
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(impl_->options, -1);  // forever
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(impl_->options, 250);  // ms
+  if (s == NATS_OK) s = natsOptions_SetReconnectJitter(impl_->options, 100, 1000);
+  if (s == NATS_OK) s = natsOptions_SetTimeout(impl_->options, 1000);  // connect, ms
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(impl_->options, 1000);  // a dead server is noticed in ~2 s
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(impl_->options, 2);
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(impl_->options, &Impl::OnDisconnected, this);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(impl_->options, &Impl::OnConnected, this);
+  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(impl_->options, true, &Impl::OnConnected, this);
+  if (s != NATS_OK) throw std::runtime_error("NATS options for " + url + ": " + StatusText(s));
+  s = natsConnection_Connect(&impl_->conn, impl_->options);
+  if (s == NATS_OK) {
+    Impl::OnConnected(impl_->conn, this);
+  } else if (s == NATS_NOT_YET_CONNECTED) {
+    log::Write(log::Level::kWarn, "nats not reachable yet; connecting in the background", {{"url", url}});
+  } else {
+    natsOptions_Destroy(impl_->options);
+    throw std::runtime_error("cannot use NATS at " + url + ": " + StatusText(s));
+  }
+  s = natsConnection_JetStream(&impl_->js, impl_->conn, nullptr);
+  if (s != NATS_OK) throw std::runtime_error("JetStream context: " + StatusText(s));
+}
+
+Connection::~Connection() {
+  if (impl_->js) jsCtx_Destroy(impl_->js);
+  if (impl_->conn) {
+    natsConnection_Close(impl_->conn);
+    natsConnection_Destroy(impl_->conn);
+  }
+  if (impl_->options) natsOptions_Destroy(impl_->options);
+}
+
+struct KeyValue::Impl {
+  std::mutex mu;
+  kvStore* kv = nullptr;  // bound once; valid across reconnects
+  std::atomic<std::int64_t> last_error_log_ms{0};
+};
+
+KeyValue::KeyValue(Connection& connection, BucketOptions options)
+    : connection_(connection), options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
+
+KeyValue::~KeyValue() {
+  if (impl_->kv) kvStore_Destroy(impl_->kv);
+}
+
+namespace {
+
+/// The bucket, created if absent; null while the server cannot be reached.
+kvStore* Bind(KeyValue& bucket) {
+  auto& impl = bucket.impl();
+  std::lock_guard lock(impl.mu);
+  if (impl.kv) return impl.kv;
+  if (!bucket.connection().connected()) return nullptr;
+  jsCtx* js = bucket.connection().impl().js;
+  kvStore* kv = nullptr;
+  natsStatus s = js_KeyValue(&kv, js, bucket.options().name.c_str());
+  if (s != NATS_OK) {
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = bucket.options().name.c_str();
+    cfg.History = static_cast<uint8_t>(bucket.options().history);
+    cfg.TTL = std::chrono::duration_cast<std::chrono::nanoseconds>(bucket.options().max_age).count();  // ns
+    cfg.StorageType = js_FileStorage;
+    s = js_CreateKeyValue(&kv, js, &cfg);
+  }
+  if (s != NATS_OK) {
+    LogThrottled(impl.last_error_log_ms, "nats bucket unavailable",
+                 {{"bucket", bucket.options().name}, {"error", StatusText(s)}});
+    return nullptr;
+  }
+  impl.kv = kv;
+  return kv;
+}
+
+}  // namespace
+
+bool KeyValue::Put(const std::string& key, const std::string& value) {
+  kvStore* kv = Bind(*this);
+  if (!kv || !connection_.connected()) return false;
+  uint64_t revision = 0;
+  natsStatus s = kvStore_Put(&revision, kv, key.c_str(), value.data(), static_cast<int>(value.size()));
+  if (s != NATS_OK) {
+    LogThrottled(impl_->last_error_log_ms, "nats put failed", {{"bucket", options_.name}, {"key", key}, {"error", StatusText(s)}});
+    return false;
+  }
+  return true;
+}
+
+bool KeyValue::Delete(const std::string& key) {
+  kvStore* kv = Bind(*this);
+  if (!kv || !connection_.connected()) return false;
+  natsStatus s = kvStore_Delete(kv, key.c_str());
+  if (s != NATS_OK) {
+    LogThrottled(impl_->last_error_log_ms, "nats delete failed",
+                 {{"bucket", options_.name}, {"key", key}, {"error", StatusText(s)}});
+    return false;
+  }
+  return true;
+}
+
+Watch::Watch(KeyValue& bucket, std::string pattern, Handlers handlers)
+    : bucket_(bucket), pattern_(std::move(pattern)), handlers_(std::move(handlers)) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+Watch::~Watch() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+bool Watch::WaitSynced(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [this] { return synced_.load() || stopping_; }) && synced_.load();
+}
+
+void Watch::SetSynced(bool synced) {
+  {
+    std::lock_guard lock(mu_);
+    if (synced_.exchange(synced) == synced) return;
+  }
+  cv_.notify_all();
+  if (handlers_.in_sync) handlers_.in_sync(synced);
+}
+
+namespace {
+
+KvEntry Convert(kvEntry* e) {
+  KvEntry out;
+  out.key = kvEntry_Key(e);
+  const kvOperation op = kvEntry_Operation(e);
+  out.deleted = op == kvOp_Delete || op == kvOp_Purge;
+  if (!out.deleted) out.value.assign(static_cast<const char*>(kvEntry_Value(e)), static_cast<std::size_t>(kvEntry_ValueLen(e)));
+  out.revision = kvEntry_Revision(e);
+  out.written = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(kvEntry_Created(e))));
+  return out;
+}
+
+}  // namespace
+
+void Watch::Run() {
+  std::atomic<std::int64_t> last_log{0};
+  auto pause = [this](std::chrono::milliseconds d) {
+    std::unique_lock lock(mu_);
+    return !cv_.wait_for(lock, d, [this] { return stopping_; });
+  };
+  auto stopping = [this] {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  };
+  while (!stopping()) {
+    Connection& connection = bucket_.connection();
+    if (!connection.connected()) {
+      SetSynced(false);
+      if (!pause(std::chrono::milliseconds(50))) break;
+      continue;
+    }
+    const std::uint64_t epoch = connection.epoch();
+    kvStore* kv = Bind(bucket_);
+    kvWatcher* watcher = nullptr;
+    natsStatus s = kv ? kvStore_Watch(&watcher, kv, pattern_.c_str(), nullptr) : NATS_NOT_YET_CONNECTED;
+    if (s != NATS_OK) {
+      LogThrottled(last_log, "nats watch failed", {{"bucket", bucket_.options().name}, {"error", StatusText(s)}});
+      if (!pause(std::chrono::milliseconds(250))) break;
+      continue;
+    }
+    // The initial values, up to the null entry that marks their end.
+    std::vector<KvEntry> initial;
+    bool ok = true;
+    while (true) {
+      kvEntry* e = nullptr;
+      s = kvWatcher_Next(&e, watcher, 2000);
+      if (s != NATS_OK) {
+        ok = false;
+        break;
+      }
+      if (!e) break;
+      KvEntry entry = Convert(e);
+      kvEntry_Destroy(e);
+      std::erase_if(initial, [&](const KvEntry& x) { return x.key == entry.key; });
+      if (!entry.deleted) initial.push_back(std::move(entry));
+    }
+    if (ok) {
+      handlers_.reset(std::move(initial));
+      SetSynced(true);
+      while (!stopping() && connection.epoch() == epoch && connection.connected()) {
+        kvEntry* e = nullptr;
+        s = kvWatcher_Next(&e, watcher, 100);
+        if (s == NATS_TIMEOUT) continue;
+        if (s != NATS_OK) break;
+        if (!e) continue;
+        KvEntry entry = Convert(e);
+        kvEntry_Destroy(e);
+        handlers_.changed(entry);
+      }
+    }
+    kvWatcher_Destroy(watcher);
+    SetSynced(false);
+  }
+}
+
+}  // namespace shop::nats

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shop/admin/admin.h"
+#include "shop/auth/token.h"
+#include "shop/config/config.h"
+#include "shop/http/app.h"
+#include "shop/http_client/client.h"
+#include "shop/nats/config_store.h"
+#include "shop/nats/nats.h"
+#include "shop/nats/registry.h"
+#include "shop/platform/flags.h"
+
+/// What every process of the split layout shares: one NATS connection, the central configuration
+/// on it (hot), the service registry, and the hot client settings.
+namespace shop::runtime {
+
+/// Declares --nats-url (SHOP_NATS_URL) and --advertise-host (SHOP_ADVERTISE_HOST). `--nats-url off`
+/// runs the process alone: configuration from flags only (changes through its own admin
+/// API stay in this process), no registry, every dependency by its static URL.
+void AddPlatformFlags(Flags& flags);
+
+class SplitPlatform {
+ public:
+  /// Connects to NATS (in the background when it is down), starts following `shop_config` and
+  /// `shop_registry`, and waits up to 2 s for their first full read. `dependencies`: the services
+  /// this process calls and the major version it speaks for each. Throws on an invalid flag.
+  SplitPlatform(const Flags& flags, std::string service, std::string version, std::vector<nats::Dependency> dependencies);
+  ~SplitPlatform();
+
+  config::Config& config() { return *config_; }
+  config::Store& store() { return *store_; }
+  /// Null without NATS.
+  nats::Registry* registry() { return registry_.get(); }
+  /// Follow `client.timeout_ms` and `client.breaker.failures`.
+  const http::CallSettings& call_settings() const { return call_settings_; }
+
+  /// How to call `service`: the static `url` when not empty (an override for one-off setups), else
+  /// its live, compatible instances from the registry.
+  http::ClientOptions ClientOptionsFor(const std::string& service, const std::string& url) const;
+
+  /// Adds the admin API (PLATFORM.md) and the readiness check `config` (the central configuration was
+  /// read fully at least once) to `app`.
+  void Mount(http::App& app, const auth::Verifier& verifier);
+
+  /// Registers this instance at `http://<advertise host>:<port>`; heartbeats go out while `app` is ready.
+  void Listening(std::uint16_t port, const http::App& app);
+
+ private:
+  std::string service_;
+  std::string version_;
+  std::string advertise_host_;
+  std::unique_ptr<config::Config> config_;
+  http::CallSettings call_settings_;
+  std::unique_ptr<nats::Connection> nats_;
+  std::unique_ptr<nats::ConfigStore> nats_store_;
+  std::unique_ptr<config::Store> local_store_;  // without NATS
+  config::Store* store_ = nullptr;
+  std::unique_ptr<nats::Registry> registry_;
+  std::unique_ptr<admin::SelfDirectory> self_;  // without NATS
+  std::atomic<bool> config_read_{false};
+};
+
+}  // namespace shop::runtime

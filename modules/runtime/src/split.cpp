@@ -1,0 +1,109 @@
+#include "shop/runtime/split.h"
+
+#include <unistd.h>
+
+#include "shop/admin/admin.h"
+#include "shop/core/time.h"
+#include "shop/platform/log.h"
+#include "shop/runtime/runtime.h"
+
+namespace shop::runtime {
+namespace {
+
+/// Central values kept in this process only: the store of a process run without NATS.
+class LocalStore final : public config::Store {
+ public:
+  std::map<std::string, config::CentralValue, std::less<>> LoadAll() override { return {}; }
+  bool Put(std::string_view, const config::CentralValue&) override { return true; }
+  bool Remove(std::string_view) override { return true; }
+};
+
+}  // namespace
+
+void AddPlatformFlags(Flags& flags) {
+  flags.Add("nats-url", "URL",
+            "the NATS server (JetStream): registry, central configuration; `off`: run alone on static URLs",
+            "nats://127.0.0.1:4222", "SHOP_NATS_URL");
+  flags.Add("advertise-host", "HOST",
+            "the host the other services reach this one at; default: --host, or this machine's name when that is 0.0.0.0",
+            "", "SHOP_ADVERTISE_HOST");
+}
+
+SplitPlatform::SplitPlatform(const Flags& flags, std::string service, std::string version,
+                             std::vector<nats::Dependency> dependencies)
+    : service_(std::move(service)), version_(std::move(version)), config_(MakeConfig(flags)) {
+  advertise_host_ = flags.Get("advertise-host");
+  if (advertise_host_.empty()) advertise_host_ = flags.Get("host");
+  if (advertise_host_ == "0.0.0.0" || advertise_host_ == "::") {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    advertise_host_ = name;
+  }
+  FollowLogLevel(*config_);
+  config_->Subscribe([this](const config::Snapshot& s) {
+    call_settings_.request_timeout_ms.store(s.settings.client_timeout.count(), std::memory_order_relaxed);
+    call_settings_.breaker_failures.store(s.settings.breaker_failures, std::memory_order_relaxed);
+  });
+  const std::string& nats_url = flags.Get("nats-url");
+  if (nats_url.empty() || nats_url == "off") {
+    log::Write(log::Level::kWarn, "no --nats-url: configuration from flags only, dependencies by static URL");
+    local_store_ = std::make_unique<LocalStore>();
+    store_ = local_store_.get();
+    self_ = std::make_unique<admin::SelfDirectory>(service_, version_);
+    config_read_ = true;
+    return;
+  }
+  nats_ = std::make_unique<nats::Connection>(nats_url, "shop-" + service_);
+  nats_store_ = std::make_unique<nats::ConfigStore>(*nats_, *config_);
+  store_ = nats_store_.get();
+  registry_ = std::make_unique<nats::Registry>(*nats_, std::move(dependencies), nats::MajorVersion(version_),
+                                               nats::Registry::Options{});
+  // Start with the central values when NATS is there; readiness waits for them otherwise.
+  if (nats_store_->WaitSynced(std::chrono::seconds(2))) config_read_ = true;
+  registry_->WaitSynced(std::chrono::milliseconds(500));
+}
+
+SplitPlatform::~SplitPlatform() {
+  registry_.reset();  // deregisters first, while the connection is still up
+  nats_store_.reset();
+}
+
+http::ClientOptions SplitPlatform::ClientOptionsFor(const std::string& service, const std::string& url) const {
+  http::ClientOptions options{.name = service};
+  options.settings = &call_settings_;
+  if (!url.empty()) {
+    options.base_url = url;
+  } else if (!registry_) {
+    throw std::invalid_argument("without --nats-url the " + service + " service needs its static URL (--" + service +
+                                "-url)");
+  } else {
+    options.endpoints = &registry_->Endpoints(service);
+  }
+  return options;
+}
+
+void SplitPlatform::Mount(http::App& app, const auth::Verifier& verifier) {
+  const admin::Directory& directory = registry_ ? static_cast<const admin::Directory&>(*registry_) : *self_;
+  admin::AddRoutes(app.router(), *config_, *store_, directory, verifier);
+  app.AddReadinessCheck("config", [this] {
+    if (!config_read_.load(std::memory_order_relaxed) && nats_store_->synced()) config_read_ = true;
+    return config_read_.load(std::memory_order_relaxed);
+  });
+}
+
+void SplitPlatform::Listening(std::uint16_t port, const http::App& app) {
+  const std::string url = "http://" + advertise_host_ + ":" + std::to_string(port);
+  if (!registry_) {
+    self_->SetUrl(url);
+    return;
+  }
+  nats::SelfInfo self{.service = service_,
+                      .instance = nats::NewInstanceId(service_),
+                      .version = version_,
+                      .url = url,
+                      .started_at = FormatRfc3339(UnixNow())};
+  log::Write(log::Level::kInfo, "instance", {{"id", self.instance}, {"url", self.url}, {"version", self.version}});
+  registry_->Register(std::move(self), [&app] { return app.Ready(); });
+}
+
+}  // namespace shop::runtime

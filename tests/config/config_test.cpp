@@ -1,0 +1,143 @@
+// The central configuration: keys declared once, snapshots, central values over starting values,
+// invalid values skipped, subscribers, and the single binary's file store.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "shop/config/config.h"
+#include "temp_dir.h"
+
+namespace {
+
+using namespace shop::config;
+
+TEST_CASE("every key of the contract is declared once, sorted, with its default valid") {
+  std::vector<std::string_view> names;
+  for (const KeySpec& spec : Keys()) {
+    names.push_back(spec.key);
+    CHECK_FALSE(Check(spec, spec.default_value).has_value());
+  }
+  CHECK(names == std::vector<std::string_view>{"auth.token_ttl_seconds", "client.breaker.failures", "client.timeout_ms",
+                                               "edge.rate_limit.burst", "edge.rate_limit.rps", "log.level"});
+  CHECK(FindKey("nope") == nullptr);
+}
+
+TEST_CASE("values of the wrong type or out of range are refused with the reason") {
+  const KeySpec& level = *FindKey("log.level");
+  CHECK_FALSE(Check(level, std::string("debug")).has_value());
+  CHECK(Check(level, std::string("verbose")).value().find("one of") != std::string::npos);
+  CHECK(Check(level, std::int64_t{1}).value() == "must be a string");
+
+  const KeySpec& rps = *FindKey("edge.rate_limit.rps");
+  CHECK_FALSE(Check(rps, 2.5).has_value());
+  CHECK_FALSE(Check(rps, std::int64_t{7}).has_value());  // an integer is a number
+  CHECK(Check(rps, -0.5).has_value());
+  CHECK(Check(rps, 1000000.5).has_value());
+  CHECK(Check(rps, std::string("5")).value() == "must be a number");
+
+  const KeySpec& ttl = *FindKey("auth.token_ttl_seconds");
+  CHECK_FALSE(Check(ttl, std::int64_t{60}).has_value());
+  CHECK_FALSE(Check(ttl, std::int64_t{86400}).has_value());
+  CHECK(Check(ttl, std::int64_t{59}).has_value());
+  CHECK(Check(ttl, std::int64_t{86401}).has_value());
+  CHECK(Check(ttl, 120.0).value() == "must be an integer");  // no silent truncation
+}
+
+TEST_CASE("starting values override defaults, central values override both, removal goes back") {
+  Config config({{"client.timeout_ms", std::int64_t{1500}}});
+  auto s = config.Current();
+  CHECK(s->settings.client_timeout.count() == 1500);
+  CHECK_FALSE(s->Find("client.timeout_ms").updated_at.has_value());
+
+  CHECK(config.ApplyCentral("client.timeout_ms", CentralValue{std::int64_t{250}, 1700000000}));
+  s = config.Current();
+  CHECK(s->settings.client_timeout.count() == 250);
+  CHECK(s->Find("client.timeout_ms").updated_at == 1700000000);
+
+  CHECK(config.ApplyCentral("client.timeout_ms", std::nullopt));
+  CHECK(config.Current()->settings.client_timeout.count() == 1500);
+  CHECK_FALSE(config.Current()->Find("client.timeout_ms").updated_at.has_value());
+}
+
+TEST_CASE("an invalid starting value is refused at start naming the key") {
+  CHECK_THROWS_WITH_AS(Config({{"log.level", std::string("loud")}}), doctest::Contains("log.level"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(Config({{"no.such.key", std::int64_t{1}}}), std::invalid_argument);
+}
+
+TEST_CASE("an invalid central value is skipped and the last good value stays") {
+  Config config;
+  REQUIRE(config.ApplyCentral("client.breaker.failures", CentralValue{std::int64_t{9}, 1}));
+  const auto before = config.Current();
+  CHECK_FALSE(config.ApplyCentral("client.breaker.failures", CentralValue{std::int64_t{0}, 2}));
+  CHECK_FALSE(config.ApplyCentral("client.breaker.failures", CentralValue{std::string("many"), 3}));
+  CHECK_FALSE(config.ApplyCentral("unknown.key", CentralValue{std::int64_t{1}, 4}));
+  CHECK(config.Current() == before);  // not even a new snapshot
+  CHECK(config.Current()->settings.breaker_failures == 9);
+
+  // A full re-read with a bad entry keeps that key's last good value and applies the rest.
+  config.ResetCentral({{"client.breaker.failures", {std::int64_t{-1}, 5}}, {"log.level", {std::string("warn"), 6}}});
+  CHECK(config.Current()->settings.breaker_failures == 9);
+  CHECK(config.Current()->settings.log_level == shop::log::Level::kWarn);
+  // Keys absent from a full re-read go back to their starting value.
+  config.ResetCentral({});
+  CHECK(config.Current()->settings.breaker_failures == 5);
+  CHECK(config.Current()->settings.log_level == shop::log::Level::kInfo);
+}
+
+TEST_CASE("subscribers get the current snapshot at once and every change after") {
+  Config config;
+  std::vector<double> seen;
+  config.Subscribe([&](const Snapshot& s) { seen.push_back(s.settings.rate_limit_rps); });
+  config.ApplyCentral("edge.rate_limit.rps", CentralValue{std::int64_t{20}, 1});
+  config.ApplyCentral("edge.rate_limit.rps", CentralValue{std::int64_t{20}, 1});  // same: no call
+  config.ApplyCentral("edge.rate_limit.rps", CentralValue{0.5, 2});
+  CHECK(seen == std::vector<double>{0, 20, 0.5});
+  const auto s = config.Current();
+  CHECK(s->generation == 3);
+}
+
+TEST_CASE("the file store keeps values across instances and skips what it cannot read") {
+  shop::testing::TempDir dir;
+  const std::string path = (dir.path() / "config.json").string();
+  {
+    FileStore store(path);
+    CHECK(store.LoadAll().empty());
+    CHECK(store.Put("log.level", {std::string("debug"), 10}));
+    CHECK(store.Put("edge.rate_limit.rps", {2.5, 11}));
+    CHECK(store.Remove("edge.rate_limit.rps"));
+    CHECK(store.Put("client.timeout_ms", {std::int64_t{800}, 12}));
+  }
+  FileStore again(path);
+  auto values = again.LoadAll();
+  REQUIRE(values.size() == 2);
+  CHECK(std::get<std::string>(values.at("log.level").value) == "debug");
+  CHECK(std::get<std::int64_t>(values.at("client.timeout_ms").value) == 800);
+  CHECK(values.at("client.timeout_ms").updated_at == 12);
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+
+  // A damaged entry is left out, the others stay.
+  std::ofstream(path) << R"({"log.level":{"value":"warn","updated_at":1},"client.timeout_ms":{"v":1}})";
+  values = FileStore(path).LoadAll();
+  CHECK(values.size() == 1);
+  CHECK(values.contains("log.level"));
+  // A file that is not JSON at all: starting values, nothing central.
+  std::ofstream(path) << "{not json";
+  CHECK(FileStore(path).LoadAll().empty());
+}
+
+TEST_CASE("stored values round-trip through their JSON form") {
+  for (const Value& v : {Value(std::string("error")), Value(2.5), Value(std::int64_t{42})}) {
+    auto back = ParseCentralValue(FormatCentralValue({v, 99}));
+    REQUIRE(back.has_value());
+    CHECK(back->value == v);
+    CHECK(back->updated_at == 99);
+  }
+  CHECK_FALSE(ParseCentralValue("[]").has_value());
+  CHECK_FALSE(ParseCentralValue(R"({"value":true,"updated_at":1})").has_value());
+  CHECK_FALSE(ParseCentralValue(R"({"value":1})").has_value());
+}
+
+}  // namespace
