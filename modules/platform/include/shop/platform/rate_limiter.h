@@ -40,8 +40,8 @@ namespace shop {
 /// sequence lock over atomics); with the rate at 0 a decision is one atomic load and touches no shard.
 class RateLimiter {
  public:
-  /// The configuration: `rate_per_second` tokens per second (0 turns limiting off), `burst` the bucket
-  /// size in requests.
+  /// The configuration: `rate_per_second` requests (tokens) per second per client, 0 turning limiting
+  /// off; `burst` the bucket size in requests. The defaults are PLATFORM.md's.
   struct Limits {
     double rate_per_second = 0;
     std::int64_t burst = 100;
@@ -78,7 +78,7 @@ class RateLimiter {
   /// Decides one request of `client` arriving at `now`, and if allowed takes a token from its bucket.
   /// Calls may come from any thread and `now` may run slightly out of order across threads: time that
   /// appears to go backwards refills nothing. With the rate at 0 every request is allowed and nothing is
-  /// tracked. Never fails; allocates only when it starts tracking a client.
+  /// tracked. Allocates, and so may throw std::bad_alloc, only when it starts tracking a client.
   Decision Allow(std::string_view client, std::chrono::steady_clock::time_point now);
 
   /// Clients tracked now (at most the capacity).
