@@ -26,6 +26,7 @@ int Run(const Flags& flags) {
 
   http::App app("gateway", SHOP_VERSION);
   platform.Mount(app, verifier);
+  runtime::LimitRateAtEdge(platform.config(), app, verifier);
   gateway::Mount(app, {{"users", {"/users", "/auth", "/.well-known"}, &users},
                        {"products", {"/products"}, &products},
                        {"orders", {"/orders"}, &orders}});

@@ -90,7 +90,30 @@ void App::Seal() {
   unmatched_metrics_id_ = metrics_.RegisterRoute("OTHER", "unmatched");
 }
 
+void App::SetEdgeLimiter(RateLimiter* limiter, std::function<std::string(const Request&)> client_of) {
+  limiter_ = limiter;
+  client_of_ = std::move(client_of);
+}
+
+namespace {
+
+/// Paths an admin must always reach, whatever a client did: PLATFORM.md exempts them from limits.
+bool NeverLimited(std::string_view path) {
+  return path.starts_with("/health/") || path == "/metrics" || path == "/admin" || path.starts_with("/admin/");
+}
+
+}  // namespace
+
 Response App::Dispatch(Request& request, std::string_view request_id, const Router::Route*& route) {
+  if (limiter_ && limiter_->limits().rate_per_second > 0 && !NeverLimited(request.Path())) {
+    const RateLimiter::Decision decision = limiter_->Allow(client_of_(request), std::chrono::steady_clock::now());
+    if (!decision.allowed) {
+      Response r = Problem(429, "rate_limited", "too many requests; retry after " +
+                                                    std::to_string(decision.retry_after.count()) + " s");
+      r.headers.Add("Retry-After", std::to_string(decision.retry_after.count()));
+      return r;
+    }
+  }
   if (std::string_view version = request.headers.Get("Api-Version");
       !version.empty() || request.headers.Has("Api-Version")) {
     if (version != "1") {

@@ -239,6 +239,9 @@ struct Server::Impl {
 
   asio::awaitable<Ending> Serve(beast::tcp_stream& stream, beast::flat_buffer& buffer, Connection& self) {
     std::string wire;  // response bytes, reused across the connection's requests
+    boost::system::error_code peer_error;
+    const auto remote = stream.socket().remote_endpoint(peer_error);
+    const std::string peer = peer_error ? std::string() : remote.address().to_string();
     while (!stopping) {
       RequestParser parser(options.wire);
       if (!co_await ReadRequest(stream, buffer, self, parser)) co_return Ending::kPeerClosed;
@@ -249,6 +252,7 @@ struct Server::Impl {
       const unsigned version = parser.version();
       const bool client_keeps_alive = parser.keep_alive();
       Request& request = parser.message();
+      request.peer = peer;
       // Not a conditional expression: GCC 12 miscompiles co_await inside ?: (double destruction).
       Response response;
       if (handler_pool) {

@@ -1,5 +1,8 @@
 #include "shop/runtime/runtime.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <exception>
@@ -157,6 +160,38 @@ std::unique_ptr<config::Config> MakeConfig(const Flags& flags) {
 
 void FollowLogLevel(config::Config& config) {
   config.Subscribe([](const config::Snapshot& s) { log::SetLevel(s.settings.log_level); });
+}
+
+namespace {
+
+/// The rate-limit client of a request: see LimitRateAtEdge.
+std::string ClientOf(const http::Request& request, const auth::Verifier& verifier) {
+  std::string_view authorization = request.headers.Get("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() > kBearer.size() && http::EqualsIgnoreCase(authorization.substr(0, kBearer.size()), kBearer)) {
+    const std::string_view token = authorization.substr(kBearer.size());
+    if (auto principal = verifier.Verify(token)) return "user:" + std::to_string(principal->user_id);
+    if (auto service = verifier.VerifyService(token)) return "service:" + service->service;
+  }
+  in6_addr v6{};
+  if (request.peer.find(':') != std::string::npos && ::inet_pton(AF_INET6, request.peer.c_str(), &v6) == 1) {
+    std::fill(std::begin(v6.s6_addr) + 8, std::end(v6.s6_addr), 0);  // the /64
+    char text[INET6_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET6, &v6, text, sizeof text);
+    return std::string("ip:") + text + "/64";
+  }
+  return "ip:" + request.peer;
+}
+
+}  // namespace
+
+void LimitRateAtEdge(config::Config& config, http::App& app, const auth::Verifier& verifier) {
+  // Shared with the subscription, which may outlive the caller's scope on a watcher thread.
+  auto limiter = std::make_shared<RateLimiter>(RateLimiter::Limits{});
+  config.Subscribe([limiter](const config::Snapshot& s) {
+    limiter->SetLimits({.rate_per_second = s.settings.rate_limit_rps, .burst = s.settings.rate_limit_burst});
+  });
+  app.SetEdgeLimiter(limiter.get(), [limiter, &verifier](const http::Request& request) { return ClientOf(request, verifier); });
 }
 
 int Serve(http::App& app, const http::ServerOptions& options, const std::function<void(std::uint16_t)>& on_listening) {

@@ -7,6 +7,7 @@
 #include "shop/http/message.h"
 #include "shop/http/router.h"
 #include "shop/platform/metrics.h"
+#include "shop/platform/rate_limiter.h"
 
 namespace shop::http {
 
@@ -33,6 +34,12 @@ class App {
   /// them in logs and metrics.
   void SetFallback(std::string label, Handler handler);
 
+  /// Makes this App the edge: requests over `limiter`'s limit get 429 `rate_limited` with
+  /// Retry-After (PLATFORM.md `edge.rate_limit.*`), before routing. `client_of` names the client
+  /// (a token's subject, else the peer address) and is called only while a limit is set.
+  /// /health/*, /metrics and /admin/* are never limited. `limiter` must outlive the App.
+  void SetEdgeLimiter(RateLimiter* limiter, std::function<std::string(const Request&)> client_of);
+
   /// Call once after every route is added and before serving.
   void Seal();
 
@@ -57,6 +64,8 @@ class App {
   metrics::HttpMetrics metrics_;
   metrics::HttpMetrics::RouteId unmatched_metrics_id_ = 0;
   Router::Route fallback_;
+  RateLimiter* limiter_ = nullptr;
+  std::function<std::string(const Request&)> client_of_;
 };
 
 }  // namespace shop::http

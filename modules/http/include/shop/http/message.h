@@ -33,6 +33,7 @@ struct Request {
   std::string target;  ///< origin-form: path plus optional `?query`
   Headers headers;
   std::string body;
+  std::string peer;  ///< the client's address as the transport saw it (no port); empty when unknown
 
   std::string_view Path() const;
   std::string_view Query() const;  ///< without the '?', empty when absent

@@ -60,6 +60,11 @@ std::unique_ptr<config::Config> MakeConfig(const Flags& flags);
 /// Makes the log level follow `log.level` from now on.
 void FollowLogLevel(config::Config& config);
 
+/// Makes `app` the edge: per-client rate limits following `edge.rate_limit.*` from now on. A
+/// client is a valid token's subject (`user:<id>`, `service:<name>`), else the peer address (IPv6
+/// by its /64, which one host can fill at will). `verifier` must outlive `app`.
+void LimitRateAtEdge(config::Config& config, http::App& app, const auth::Verifier& verifier);
+
 /// Serves `app` (sealed here) until SIGINT or SIGTERM, with "listening" and "stopped" log lines.
 /// `on_listening`, when given, is called with the bound port before serving starts.
 int Serve(http::App& app, const http::ServerOptions& options,
