@@ -45,7 +45,7 @@ cleanup() {
 trap cleanup EXIT
 
 step "build (${compose[*]})"
-dc build --quiet users >/dev/null 2>&1 || dc build users
+dc build --quiet users nats >/dev/null 2>&1 || dc build users nats
 step "up"
 dc up -d
 base="http://127.0.0.1:$port"
