@@ -11,14 +11,14 @@ namespace {
 using namespace shop;
 
 int Run(const Flags& flags) {
-  http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
-  server_options.handler_threads = 64;  // every request waits on an upstream
+  // No handler threads: the proxy runs on the server's event loop (http::AsyncClient).
+  const http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
   runtime::SplitPlatform platform(
       flags, "gateway", SHOP_VERSION,
       {{"users", SHOP_VERSION_MAJOR}, {"products", SHOP_VERSION_MAJOR}, {"orders", SHOP_VERSION_MAJOR}});
-  http::Client users(platform.ClientOptionsFor("users", flags.Get("users-url")));
-  http::Client products(platform.ClientOptionsFor("products", flags.Get("products-url")));
-  http::Client orders(platform.ClientOptionsFor("orders", flags.Get("orders-url")));
+  http::AsyncClient users(platform.ClientOptionsFor("users", flags.Get("users-url")));
+  http::AsyncClient products(platform.ClientOptionsFor("products", flags.Get("products-url")));
+  http::AsyncClient orders(platform.ClientOptionsFor("orders", flags.Get("orders-url")));
   // Admin tokens are verified here, with the keys users publishes.
   auto users_api = users::MakeHttpClient(platform.ClientOptionsFor("users", flags.Get("users-url")));
   auth::Verifier verifier;

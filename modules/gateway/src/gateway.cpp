@@ -21,23 +21,29 @@ bool SafeToRepeat(const http::Request& request) {
 
 void Mount(http::App& app, std::vector<Upstream> upstreams) {
   auto table = std::make_shared<const std::vector<Upstream>>(std::move(upstreams));
-  app.SetFallback("proxy", [table](const http::Context& ctx) {
+  app.SetAsyncFallback("proxy", [table](const http::Context& ctx, http::App::Respond respond) {
     const std::string_view path = ctx.request.Path();
     for (const Upstream& upstream : *table) {
       if (!Owns(upstream, path)) continue;
-      http::Request forwarded = ctx.request;
-      auto response = upstream.client->Send(std::move(forwarded), SafeToRepeat(ctx.request));
-      if (!response) {
-        return http::Problem(503, "dependency_unavailable",
-                             "the " + upstream.name + " service " + std::string(http::Describe(response.error())));
-      }
-      return std::move(*response);
+      upstream.client->Send(ctx.request, SafeToRepeat(ctx.request),
+                            [respond = std::move(respond), name = upstream.name](
+                                std::expected<http::Response, http::CallError> response) {
+                              if (!response) {
+                                respond(http::Problem(503, "dependency_unavailable",
+                                                      "the " + name + " service " +
+                                                          std::string(http::Describe(response.error()))));
+                                return;
+                              }
+                              respond(std::move(*response));
+                            });
+      return;
     }
-    return http::Problem(404, "not_found", "no such resource");
+    respond(http::Problem(404, "not_found", "no such resource"));
   });
   for (const Upstream& upstream : *table) {
-    http::Client* client = upstream.client;
-    app.AddReadinessCheck(upstream.name, [client] { return client->Probe("/health/ready"); });
+    http::AsyncClient* client = upstream.client;
+    // No I/O on the event loop: an instance in the registry was ready when it registered.
+    app.AddReadinessCheck(upstream.name, [client] { return client->HasLiveEndpoint(); });
   }
 }
 

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <future>
+#include <memory>
 
 #include "shop/core/random.h"
 #include "shop/http/request_context.h"
@@ -84,9 +86,18 @@ void App::SetFallback(std::string label, Handler handler) {
   fallback_.handler = std::move(handler);
 }
 
+void App::SetAsyncFallback(std::string label, AsyncHandler handler) {
+  fallback_.method = "ANY";
+  fallback_.pattern = std::move(label);
+  fallback_.handler = nullptr;
+  async_fallback_ = std::move(handler);
+}
+
 void App::Seal() {
   for (Router::Route& route : router_.routes()) route.metrics_id = metrics_.RegisterRoute(route.method, route.pattern);
-  if (fallback_.handler) fallback_.metrics_id = metrics_.RegisterRoute(fallback_.method, fallback_.pattern);
+  if (fallback_.handler || async_fallback_) {
+    fallback_.metrics_id = metrics_.RegisterRoute(fallback_.method, fallback_.pattern);
+  }
   unmatched_metrics_id_ = metrics_.RegisterRoute("OTHER", "unmatched");
 }
 
@@ -104,7 +115,8 @@ bool NeverLimited(std::string_view path) {
 
 }  // namespace
 
-Response App::Dispatch(Request& request, std::string_view request_id, const Router::Route*& route) {
+std::optional<Response> App::Dispatch(Request& request, std::string_view request_id, const Router::Route*& route,
+                                      std::array<std::string_view, Context::kMaxParams>& params) {
   if (limiter_ && limiter_->limits().rate_per_second > 0 && !NeverLimited(request.Path())) {
     const RateLimiter::Decision decision = limiter_->Allow(client_of_(request), std::chrono::steady_clock::now());
     if (!decision.allowed) {
@@ -121,7 +133,7 @@ Response App::Dispatch(Request& request, std::string_view request_id, const Rout
     }
   }
   Router::Match match = router_.Find(request.method, request.Path());
-  if (!match.route && match.allowed.empty() && fallback_.handler) match.route = &fallback_;
+  if (!match.route && match.allowed.empty() && (fallback_.handler || async_fallback_)) match.route = &fallback_;
   if (!match.route) {
     if (!match.allowed.empty()) {
       Response r = Problem(405, "method_not_allowed", request.method + " is not allowed here; use " + match.allowed);
@@ -139,6 +151,8 @@ Response App::Dispatch(Request& request, std::string_view request_id, const Rout
       return Problem(413, "payload_too_large", "the request body exceeds 1 MiB");
     }
   }
+  params = match.params;
+  if (route == &fallback_ && async_fallback_) return std::nullopt;
   Context ctx{request, match.params, request_id};
   try {
     return route->handler(ctx);
@@ -161,12 +175,61 @@ Response App::Handle(Request& request) {
   Response response;
   {
     RequestScope scope(context);
-    response = Dispatch(request, context.request_id, route);
+    std::array<std::string_view, Context::kMaxParams> params{};
+    if (auto answered = Dispatch(request, context.request_id, route, params)) {
+      response = std::move(*answered);
+    } else {
+      // An asynchronous route on a thread that can wait: wait for it.
+      std::promise<Response> done;
+      auto answer = done.get_future();
+      Context ctx{request, params, context.request_id};
+      StartAsync(ctx, [&done](Response r) { done.set_value(std::move(r)); });
+      response = answer.get();
+    }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   Finish(request, response, context.request_id, context.trace_id, route, seconds);
   metrics_.AddInFlight(-1);
   return response;
+}
+
+void App::StartAsync(const Context& ctx, Respond respond) {
+  try {
+    async_fallback_(ctx, std::move(respond));
+  } catch (const std::exception& e) {
+    // Only a handler that threw before taking charge of `respond` gets here.
+    log::Write(log::Level::kError, "unhandled error", {{"request_id", ctx.request_id}, {"error", e.what()}});
+    respond(Problem(500, "internal", "an internal error occurred; it has been logged with this request id"));
+  }
+}
+
+void App::Handle(Request& request, Respond respond) {
+  if (!async_fallback_) {
+    respond(Handle(request));
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  metrics_.AddInFlight(1);
+  std::string_view sent_id = request.headers.Get("X-Request-Id");
+  auto context = std::make_shared<RequestContext>();
+  context->request_id = IsValidRequestId(sent_id) ? std::string(sent_id) : NewRequestId();
+  context->trace_id = std::string(TraceIdFrom(request.headers.Get("traceparent")));
+  const Router::Route* route = nullptr;
+  RequestScope scope(*context);
+  std::array<std::string_view, Context::kMaxParams> params{};
+  std::optional<Response> answered = Dispatch(request, context->request_id, route, params);
+  auto finish = [this, &request, context, route, start, respond = std::move(respond)](Response response) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    Finish(request, response, context->request_id, context->trace_id, route, seconds);
+    metrics_.AddInFlight(-1);
+    respond(std::move(response));
+  };
+  if (answered) {
+    finish(std::move(*answered));
+    return;
+  }
+  Context ctx{request, params, context->request_id};
+  StartAsync(ctx, std::move(finish));
 }
 
 Response App::Reject(const Request& partial, int status, std::string_view code, std::string_view detail) {

@@ -37,6 +37,13 @@ std::string_view TraceIdFrom(std::string_view tp) {
   return trace;
 }
 
+namespace {
+thread_local void* this_thread_event_loop = nullptr;
+}  // namespace
+
+void* ThisThreadEventLoop() { return this_thread_event_loop; }
+void SetThisThreadEventLoop(void* loop) { this_thread_event_loop = loop; }
+
 std::string FastRandomHex(std::size_t count) {
   thread_local std::mt19937_64 engine([] {
     const std::string seed = RandomHex(8);

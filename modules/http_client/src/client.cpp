@@ -21,6 +21,7 @@
 #include "shop/http/request_context.h"
 #include "shop/http/wire_parser.h"
 #include "shop/http_client/circuit_breaker.h"
+#include "wire_common.h"
 
 namespace shop::http {
 namespace {
@@ -77,34 +78,6 @@ std::expected<void, CallError> SendAll(int fd, std::string_view data, Clock::tim
   }
   return {};
 }
-
-bool IsHopByHop(std::string_view name) {
-  for (std::string_view h : {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade", "te",
-                             "trailer", "proxy-authorization", "proxy-authenticate", "expect", "host"}) {
-    if (EqualsIgnoreCase(name, h)) return true;
-  }
-  return false;
-}
-
-/// RFC 9110 §7.6.1: the fields a Connection header names apply to this hop only, like the fixed set.
-bool NamedByConnection(const Headers& headers, std::string_view name) {
-  for (const auto& field : headers) {
-    if (!EqualsIgnoreCase(field.name, "Connection")) continue;
-    std::string_view list = field.value;
-    while (!list.empty()) {
-      const auto comma = list.find(',');
-      std::string_view option = list.substr(0, comma);
-      while (!option.empty() && (option.front() == ' ' || option.front() == '\t')) option.remove_prefix(1);
-      while (!option.empty() && (option.back() == ' ' || option.back() == '\t')) option.remove_suffix(1);
-      if (EqualsIgnoreCase(option, name)) return true;
-      if (comma == std::string_view::npos) break;
-      list.remove_prefix(comma + 1);
-    }
-  }
-  return false;
-}
-
-bool Retryable(int status) { return status == 502 || status == 503 || status == 504; }
 
 }  // namespace
 
@@ -188,7 +161,41 @@ std::int64_t SteadyNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
 }
 
+std::unique_ptr<EndpointSource> MakeStaticEndpoints(const ClientOptions& options) {
+  return std::make_unique<StaticEndpoints>(options.base_url, options);
+}
+
 void NoteEndpointsRemoved() { removal_epoch.fetch_add(1, std::memory_order_acq_rel); }
+
+std::uint64_t EndpointRemovalEpoch() { return removal_epoch.load(std::memory_order_acquire); }
+
+/// The next live instance round robin, not one of `tried` while others remain, with its breaker's
+/// permission. Null when none: `refused` tells whether some were skipped for an open breaker.
+std::shared_ptr<Endpoint> PickEndpoint(const EndpointSet& set, std::atomic<std::uint64_t>& round_robin,
+                                     const std::vector<std::uint64_t>& tried, bool& refused) {
+  const std::size_t n = set.endpoints.size();
+  if (n == 0) return nullptr;
+  const std::int64_t now = SteadyNowMs();
+  const std::size_t start = round_robin.fetch_add(1, std::memory_order_relaxed);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::shared_ptr<Endpoint>& e = set.endpoints[(start + i) % n];
+      if (e->removed.load(std::memory_order_relaxed)) continue;
+      if (set.liveness.count() > 0 && now - e->last_seen_ms.load(std::memory_order_relaxed) > set.liveness.count()) {
+        continue;
+      }
+      if (pass == 0 && std::ranges::find(tried, e->id) != tried.end()) continue;
+      if (!e->breaker.Allow()) {
+        refused = true;
+        continue;
+      }
+      return e;
+    }
+  }
+  return nullptr;
+}
+
+
 
 namespace {
 
@@ -219,34 +226,9 @@ struct Client::Impl {
     if (o.endpoints) {
       source = o.endpoints;
     } else {
-      owned_source = std::make_unique<StaticEndpoints>(o.base_url, o);
+      owned_source = MakeStaticEndpoints(o);
       source = owned_source.get();
     }
-  }
-
-  /// The next live instance round robin, not one of `tried` while others remain, with its breaker's
-  /// permission. Null when none: `refused` tells whether some were skipped for an open breaker.
-  std::shared_ptr<Endpoint> Pick(const EndpointSet& set, const std::vector<std::uint64_t>& tried, bool& refused) {
-    const std::size_t n = set.endpoints.size();
-    if (n == 0) return nullptr;
-    const std::int64_t now = SteadyNowMs();
-    const std::size_t start = round_robin.fetch_add(1, std::memory_order_relaxed);
-    for (int pass = 0; pass < 2; ++pass) {
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::shared_ptr<Endpoint>& e = set.endpoints[(start + i) % n];
-        if (e->removed.load(std::memory_order_relaxed)) continue;
-        if (set.liveness.count() > 0 && now - e->last_seen_ms.load(std::memory_order_relaxed) > set.liveness.count()) {
-          continue;
-        }
-        if (pass == 0 && std::ranges::find(tried, e->id) != tried.end()) continue;
-        if (!e->breaker.Allow()) {
-          refused = true;
-          continue;
-        }
-        return e;
-      }
-    }
-    return nullptr;
   }
 
   std::unique_ptr<Connection> TakeIdle(const std::shared_ptr<Endpoint>& endpoint) {
@@ -333,16 +315,7 @@ struct Client::Impl {
       }
     }
     keep_alive = parser.keep_alive();
-    Response& in = parser.message();
-    Response response;
-    response.status = in.status;
-    for (const auto& field : in.headers) {
-      if (!IsHopByHop(field.name) && !NamedByConnection(in.headers, field.name)) {
-        response.headers.Add(field.name, field.value);
-      }
-    }
-    response.body = std::move(in.body);
-    return response;
+    return EndToEnd(std::move(parser.message()));
   }
 
   /// One attempt on `endpoint`. A pooled connection the server has meanwhile closed is replaced
@@ -388,43 +361,6 @@ struct Client::Impl {
     }
   }
 
-  /// The request as bytes on the wire: our headers (hop-by-hop ones dropped), Host, the request id
-  /// and trace context of the request being handled, and the body.
-  std::string Serialize(const Request& request, std::string_view host_port) {
-    std::string out;
-    out.reserve(256 + request.body.size());
-    out += request.method;
-    out += ' ';
-    out += request.target.empty() ? "/" : request.target;
-    out += " HTTP/1.1\r\nHost: ";
-    out += host_port;
-    out += "\r\n";
-    for (const auto& field : request.headers) {
-      if (IsHopByHop(field.name) || NamedByConnection(request.headers, field.name) ||
-          EqualsIgnoreCase(field.name, "X-Request-Id") ||
-          EqualsIgnoreCase(field.name, "traceparent")) {
-        continue;
-      }
-      out += field.name;
-      out += ": ";
-      out += field.value;
-      out += "\r\n";
-    }
-    std::string_view request_id = request.headers.Get("X-Request-Id");
-    if (const RequestContext* ctx = CurrentRequest(); ctx && !ctx->request_id.empty()) request_id = ctx->request_id;
-    if (!request_id.empty()) {
-      out += "X-Request-Id: ";
-      out += request_id;
-      out += "\r\n";
-    }
-    out += "traceparent: ";
-    out += OutgoingTraceparent();
-    out += "\r\nContent-Length: ";
-    out += std::to_string(request.body.size());
-    out += "\r\n\r\n";
-    out += request.body;
-    return out;
-  }
 };
 
 Client::Client(ClientOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>(options_)) {}
@@ -444,7 +380,7 @@ std::expected<Response, CallError> Client::Send(Request request, bool safe_to_re
   // an attempt; once every instance was tried, it is an attempt like any other.
   while (attempt <= attempts) {
     bool refused = false;
-    std::shared_ptr<Endpoint> endpoint = impl_->Pick(*set, tried, refused);
+    std::shared_ptr<Endpoint> endpoint = PickEndpoint(*set, impl_->round_robin, tried, refused);
     if (!endpoint) {
       if (tried.empty()) return std::unexpected(refused ? CallError::kCircuitOpen : CallError::kUnavailable);
       break;
@@ -452,7 +388,7 @@ std::expected<Response, CallError> Client::Send(Request request, bool safe_to_re
     tried.push_back(endpoint->id);
     const std::string_view host_port = endpoint->host_port;
     if (wire.empty() || wire_host != host_port) {
-      wire = impl_->Serialize(request, host_port);
+      wire = SerializeRequest(request, host_port);
       wire_host = host_port;
     }
     AttemptResult r = impl_->Attempt(endpoint, wire);

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "shop/http/app.h"
+#include "shop/http/request_context.h"
 #include "shop/http/wire_parser.h"
 #include "shop/platform/log.h"
 
@@ -121,6 +123,21 @@ struct Server::Impl {
           Response response = app.Handle(request);
           log::FlushThisThread();  // pool threads have no flush timer
           co_return response;
+        },
+        asio::use_awaitable);
+  }
+
+  /// Runs the application's asynchronous pipeline: the handler starts its work on this thread's event
+  /// loop and returns; the coroutine resumes when the answer is there, holding no thread meanwhile.
+  asio::awaitable<Response> HandleAsync(Request& request) {
+    co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Response)>(
+        [this, &request](auto handler) {
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          app.Handle(request, [shared](Response response) {
+            // Resume on the connection's own executor, never inside the caller's stack.
+            auto executor = asio::get_associated_executor(*shared);
+            asio::post(executor, [shared, response = std::move(response)]() mutable { (*shared)(std::move(response)); });
+          });
         },
         asio::use_awaitable);
   }
@@ -255,7 +272,9 @@ struct Server::Impl {
       request.peer = peer;
       // Not a conditional expression: GCC 12 miscompiles co_await inside ?: (double destruction).
       Response response;
-      if (handler_pool) {
+      if (app.has_async_routes()) {
+        response = co_await HandleAsync(request);
+      } else if (handler_pool) {
         response = co_await HandleOnPool(request);
       } else {
         response = app.Handle(request);
@@ -323,6 +342,7 @@ void Server::Run() {
   for (auto& w : s.workers) {
     asio::co_spawn(w->ioc, s.FlushLogs(*w), asio::detached);
     w->thread = std::thread([&s, worker = w.get()] {
+      SetThisThreadEventLoop(&worker->ioc);
       worker->ioc.run();
       log::FlushThisThread();
       asio::post(s.control, [&s] {

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "shop/http/app.h"
-#include "shop/http_client/client.h"
+#include "shop/http_client/async_client.h"
 
 namespace shop::gateway {
 
@@ -13,12 +13,13 @@ namespace shop::gateway {
 struct Upstream {
   std::string name;                   ///< "products"
   std::vector<std::string> prefixes;  ///< {"/products"}
-  http::Client* client;               ///< not owned
+  http::AsyncClient* client;          ///< not owned
 };
 
-/// Mounts the proxy on `app` (as its fallback) and a readiness check per upstream. Requests and
-/// responses pass through unchanged but for hop-by-hop headers; the request id and trace context
-/// go along. An upstream that cannot be reached answers 503 `dependency_unavailable`.
+/// Mounts the proxy on `app` (as its asynchronous fallback: it runs on the server's event loop and
+/// holds no thread while an upstream answers) and a readiness check per upstream (a live instance is
+/// known). Requests and responses pass through unchanged but for hop-by-hop headers; the request id
+/// and trace context go along. An upstream that cannot be reached answers 503 `dependency_unavailable`.
 void Mount(http::App& app, std::vector<Upstream> upstreams);
 
 }  // namespace shop::gateway

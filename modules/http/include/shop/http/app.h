@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,17 @@ class App {
   /// them in logs and metrics.
   void SetFallback(std::string label, Handler handler);
 
+  /// Completes an asynchronous answer. Called exactly once, on any thread.
+  using Respond = std::function<void(Response)>;
+  /// A handler that holds no thread while it waits: it starts its work and returns; `respond` is
+  /// called once when the answer is there. The request stays alive until then.
+  using AsyncHandler = std::function<void(const Context&, Respond)>;
+  /// As SetFallback, for an asynchronous handler (the gateway's proxy on the server's event loop).
+  /// The server then answers through Handle(Request&, Respond).
+  void SetAsyncFallback(std::string label, AsyncHandler handler);
+  /// True when some route answers asynchronously.
+  bool has_async_routes() const { return static_cast<bool>(async_fallback_); }
+
   /// Makes this App the edge: requests over `limiter`'s limit get 429 `rate_limited` with
   /// Retry-After (PLATFORM.md `edge.rate_limit.*`), before routing. `client_of` names the client
   /// (a token's subject, else the peer address) and is called only while a limit is set.
@@ -43,8 +55,13 @@ class App {
   /// Call once after every route is added and before serving.
   void Seal();
 
-  /// Answers one request. Never throws.
+  /// Answers one request. Never throws. For an asynchronous route it waits on the calling thread
+  /// (servers use the overload below).
   Response Handle(Request& request);
+  /// Answers one request through `respond` (at once for synchronous routes, later for asynchronous
+  /// ones), with the same pipeline: request id, limits, logging, metrics. `request` must stay alive
+  /// until `respond` is called. Never throws.
+  void Handle(Request& request, Respond respond);
 
   /// Answers a request the transport had to reject before it was complete (bad framing, too large):
   /// logged and counted like any other.
@@ -53,7 +70,10 @@ class App {
   const std::string& service() const { return service_; }
 
  private:
-  Response Dispatch(Request& request, std::string_view request_id, const Router::Route*& route);
+  /// The answer, or nullopt when the request goes to the asynchronous fallback (the caller starts it).
+  std::optional<Response> Dispatch(Request& request, std::string_view request_id, const Router::Route*& route,
+                                   std::array<std::string_view, Context::kMaxParams>& params);
+  void StartAsync(const Context& ctx, Respond respond);
   void Finish(const Request& request, Response& response, std::string_view request_id, std::string_view trace_id,
               const Router::Route* route, double seconds);
 
@@ -64,6 +84,7 @@ class App {
   metrics::HttpMetrics metrics_;
   metrics::HttpMetrics::RouteId unmatched_metrics_id_ = 0;
   Router::Route fallback_;
+  AsyncHandler async_fallback_;
   RateLimiter* limiter_ = nullptr;
   std::function<std::string(const Request&)> client_of_;
 };

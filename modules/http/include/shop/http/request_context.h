@@ -32,6 +32,12 @@ class RequestScope {
 /// The trace id of a valid `traceparent` header value (`00-<32 hex>-<16 hex>-<2 hex>`), or empty.
 std::string_view TraceIdFrom(std::string_view traceparent);
 
+/// The event loop of the server I/O thread running the caller (the server's asio::io_context, type
+/// erased so this header needs no Asio), or null on any other thread. Set by the server on each of
+/// its threads; the asynchronous client runs its calls on it, on the server's own executor.
+void* ThisThreadEventLoop();
+void SetThisThreadEventLoop(void* loop);
+
 /// `count` random lower-case hex digits from a fast per-thread generator (ids, not secrets).
 std::string FastRandomHex(std::size_t count);
 

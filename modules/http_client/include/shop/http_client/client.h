@@ -39,6 +39,9 @@ struct ClientOptions {
   const CallSettings* settings = nullptr;
 };
 
+/// The one endpoint of `options.base_url` (std::invalid_argument when it is not `http://host:port`).
+std::unique_ptr<EndpointSource> MakeStaticEndpoints(const ClientOptions& options);
+
 /// Why a call got no response.
 enum class CallError {
   kUnavailable,  ///< could not connect, or the connection broke

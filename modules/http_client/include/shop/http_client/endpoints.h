@@ -56,5 +56,13 @@ std::int64_t SteadyNowMs();
 /// Pooled connections to endpoints marked removed are closed by each thread on its next call;
 /// a registry calls this after marking some, so threads know to look.
 void NoteEndpointsRemoved();
+/// Grows at every NoteEndpointsRemoved(): a pool that saw another value looks for removed endpoints.
+std::uint64_t EndpointRemovalEpoch();
+
+/// The next live endpoint of `set` round robin (`round_robin` is the caller's counter), not one of
+/// `tried` while others remain, with its breaker's permission (a true Allow() in half-open state
+/// reserves its probe). Null when none; `refused` tells whether some were skipped for an open breaker.
+std::shared_ptr<Endpoint> PickEndpoint(const EndpointSet& set, std::atomic<std::uint64_t>& round_robin,
+                                       const std::vector<std::uint64_t>& tried, bool& refused);
 
 }  // namespace shop::http
