@@ -8,7 +8,8 @@
 //
 // Ids are random over the seeded products. The Remote cases start shop-users and shop-products
 // (fork/exec, from SHOP_BENCH_BIN_DIR or this executable's directory) on free loopback ports over a
-// temporary data dir, seeded in process before start; they are stopped at exit. Services log at
+// temporary data dir, seeded in process before start, with `--nats-url off` (no registry: products
+// is given users' static URL); they are stopped at exit. Services log at
 // `warn` (no request lines), like the in-process cases. SHOP_BENCH_SERVER_CPUS=0 pins the services
 // to CPU 0 (the benchmark itself is pinned by whoever runs it, e.g. taskset -c 1).
 #include <benchmark/benchmark.h>
@@ -250,12 +251,13 @@ struct Remote {
     Seed(g_tmp / "products");
     const std::string users_port = std::to_string(FreePort());
     Spawn({(bin / "shop-users").string(), "--host", "127.0.0.1", "--port", users_port, "--data-dir",
-           (g_tmp / "users").string(), "--log-level", "warn"},
+           (g_tmp / "users").string(), "--nats-url", "off", "--log-level", "warn"},
           g_tmp / "users.log");
     const std::string products_port = std::to_string(FreePort());
     r->products_url = "http://127.0.0.1:" + products_port;
     Spawn({(bin / "shop-products").string(), "--host", "127.0.0.1", "--port", products_port, "--data-dir",
-           (g_tmp / "products").string(), "--users-url", "http://127.0.0.1:" + users_port, "--log-level", "warn"},
+           (g_tmp / "products").string(), "--users-url", "http://127.0.0.1:" + users_port, "--nats-url", "off",
+           "--log-level", "warn"},
           g_tmp / "products.log");
     http::Client probe({.name = "products", .base_url = r->products_url});
     bool ready = false;
