@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Benchmarks the monolith against the split layout under identical load and writes a report.
+# Benchmarks the monolith against the split layout (one and two products instances, found through the
+# NATS registry) under identical load and writes a report.
 #   bench/run.sh [--quick] [--bin-dir DIR] [--out DIR] [options]
-#     --quick        about a minute: 1,000 products, 100 users, 16 connections, 2 s runs, 1 repeat
-#                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~11 min)
+#     --quick        about two minutes: 1,000 products, 100 users, 16 connections, 2 s runs, 1 repeat
+#                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~16 min)
 #     --bin-dir DIR  use these executables (shop; shop-users, shop-products, shop-orders, shop-gateway for
-#                    the split layout; shop-bench-products for the micro-benchmarks) instead of building
+#                    the split layouts; shop-bench-products for the micro-benchmarks) instead of building
 #                    them in build-bench/
 #     --out DIR      where report.md, chart.png and results.json go (default bench/results/)
 #   options for experiments: --duration S, --warmup S, --repeats N, --conns 1,16,64, --products N, --users N,
-#     --layouts monolith,split, --workloads health,product,list,order,mix, --no-nginx, --no-micro,
+#     --layouts monolith,split,split2, --workloads health,product,list,order,mix, --no-nginx, --no-micro,
 #     --server-cpus LIST, --wrk-cpus LIST, --server-threads N (--threads for every shop process)
-# Needs wrk, taskset, nginx (for the reference row), /usr/bin/python3 and, to build, cmake, ninja, g++.
+# Needs wrk, taskset, nats-server (split layouts), nginx (reference row), /usr/bin/python3 and, to build,
+# cmake, ninja, g++.
 # Everything runs on 127.0.0.1 from fresh temporary data dirs; every process started is stopped on exit
 # and on Ctrl-C. Prints the report's table at the end.
 set -euo pipefail
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "bench: $1 needs a value" >&2; exit 2; }
       pass+=("$1" "$2"); shift 2 ;;
     --no-nginx|--no-micro) pass+=("$1"); shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +38,7 @@ for tool in wrk taskset "$python"; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is needed (apt-get install wrk util-linux python3)" >&2; exit 1; }
 done
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || echo "bench: nginx not found; the nginx reference row is skipped (apt-get install nginx)" >&2
+command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || echo "bench: nats-server not found; the split layouts are skipped (apt-get install nats-server)" >&2
 
 notes=()
 if [ -z "$bin_dir" ]; then
@@ -45,8 +48,8 @@ if [ -z "$bin_dir" ]; then
   split=1
   if ! cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHOP_SPLIT=ON -DSHOP_BUILD_TESTS=OFF >"$blog" 2>&1; then
     tail -n 15 "$blog" >&2
-    echo "bench: configuring with -DSHOP_SPLIT=ON failed (above); building the monolith only, the split layout is SKIPPED" >&2
-    notes+=(--note "the split layout was skipped: configuring with -DSHOP_SPLIT=ON failed")
+    echo "bench: configuring with -DSHOP_SPLIT=ON failed (above); building the monolith only, the split layouts are SKIPPED" >&2
+    notes+=(--note "the split layouts were skipped: configuring with -DSHOP_SPLIT=ON failed")
     split=0
     cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHOP_SPLIT=OFF -DSHOP_BUILD_TESTS=OFF >>"$blog" 2>&1 \
       || { tail -n 30 "$blog" >&2; echo "bench: cannot configure the build" >&2; exit 1; }
@@ -55,8 +58,8 @@ if [ -z "$bin_dir" ]; then
     || { tail -n 30 "$blog" >&2; echo "bench: building shop failed (log $blog)" >&2; exit 1; }
   if [ $split = 1 ] && ! cmake --build "$build" --target shop-users shop-products shop-orders shop-gateway >>"$blog" 2>&1; then
     grep -m 10 -E 'error|FAILED' "$blog" >&2 || true
-    echo "bench: building the split executables failed (log $blog); the split layout is SKIPPED" >&2
-    notes+=(--note "the split layout was skipped: its executables did not build")
+    echo "bench: building the split executables failed (log $blog); the split layouts are SKIPPED" >&2
+    notes+=(--note "the split layouts were skipped: their executables did not build")
     split=0
   fi
   # Stale executables from an earlier build must not stand in for ones that did not build now.

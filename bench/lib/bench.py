@@ -39,6 +39,12 @@ WORKLOADS = [  # (key, label)
 ]
 LABEL = dict(WORKLOADS)
 SPLIT_EXES = ["shop-users", "shop-products", "shop-orders", "shop-gateway"]
+# Layouts in report order; for the split ones, how many products instances (everything else: one).
+LAYOUTS = ["monolith", "split", "split2"]
+SPLIT_PRODUCTS = {"split": 1, "split2": 2}
+# The ratio rows of the tables: (numerator, denominator).
+RATIOS = [("split", "monolith"), ("split2", "split")]
+COLOR = {"monolith": "#3b6ea8", "split": "#d9822b", "split2": "#6a9f3a"}
 
 
 def log(msg):
@@ -77,10 +83,16 @@ class Procs:
         if log_path:
             out.close()
         p.bench_name = name
+        p.bench_log = log_path
         self.all.append(p)
         return p
 
     def stop(self, procs, grace=15.0):
+        # Platform processes (nats-server) last: the services deregister on their way out.
+        last = [p for p in procs if getattr(p, "bench_stop_last", False)]
+        if last:
+            self.stop([p for p in procs if p not in last], grace)
+            procs = last
         procs = [p for p in procs if p.poll() is None]
         for p in procs:
             try:
@@ -118,35 +130,51 @@ def http_get(port, path, timeout=1.0):
         return None, b""
 
 
-def wait_listening(proc, log_path, timeout=20.0):
+LISTENING = re.compile(rb'"msg":"listening".*?"port":(\d+)')
+NATS_LISTENING = re.compile(rb"Listening for client connections on 127\.0\.0\.1:(\d+)")
+REGISTERED = re.compile(rb'"msg":"registered"')
+
+
+def log_match(log_path, pattern):
+    try:
+        with open(log_path, "rb") as f:
+            return pattern.search(f.read(65536))
+    except FileNotFoundError:
+        return None
+
+
+def wait_listening(proc, log_path, timeout=20.0, pattern=LISTENING, what="'listening'"):
     deadline = time.monotonic() + timeout
-    pattern = re.compile(rb'"msg":"listening".*?"port":(\d+)')
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.bench_name} exited with {proc.returncode} before listening; log {log_path}:\n"
-                               + tail(log_path))
-        try:
-            with open(log_path, "rb") as f:
-                m = pattern.search(f.read(65536))
-            if m:
-                return int(m.group(1))
-        except FileNotFoundError:
-            pass
+            raise RuntimeError(f"{proc.bench_name} exited with {proc.returncode} before logging {what}; "
+                               f"log {log_path}:\n" + tail(log_path))
+        m = log_match(log_path, pattern)
+        if m:
+            return int(m.group(1))
         time.sleep(0.005)
-    raise RuntimeError(f"{proc.bench_name} did not log 'listening' within {timeout:.0f} s")
+    raise RuntimeError(f"{proc.bench_name} did not log {what} within {timeout:.0f} s; log {log_path}:\n"
+                       + tail(log_path))
 
 
-def wait_ready(port, procs, path="/health/ready", timeout=30.0):
+def wait_ready(port, procs, path="/health/ready", timeout=30.0, registered=None):
+    """Until `path` answers 200 and, for split layouts, every (process, log) in `registered` has logged
+    "registered" (its entry is in the NATS registry), as split/run-local.sh waits."""
     deadline = time.monotonic() + timeout
+    pending = list(registered or [])
     while time.monotonic() < deadline:
         for p in procs:
             if p.poll() is not None:
-                raise RuntimeError(f"{p.bench_name} exited with {p.returncode} before ready")
-        status, _ = http_get(port, path, timeout=0.5)
-        if status == 200:
-            return
+                raise RuntimeError(f"{p.bench_name} exited with {p.returncode} before ready; log:\n"
+                                   + tail(getattr(p, "bench_log", "") or ""))
+        pending = [(p, lp) for p, lp in pending if not log_match(lp, REGISTERED)]
+        if not pending:
+            status, _ = http_get(port, path, timeout=0.5)
+            if status == 200:
+                return
         time.sleep(0.01)
-    raise RuntimeError(f"not ready ({path}) within {timeout:.0f} s")
+    what = f"{path} 200" + (f" and 'registered' from {', '.join(p.bench_name for p, _ in pending)}" if pending else "")
+    raise RuntimeError(f"not ready ({what}) within {timeout:.0f} s")
 
 
 def tail(path, n=20):
@@ -270,44 +298,56 @@ def start_monolith(P, args, data_dir, threads=None):
     return Layout("monolith", [p], port, time.monotonic() - t0, {"shop": log_path}, log_path)
 
 
-def start_split(P, args, data_dir):
-    """The same processes and flags as split/run-local.sh, without its log tail|sed pipeline."""
+def start_split(P, args, data_dir, name="split", products=1):
+    """The layout as split/run-local.sh --replicas products=N starts it, without its log tail|sed pipeline:
+    nats-server (JetStream, data in DATA_DIR/nats, a free port read from its log), then users, `products`
+    products instances (sharing DATA_DIR/products), orders and the gateway, every one with --nats-url and no
+    URL of another service: they find each other through the registry. Ready when the gateway's
+    /health/ready answers 200 and every instance has logged "registered"."""
     b = args.bin_dir
     started, logs = [], {}
+    base = os.path.join(os.path.dirname(data_dir), os.path.basename(data_dir))
 
-    def start(name, argv, env=None):
-        if args.server_threads:
+    def start(proc, argv, env=None, threads=True):
+        if threads and args.server_threads:
             argv = argv + ["--threads", str(args.server_threads)]
-        log_path = os.path.join(os.path.dirname(data_dir), f"{os.path.basename(data_dir)}-{name}.log")
-        logs[name] = log_path
-        p = P.start(name, argv, cpus=args.server_cpus, log_path=log_path, env=env)
+        logs[proc] = f"{base}-{proc}.log"
+        p = P.start(proc, argv, cpus=args.server_cpus, log_path=logs[proc], env=env)
         started.append(p)
-        return wait_listening(p, log_path)
+        return p
 
-    for d in ("users", "products", "orders"):
+    for d in ("users", "products", "orders", "nats"):
         os.makedirs(os.path.join(data_dir, d), exist_ok=True)
     # Service identities as run-local.sh hands them out: split/make-secrets.sh into DATA_DIR/secrets.
     secrets = os.path.join(data_dir, "secrets")
     subprocess.run([os.path.join(REPO, "split", "make-secrets.sh"), secrets], check=True)
     t0 = time.monotonic()
     try:
-        users = start("users", [f"{b}/shop-users", "--host", "127.0.0.1", "--port", "0", "--data-dir", f"{data_dir}/users",
-                                "--service-credentials-dir", secrets],
-                      env={"SHOP_ADMIN_EMAIL": ADMIN_EMAIL, "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD})
-        u = f"http://127.0.0.1:{users}"
-        products = start("products", [f"{b}/shop-products", "--host", "127.0.0.1", "--port", "0", "--data-dir", f"{data_dir}/products",
-                                      "--users-url", u])
-        p_url = f"http://127.0.0.1:{products}"
-        orders = start("orders", [f"{b}/shop-orders", "--host", "127.0.0.1", "--port", "0", "--data-dir", f"{data_dir}/orders",
-                                  "--users-url", u, "--products-url", p_url],
-                       env={"SHOP_SERVICE_SECRET_FILE": os.path.join(secrets, "orders")})
-        gateway = start("gateway", [f"{b}/shop-gateway", "--host", "127.0.0.1", "--port", "0", "--users-url", u, "--products-url", p_url,
-                                    "--orders-url", f"http://127.0.0.1:{orders}"])
-        wait_ready(gateway, started)
+        # Part of the platform, so part of the layout: pinned, measured and reported like the services.
+        nats = start("nats", [args.nats_server, "-js", "-sd", os.path.join(data_dir, "nats"), "-a", "127.0.0.1",
+                              "-p", "-1"], threads=False)
+        nats.bench_stop_last = True
+        nats_url = "nats://127.0.0.1:%d" % wait_listening(nats, logs["nats"], pattern=NATS_LISTENING,
+                                                           what="its client port")
+        common = ["--host", "127.0.0.1", "--port", "0", "--nats-url", nats_url]
+        start("users", [f"{b}/shop-users"] + common + ["--data-dir", f"{data_dir}/users",
+                                                       "--service-credentials-dir", secrets],
+              env={"SHOP_ADMIN_EMAIL": ADMIN_EMAIL, "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD})
+        for i in range(1, products + 1):
+            start("products" if products == 1 else f"products{i}",
+                  [f"{b}/shop-products"] + common + ["--data-dir", f"{data_dir}/products"])
+        start("orders", [f"{b}/shop-orders"] + common + ["--data-dir", f"{data_dir}/orders"],
+              env={"SHOP_SERVICE_SECRET_FILE": os.path.join(secrets, "orders")})
+        gateway = start("gateway", [f"{b}/shop-gateway"] + common)
+        port = wait_listening(gateway, logs["gateway"])
+        wait_ready(port, started, timeout=60.0,
+                   registered=[(p, logs[p.bench_name]) for p in started if p is not nats])
     except Exception:
         P.stop(started)
         raise
-    return Layout("split", started, gateway, time.monotonic() - t0, logs, logs["gateway"])
+    layout = Layout(name, started, port, time.monotonic() - t0, logs, logs["gateway"])
+    layout.nats_url = nats_url
+    return layout
 
 
 class Pid:
@@ -507,7 +547,11 @@ def non_2xx_samples(path, limit=5):
 def bench_layout(P, args, name, results):
     log(f"=== layout {name}")
     starts = []
-    starter = start_monolith if name == "monolith" else start_split
+    if name == "monolith":
+        starter = start_monolith
+    else:
+        def starter(P, args, data):
+            return start_split(P, args, data, name, SPLIT_PRODUCTS[name])
     # Time from start to ready: median over fresh data dirs; the last start is the one measured.
     for i in range(args.repeats):
         data = os.path.join(args.work, f"{name}-data{i}")
@@ -517,7 +561,8 @@ def bench_layout(P, args, name, results):
         if i < args.repeats - 1:
             P.stop(layout.procs)
             shutil.rmtree(data, ignore_errors=True)
-    res = {"ready_s": statistics.median(starts), "ready_runs_s": starts, "workloads": {}, "data_dir": data}
+    res = {"ready_s": statistics.median(starts), "ready_runs_s": starts, "workloads": {}, "data_dir": data,
+           "processes": [p.bench_name for p in layout.procs]}
     results["layouts"][name] = res
     try:
         tokens = os.path.join(args.work, f"{name}-tokens.txt")
@@ -656,7 +701,7 @@ COLS = [("rps", "req/s", "rps"), ("p50_ms", "p50 ms", "ms"), ("p90_ms", "p90 ms"
 
 def results_table(results):
     L = results["layouts"]
-    names = [n for n in ("monolith", "split") if n in L and L[n].get("workloads")]
+    names = [n for n in LAYOUTS if n in L and L[n].get("workloads")]
     lines = ["| workload | conns | layout | req/s | p50 ms | p90 ms | p99 ms | CPU s / 1k req | cores used | peak RSS MiB | errors |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for wl, label in WORKLOADS:
@@ -671,10 +716,11 @@ def results_table(results):
                 cells = [fmt(m["rps"], "rps"), fmt(m["p50_ms"], "ms"), fmt(m["p90_ms"], "ms"), fmt(m["p99_ms"], "ms"),
                          fmt3(m["cpu_s_per_1k"]), fmt2(m["cpu_util"]), fmt(m["rss_mib"], "mib"), str(m["errors"])]
                 lines.append(f"| {label} | {c} | {n} | " + " | ".join(cells) + " |")
-            if ms.get("monolith") and ms.get("split"):
-                a, b = ms["split"], ms["monolith"]
-                cells = [fmt(ratio(a[k], b[k]), "ratio") for k, _, _ in COLS]
-                lines.append(f"| {label} | {c} | **split/monolith** | " + " | ".join(cells) + " | |")
+            for num, den in RATIOS:
+                if ms.get(num) and ms.get(den):
+                    a, b = ms[num], ms[den]
+                    cells = [fmt(ratio(a[k], b[k]), "ratio") for k, _, _ in COLS]
+                    lines.append(f"| {label} | {c} | **{num}/{den}** | " + " | ".join(cells) + " | |")
     return "\n".join(lines)
 
 
@@ -799,7 +845,19 @@ def reading(results):
         out.append(f"- **Mix.** split/monolith: {ratio(sx['rps'], mx['rps']):.2f}× req/s, "
                    f"{ratio(sx['cpu_s_per_1k'], mx['cpu_s_per_1k']):.2f}× CPU per request, "
                    f"{ratio(sx['rss_mib'], mx['rss_mib']):.2f}× peak memory ({sx['rss_mib']:.1f} vs "
-                   f"{mx['rss_mib']:.1f} MiB: four processes, each with its own runtime, pools and SQLite caches).")
+                   f"{mx['rss_mib']:.1f} MiB: {len(sx.get('cpu_by_proc_per_1k', {}))} processes, nats-server included, each "
+                   f"with its own runtime, pools and caches).")
+    nx = sx or sp
+    n_ms = (nx or {}).get("cpu_by_proc_per_1k", {}).get("nats")
+    if n_ms is not None and nx.get("cpu_s_per_1k"):
+        out.append(f"- **The registry (nats-server).** During the {'mix' if sx else '`GET /products/{id}`'} at {c} "
+                   f"connections it used {n_ms:.3f} ms of CPU per request, {n_ms / nx['cpu_s_per_1k']:.1%} of the "
+                   f"split layout's CPU ({n_ms / 1000 * nx['rps']:.3f} of a core), counted in the split figures like "
+                   f"every other process. No request passes through it: the services call each other directly at "
+                   f"the URLs the registry lists. Its work is the registry's and the central configuration's traffic "
+                   f"(every instance rewrites its entry every 250 ms and watches the bucket), which does not grow "
+                   f"with requests, so its share per request shrinks as throughput grows.")
+    out.extend(second_instance(results, c, m))
     mr = results.get("micro", {}).get("rows", {})
     ip, rg, rh = mr.get("InProcess/GetProduct"), mr.get("Remote/GetProduct"), mr.get("Remote/HealthLive")
     ia = mr.get("InProcess/AppHandle")
@@ -830,7 +888,7 @@ def reading(results):
                   f"`/health/live` it answers itself ({c} connections).")
         out.append(s)
     errs = []
-    for n in ("monolith", "split"):
+    for n in LAYOUTS:
         for wl, per in L.get(n, {}).get("workloads", {}).items():
             for cc, v in per.items():
                 if v["median"]["errors"]:
@@ -840,9 +898,66 @@ def reading(results):
     return "\n".join(out)
 
 
+def second_instance(results, c, m):
+    """What the second products instance (split2 against split) bought, worded from the numbers."""
+    L, cfg = results["layouts"], results["config"]
+    one, two = L.get("split", {}).get("workloads", {}), L.get("split2", {}).get("workloads", {})
+    rows = [(label, m(two, wl), m(one, wl)) for wl, label in
+            (("product", "`GET /products/{id}`"), ("order", "`POST /orders`"), ("mix", "mix"))]
+    rows = [(label, a, b) for label, a, b in rows if a and b]
+    if not rows:
+        return []
+    cpus = cfg["server_cpus"].split(",")
+    if len(cpus) == 1:
+        s = (f"- **A second products instance (split2 against split).** Every server process is pinned to CPU "
+             f"{cpus[0]}, one core, so the second instance cannot add CPU: both products instances share that core "
+             f"with the gateway, users, orders and nats-server. All it can change is how the core's time is divided "
+             f"(one more process with its own I/O thread, caches and registry heartbeat; the gateway and orders "
+             f"take the two instances in turn, round robin). Measured anyway, split2/split at {c} connections: ")
+    else:
+        s = (f"- **A second products instance (split2 against split).** The server processes share CPUs "
+             f"{cfg['server_cpus']} ({len(cpus)} cores), so a second instance can use CPU the first leaves idle. "
+             f"split2/split at {c} connections: ")
+    s += "; ".join(f"{label} {ratio(a['rps'], b['rps']):.2f}× req/s, {ratio(a['cpu_s_per_1k'], b['cpu_s_per_1k']):.2f}× "
+                   f"CPU per request, p99 {a['p99_ms']:.2f} vs {b['p99_ms']:.2f} ms" for label, a, b in rows) + "."
+    label, a, b = rows[0]
+    r, rc = ratio(a["rps"], b["rps"]), ratio(a["cpu_s_per_1k"], b["cpu_s_per_1k"])
+    if not all((x.get("cpu_util") or 0) >= 0.9 for x in (a, b)):
+        s += (f" {label}: cores used {a['cpu_util']:.2f} (split2) and {b['cpu_util']:.2f} (split) — below 0.9 the "
+              f"layouts were not CPU-bound on their core (waiting on hops, or other work on the machine took the "
+              f"core), so the throughput ratio says little about what the instance buys; CPU per request "
+              f"({rc:.2f}×) is the steadier figure.")
+    elif 0.95 <= r <= 1.05:
+        s += (f" {label}: throughput within ±5% with the core saturated — no gain"
+              + (", as one core predicts." if len(cpus) == 1 else "."))
+    elif r > 1.05:
+        s += (f" {label}: {r - 1:.0%} more throughput with the core saturated"
+              + (" although no CPU was added: the same core did less work per request ({:.2f}×), or the machine was "
+                 "not quiet (see above).".format(rc) if len(cpus) == 1 else "."))
+    else:
+        s += (f" {label}: {1 - r:.0%} less throughput with the core saturated: the same core did {rc:.2f}× the work "
+              f"per request, spread over two products processes (each with its own threads, cache and heartbeat) "
+              f"where one did it all.")
+    by = a.get("cpu_by_proc_per_1k", {})
+    inst = sorted(k for k in by if k.startswith("products"))
+    total = sum(by[k] for k in inst)
+    if len(inst) > 1 and total > 0:
+        s += (f" The products CPU for {label} split " + " / ".join(f"{k} {by[k] / total:.0%}" for k in inst)
+              + f" ({total:.3f} ms per request in all, {b.get('cpu_by_proc_per_1k', {}).get('products', 0):.3f} "
+              f"with one instance).")
+    mx2, mx1 = m(two, "mix"), m(one, "mix")
+    if mx2 and mx1 and mx2.get("rss_mib") and mx1.get("rss_mib"):
+        s += f" Peak memory in the mix: {mx2['rss_mib']:.1f} vs {mx1['rss_mib']:.1f} MiB."
+    if len(cpus) == 1:
+        s += (" With two cores, one of them wrk's, this machine cannot show what a second instance buys when it has "
+              "a core of its own." if cfg["cores"] <= 2 else
+              " What it buys with a core of its own needs more server cores (`--server-cpus`).")
+    return [s]
+
+
 def write_chart(results, path):
     L = results["layouts"]
-    names = [n for n in ("monolith", "split") if L.get(n, {}).get("workloads")]
+    names = [n for n in LAYOUTS if L.get(n, {}).get("workloads")]
     groups = [(wl, c) for wl, _ in WORKLOADS for c in results["config"]["conns"]
               if any(L[n]["workloads"].get(wl, {}).get(str(c)) for n in names)]
     if not groups:
@@ -859,28 +974,30 @@ def write_chart(results, path):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(3, 1, figsize=(max(8, len(groups) * 0.75), 11), constrained_layout=True)
+        fig, axes = plt.subplots(3, 1, figsize=(max(8, len(groups) * 0.3 * (len(names) + 1)), 11),
+                                 constrained_layout=True)
         width = 0.8 / max(1, len(names))
         for ax, (k, title) in zip(axes, [("rps", "requests/s (higher is better)"),
                                          ("p99_ms", "p99 latency, ms (lower is better)"),
                                          ("cpu_s_per_1k", "CPU s per 1,000 requests, all processes (lower is better)")]):
             for i, n in enumerate(names):
                 xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(groups))]
-                ax.bar(xs, [val(n, wl, c, k) for wl, c in groups], width, label=n,
-                       color={"monolith": "#3b6ea8", "split": "#d9822b"}[n])
-            if len(names) == 2:  # split/monolith over each group
-                for j, (wl, c) in enumerate(groups):
-                    a, b = val("split", wl, c, k), val("monolith", wl, c, k)
-                    if a and b:
-                        ax.annotate(f"{a / b:.2f}×", (j, max(a, b)), textcoords="offset points", xytext=(0, 2),
-                                    ha="center", fontsize=7)
-            ax.set_title(title + (" — labels: split/monolith" if len(names) == 2 else ""))
+                ys = [val(n, wl, c, k) for wl, c in groups]
+                ax.bar(xs, ys, width, label=n, color=COLOR[n])
+                if n != "monolith" and "monolith" in names:  # each split bar: its ratio to the monolith
+                    for x, y, (wl, c) in zip(xs, ys, groups):
+                        base = val("monolith", wl, c, k)
+                        if y and base:
+                            ax.annotate(f"{y / base:.2f}×", (x, y), textcoords="offset points", xytext=(0, 2),
+                                        ha="center", fontsize=6)
+            ax.set_title(title + (" — labels: ratio to the monolith" if "monolith" in names and len(names) > 1
+                                  else ""))
             ax.set_xticks(range(len(groups)))
             ax.set_xticklabels(xl, fontsize=8)
             ax.grid(axis="y", alpha=0.3)
             ax.legend()
         cfg = results["config"]
-        fig.suptitle(f"shop: monolith vs split ({'quick' if cfg['quick'] else 'full'} run, median of "
+        fig.suptitle(f"shop: {' vs '.join(names)} ({'quick' if cfg['quick'] else 'full'} run, median of "
                      f"{cfg['repeats']}, {cfg['duration']} s each, server on CPU {cfg['server_cpus']})")
         fig.savefig(path, dpi=110)
         plt.close(fig)
@@ -896,11 +1013,22 @@ def write_chart(results, path):
             f.write(f"{short[wl]}/c{c} " + " ".join(str(val(n, wl, c, "rps")) for n in names) + "\n")
     script = (f"set terminal pngcairo size 1000,500\nset output '{path}'\nset style data histograms\n"
               f"set style fill solid 0.8\nset key top right autotitle columnhead\nset ylabel 'requests/s'\n"
-              f"set xtics rotate by -30\nset title 'shop: requests/s, monolith vs split'\n"
+              f"set xtics rotate by -30\nset title 'shop: requests/s, {' vs '.join(names)}'\n"
               f"plot " + ", ".join(f"'{dat}' using {i + 2}:xtic(1)" for i in range(len(names))) + "\n")
     r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
     os.remove(dat)
     return "gnuplot" if r.returncode == 0 else None
+
+
+def proc_cell(by, service):
+    """A service's CPU per request: its process, or the sum of its instances (service1, service2...) with each."""
+    inst = sorted(k for k in by if k == service or (k.startswith(service) and k[len(service):].isdigit()))
+    if not inst:
+        return "–"
+    total = sum(by[k] for k in inst)
+    if len(inst) == 1:
+        return f"{total:.3f}"
+    return f"{total:.3f} (" + " + ".join(f"{by[k]:.3f}" for k in inst) + ")"
 
 
 def write_report(results, out_dir):
@@ -938,24 +1066,29 @@ def write_report(results, out_dir):
               f"each request's send (see the caveat below). *CPU s / 1k req*: user+system CPU seconds of every "
               f"process of the layout per 1,000 requests (numerically, CPU ms per request). *cores used*: the layout's CPU time over wall time; near 1.0 means the one server core was saturated, well below it means the layout waited (or other processes held the core). *Peak RSS*: VmHWM summed over the layout's processes, "
               f"reset before each run. *errors*: non-2xx/3xx answers plus socket errors and timeouts (summed over "
-              f"repeats; must be 0). The **split/monolith** rows are ratios of the medians.\n")
+              f"repeats; must be 0). Layouts: *monolith* (`shop`); *split* (nats-server, users, products, orders, gateway, one "
+              f"instance each); *split2* (the same with two products instances). The **split/monolith** and "
+              f"**split2/split** rows are ratios of the medians.\n")
     md.append(results_table(results) + "\n")
 
     md.append("### Time from start to ready\n")
-    md.append("From starting the first process to the first `200` from `/health/ready` (the gateway's for split: "
-              "users, products, orders and gateway are started in turn, as split/run-local.sh does, each once the "
-              f"previous listens), fresh empty data dir, server pinned like in the runs; median of {cfg['repeats']}.\n")
+    md.append("From starting the first process to the first `200` from `/health/ready` (for split layouts, as "
+              "split/run-local.sh does: nats-server first, then, once its port is logged, users, the products "
+              "instances, orders and the gateway all at once; ready when the gateway answers `200` and every "
+              "instance has logged `registered`), fresh empty data dir, server pinned like in the runs; median of "
+              f"{cfg['repeats']}.\n")
     md.append("| layout | ready ms | idle RSS after seeding MiB | seeding s | threads |")
     md.append("|---|---:|---:|---:|---|")
-    for n in ("monolith", "split"):
+    for n in LAYOUTS:
         if n in L and "ready_s" in L[n]:
             v = L[n]
             th = ", ".join(f"{k} {t}" for k, t in v.get("threads", {}).items())
             md.append(f"| {n} | {v['ready_s'] * 1000:.0f} | {fmt(v.get('idle_rss_mib'), 'mib')} | "
                       f"{v.get('seed', {}).get('wall_s', 0):.1f} | {th} |")
-    if "monolith" in L and "split" in L and "ready_s" in L["split"]:
-        md.append(f"| **split/monolith** | {fmt(ratio(L['split']['ready_s'], L['monolith']['ready_s']), 'ratio')} | "
-                  f"{fmt(ratio(L['split'].get('idle_rss_mib'), L['monolith'].get('idle_rss_mib')), 'ratio')} | | |")
+    for num, den in RATIOS:
+        if "ready_s" in L.get(num, {}) and "ready_s" in L.get(den, {}):
+            md.append(f"| **{num}/{den}** | {fmt(ratio(L[num]['ready_s'], L[den]['ready_s']), 'ratio')} | "
+                      f"{fmt(ratio(L[num].get('idle_rss_mib'), L[den].get('idle_rss_mib')), 'ratio')} | | |")
     md.append("")
 
     mono = L.get("monolith", {}).get("workloads", {})
@@ -1023,27 +1156,29 @@ def write_report(results, out_dir):
     else:
         md.append(f"Skipped: {mi.get('skipped', 'not run')}\n")
 
-    if L.get("split", {}).get("workloads"):
-        md.append("### Where the split layout's CPU goes\n")
+    splits = [n for n in SPLIT_PRODUCTS if L.get(n, {}).get("workloads")]
+    if splits:
+        md.append("### Where the split layouts' CPU goes\n")
         c = str(max(cfg["conns"]))
-        md.append(f"CPU ms per request by process at {c} connections (medians):\n")
-        procs = ["gateway", "users", "products", "orders"]
-        md.append("| workload | " + " | ".join(procs) + " | total | monolith |")
-        md.append("|---|" + "---:|" * (len(procs) + 2))
+        md.append(f"CPU ms per request by process at {c} connections (medians); *products* of split2 is the sum of "
+                  f"its two instances, each in brackets; *nats* is nats-server, the registry:\n")
+        procs = ["gateway", "users", "products", "orders", "nats"]
+        md.append("| workload | layout | " + " | ".join(procs) + " | total | monolith |")
+        md.append("|---|---|" + "---:|" * (len(procs) + 2))
         for wl, label in WORKLOADS:
-            s = L["split"]["workloads"].get(wl, {}).get(c, {}).get("median")
             m = mono.get(wl, {}).get(c, {}).get("median")
-            if s:
-                by = s["cpu_by_proc_per_1k"]
-                md.append(f"| {label} | " + " | ".join(f"{by.get(p, 0):.3f}" for p in procs) +
-                          f" | {s['cpu_s_per_1k']:.3f} | " + (f"{m['cpu_s_per_1k']:.3f} |" if m else "– |"))
+            for n in splits:
+                s = L[n]["workloads"].get(wl, {}).get(c, {}).get("median")
+                if s:
+                    md.append(f"| {label} | {n} | " + " | ".join(proc_cell(s["cpu_by_proc_per_1k"], p) for p in procs) +
+                              f" | {s['cpu_s_per_1k']:.3f} | " + (f"{m['cpu_s_per_1k']:.3f} |" if m else "– |"))
         md.append("")
 
     md.append("## Reading\n")
     md.append(reading(results) + "\n")
 
     bad = []
-    for n in ("monolith", "split"):
+    for n in LAYOUTS:
         v = L.get(n, {})
         st = v.get("public_statuses", {})
         if any(k not in ("2xx", "3xx") for k in st):
@@ -1059,7 +1194,7 @@ def write_report(results, out_dir):
                     f"default thread counts (`--threads 0`: one I/O thread per CPU the process may run on, "
                     f"so one here, as each process is pinned to one core)")
     md.append(f"""- **Same machine, same cores.** {cfg['cpu_model']}, {cfg['cores']} cores. Every server process
-  (the monolith; users, products, orders and gateway; nginx) is pinned with `taskset -c {cfg['server_cpus']}`; wrk
+  (the monolith; nats-server, users, the products instances, orders and gateway; nginx) is pinned with `taskset -c {cfg['server_cpus']}`; wrk
   runs with `taskset -c {cfg['wrk_cpus']}` ({'its own core' if cfg['wrk_own_core'] else 'NOT its own core: this machine has too few cores, so load generator and servers compete'}).
   The driver and the seeder stay off the server core while load runs. Other work on the machine is not controlled:
   run it on an idle machine.
@@ -1079,9 +1214,15 @@ def write_report(results, out_dir):
 - **Reference rows.** `/health/live` on each layout (the split one answered by the gateway itself) measures the HTTP
   stack alone: comparing it with `GET /products/{{id}}` separates the stack's cost from the module's, and comparing
   layouts separates the extra hop. nginx on one core bounds what a minimal HTTP server does on this machine.
-- **Split processes** are started with exactly the command lines of split/run-local.sh (ports picked by the
-  services, `--port 0`), but directly rather than through the script: it pipes every log through `tail -F | sed`,
-  which would add two busy processes per service on the server core.
+- **Split processes** are started with the command lines of split/run-local.sh (`--replicas products=2` for
+  split2): `nats-server -js -sd DATA/nats -a 127.0.0.1 -p -1` ({cfg.get('nats_version') or 'nats-server'}, JetStream,
+  a fresh store per start), then every service with `--nats-url` and `--port 0` and no URL of another service: they
+  find each other through the NATS registry, and the gateway and orders take the products instances in turn; the
+  instances of a service share its data dir (SQLite, WAL). Only `--host 127.0.0.1` is added. They are started
+  directly rather than through the script: it pipes every log through `tail -F | sed`, which would add two busy
+  processes per service on the server core. nats-server is part of the platform, so it is part of the layout:
+  pinned to the server core, its CPU and memory counted in the split layouts' figures and shown as *nats* in the
+  breakdown; it is stopped after the services, so that they deregister.
 - **Why wrk.** It is the Debian-packaged, widely known HTTP load generator: a single event-loop thread drives many
   keep-alive connections with little CPU of its own, Lua scripts give request mixes, and `done()` exposes the
   latency histogram (percentiles printed as JSON). **Caveat: wrk is closed-loop** — each connection sends its next
@@ -1115,6 +1256,15 @@ def cpu_model():
     return platform.processor() or "unknown CPU"
 
 
+def nats_version(exe):
+    if not exe:
+        return None
+    try:
+        return subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
 def git_commit():
     try:
         rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -1139,7 +1289,7 @@ def main():
     ap.add_argument("--conns")
     ap.add_argument("--products", type=int)
     ap.add_argument("--users", type=int)
-    ap.add_argument("--layouts", default="monolith,split")
+    ap.add_argument("--layouts", default=",".join(LAYOUTS))
     ap.add_argument("--workloads", default="health,product,list,order,mix")
     ap.add_argument("--no-nginx", action="store_true")
     ap.add_argument("--no-micro", action="store_true")
@@ -1169,6 +1319,11 @@ def main():
     a.micro_min_time = 0.1 if q else 0.5
     a.micro_repetitions = 1 if q else 3
     a.workloads = a.workloads.split(",")
+    unknown = [n for n in a.layouts.split(",") if n not in LAYOUTS]
+    if unknown:
+        ap.error(f"unknown layout(s) {', '.join(unknown)}; known: {', '.join(LAYOUTS)}")
+    a.nats_server = shutil.which("nats-server") or (
+        "/usr/sbin/nats-server" if os.access("/usr/sbin/nats-server", os.X_OK) else None)
     a.bin_dir = os.path.abspath(a.bin_dir)
     cores = os.cpu_count() or 1
     online = sorted(os.sched_getaffinity(0))
@@ -1196,6 +1351,7 @@ def main():
             "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "micro_repetitions": a.micro_repetitions, "command": a.command, "server_threads": a.server_threads,
             "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
+            "split_products": SPLIT_PRODUCTS, "nats_server": a.nats_server, "nats_version": nats_version(a.nats_server),
         },
         "layouts": {}, "notes": list(a.note),
     }
@@ -1203,15 +1359,18 @@ def main():
     t_start = time.monotonic()
     rc = 0
     try:
-        layouts = a.layouts.split(",")
-        if "split" in layouts:
+        layouts = [n for n in LAYOUTS if n in a.layouts.split(",")]
+        splits = [n for n in layouts if n in SPLIT_PRODUCTS]
+        if splits:
             missing = [e for e in SPLIT_EXES if not os.access(os.path.join(a.bin_dir, e), os.X_OK)]
-            if missing:
-                msg = (f"split layout skipped: {', '.join(missing)} not in {a.bin_dir} "
-                       f"(build with -DSHOP_SPLIT=ON)")
+            why = (f"{', '.join(missing)} not in {a.bin_dir} (build with -DSHOP_SPLIT=ON)" if missing else
+                   None if a.nats_server else "no nats-server (apt-get install nats-server): the services find "
+                   "each other through its registry")
+            if why:
+                msg = f"{' and '.join(splits)} layout{'s' if len(splits) > 1 else ''} skipped: {why}"
                 log(msg)
                 results["notes"].append(msg)
-                layouts.remove("split")
+                layouts = [n for n in layouts if n not in splits]
         for name in layouts:
             try:
                 bench_layout(P, a, name, results)
