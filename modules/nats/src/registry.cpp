@@ -169,12 +169,19 @@ void Registry::Remove(const std::string& key) {
   records_.erase(it);
 }
 
+bool Registry::FlowingLocked() const {
+  // Heartbeats (this process's own among them) arrive several times a second while the watch works.
+  // Connected but silent longer than the liveness window means a hung server or watch, not dead
+  // instances: judge nobody on silence then.
+  return watch_ && watch_->synced() && http::SteadyNowMs() - last_event_ms_ <= options_.liveness.count();
+}
+
 void Registry::PublishLocked() {
-  const bool synced = watch_ && watch_->synced();
+  published_flowing_ = FlowingLocked();
   for (auto& [service, view] : views_) {
     auto set = std::make_shared<http::EndpointSet>();
     // Cut from NATS, heartbeats cannot be seen: serve on with the last view, unchecked.
-    set->liveness = synced ? options_.liveness : std::chrono::milliseconds(0);
+    set->liveness = published_flowing_ ? options_.liveness : std::chrono::milliseconds(0);
     for (const auto& [key, record] : records_) {
       if (record.service == service && record.endpoint) set->endpoints.push_back(record.endpoint);
     }
@@ -185,6 +192,7 @@ void Registry::PublishLocked() {
 void Registry::Reset(std::vector<KvEntry> entries) {
   const auto now = std::chrono::system_clock::now();
   std::lock_guard lock(mu_);
+  last_event_ms_ = http::SteadyNowMs();
   std::map<std::string, Record> previous = std::move(records_);
   records_.clear();
   for (const KvEntry& e : entries) {
@@ -212,6 +220,7 @@ void Registry::Reset(std::vector<KvEntry> entries) {
 
 void Registry::Changed(const KvEntry& e) {
   std::lock_guard lock(mu_);
+  last_event_ms_ = http::SteadyNowMs();
   if (e.deleted) {
     Remove(e.key);
   } else if (auto record = Parse(e, 0)) {
@@ -242,7 +251,9 @@ void Registry::Tick() {
     std::lock_guard lock(mu_);
     if (is_ready && self_) announcement.emplace(Key(self_->first), Encode(self_->first));
     // Instances whose heartbeats stopped: dead without deregistering (kill -9, a cut network).
-    if (watch_ && watch_->synced()) {
+    const bool flowing = FlowingLocked();
+    if (flowing != published_flowing_) PublishLocked();
+    if (flowing) {
       const std::int64_t now = http::SteadyNowMs();
       std::vector<std::string> dead;
       for (const auto& [key, record] : records_) {

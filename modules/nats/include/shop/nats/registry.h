@@ -46,8 +46,9 @@ int MajorVersion(std::string_view version);
 /// Liveness: every instance rewrites its entry every `heartbeat`; an entry not rewritten within
 /// `liveness` is dead (bucket MaxAge expiry gives no watch event in NATS 2.9, so the age of the last
 /// write decides, as Consul's TTL checks and Eureka's leases do, only much faster). While this
-/// process is cut from NATS it keeps its last view and checks no liveness (it cannot see
-/// heartbeats), then re-reads the full state when it is back.
+/// process is cut from NATS, or its watch has been silent longer than `liveness` (a hung server:
+/// even its own heartbeats do not come back), it keeps its last view and checks no liveness, then
+/// re-reads the full state when it is back.
 class Registry final : public admin::Directory {
  public:
   struct Options {
@@ -88,6 +89,7 @@ class Registry final : public admin::Directory {
   void Upsert(const std::string& key, Record record);  // mu_ held
   void Remove(const std::string& key);                 // mu_ held
   void PublishLocked();                                // mu_ held
+  bool FlowingLocked() const;                          // mu_ held
   void Tick();
 
   Connection& connection_;
@@ -101,6 +103,8 @@ class Registry final : public admin::Directory {
   std::map<std::string, std::shared_ptr<View>> views_;  // by dependency name; fixed after construction
   std::optional<std::pair<SelfInfo, std::function<bool()>>> self_;  // guarded by mu_
   bool announced_ = false;                                           // guarded by mu_
+  std::int64_t last_event_ms_ = 0;     // steady ms of the last watch event; guarded by mu_
+  bool published_flowing_ = false;     // whether the published sets check liveness; guarded by mu_
 
   std::unique_ptr<Watch> watch_;
   std::mutex tick_mu_;
