@@ -44,6 +44,18 @@ struct Connection::Impl {
     auto* self = static_cast<Connection*>(closure);
     if (self->connected_.exchange(false)) log::Write(log::Level::kWarn, "nats disconnected", {{"url", self->url_}});
   }
+  /// The library's last callback for a connection, after natsConnection_Close: callbacks run on
+  /// the library's own thread, in order, so once this one ran no other will touch the Connection.
+  static void OnClosed(natsConnection*, void* closure) {
+    Impl& impl = *static_cast<Connection*>(closure)->impl_;
+    std::lock_guard lock(impl.closed_mu);
+    impl.closed = true;
+    impl.closed_cv.notify_all();
+  }
+
+  std::mutex closed_mu;
+  std::condition_variable closed_cv;
+  bool closed = false;
 };
 
 Connection::Connection(const std::string& url, const std::string& name) : url_(url), impl_(std::make_unique<Impl>()) {
@@ -59,6 +71,7 @@ Connection::Connection(const std::string& url, const std::string& name) : url_(u
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(impl_->options, 2);
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(impl_->options, &Impl::OnDisconnected, this);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(impl_->options, &Impl::OnConnected, this);
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(impl_->options, &Impl::OnClosed, this);
   if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(impl_->options, true, &Impl::OnConnected, this);
   if (s != NATS_OK) throw std::runtime_error("NATS options for " + url + ": " + StatusText(s));
   s = natsConnection_Connect(&impl_->conn, impl_->options);
@@ -78,6 +91,11 @@ Connection::~Connection() {
   if (impl_->js) jsCtx_Destroy(impl_->js);
   if (impl_->conn) {
     natsConnection_Close(impl_->conn);
+    // Close returns before the library has called the disconnected and closed callbacks (on its
+    // own thread): wait for the closed one, or they would run on this Connection once it is freed.
+    std::unique_lock lock(impl_->closed_mu);
+    impl_->closed_cv.wait_for(lock, std::chrono::seconds(5), [this] { return impl_->closed; });
+    lock.unlock();
     natsConnection_Destroy(impl_->conn);
   }
   if (impl_->options) natsOptions_Destroy(impl_->options);
