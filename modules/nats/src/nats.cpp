@@ -269,8 +269,11 @@ void Watch::Run() {
         handlers_.changed(entry);
       }
     }
-    kvWatcher_Destroy(watcher);
+    // Not synced from the moment the loop is left: destroying the watcher while the connection is
+    // down blocks until it is back (libnats unsubscribes through the server), and meanwhile the
+    // registry must not judge liveness on heartbeats it cannot see.
     SetSynced(false);
+    kvWatcher_Destroy(watcher);
   }
 }
 
