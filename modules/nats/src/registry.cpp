@@ -191,6 +191,7 @@ void Registry::PublishLocked() {
 
 void Registry::Reset(std::vector<KvEntry> entries) {
   const auto now = std::chrono::system_clock::now();
+  const std::int64_t steady_now = http::SteadyNowMs();
   std::lock_guard lock(mu_);
   last_event_ms_ = http::SteadyNowMs();
   std::map<std::string, Record> previous = std::move(records_);
@@ -200,9 +201,14 @@ void Registry::Reset(std::vector<KvEntry> entries) {
         0, std::chrono::duration_cast<std::chrono::milliseconds>(now - e.written).count());
     auto record = Parse(e, age_ms);
     if (!record) continue;
+    auto old = previous.find(e.key);
+    const bool known = old != previous.end() && old->second.instance.url == record->instance.url;
+    // Re-synced after the connection was lost: nobody could write heartbeats meanwhile, so the age
+    // of an instance's last write says nothing yet. One this process knew gets one liveness window
+    // from now to be heard again (else every instance would be dropped until its next heartbeat).
+    if (known) record->last_seen_steady_ms = std::max(record->last_seen_steady_ms, steady_now);
     // Keep the endpoint (its breaker, pooled connections) of an instance that is still there.
-    if (auto old = previous.find(e.key); old != previous.end() && old->second.instance.url == record->instance.url &&
-                                         old->second.endpoint && record->instance.compatible) {
+    if (known && old->second.endpoint && record->instance.compatible) {
       record->endpoint = old->second.endpoint;
       record->endpoint->last_seen_ms.store(record->last_seen_steady_ms);
       records_.insert_or_assign(e.key, std::move(*record));
