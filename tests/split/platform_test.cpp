@@ -4,7 +4,8 @@
 // a killed one stops being called, another major version is never called, callers ride out a NATS
 // outage; one request id traced through gateway, orders and products.
 // The cases share one layout and run in file order (--order-by=file). Every wait polls a condition
-// with a deadline; times are taken with steady_clock and printed (MESSAGE) for the record.
+// with a deadline; times are taken with steady_clock and printed (MESSAGE) for the record: run it
+// with `ctest -R platform_split -V` to see them. SHOP_TEST_KEEP_LOGS=DIR keeps the processes' logs.
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
