@@ -8,6 +8,7 @@
 using shop::json::DecodeError;
 using shop::json::ObjectReader;
 using shop::json::ParseObject;
+using Strictness = ObjectReader::Strictness;
 
 TEST_CASE("malformed bodies are malformed, wrong shapes are invalid") {
   CHECK(ParseObject("").error().kind == DecodeError::Kind::kMalformed);
@@ -24,7 +25,7 @@ TEST_CASE("malformed bodies are malformed, wrong shapes are invalid") {
 TEST_CASE("required, optional and typed fields") {
   auto obj = ParseObject(R"({"name":"x","n":5,"list":[1]})");
   REQUIRE(obj);
-  ObjectReader r(*obj);
+  ObjectReader r(*obj, Strictness::kRejectUnknown);
   CHECK(r.String("name") == "x");
   CHECK(r.Int("n") == 5);
   CHECK(r.Array("list")->size() == 1);
@@ -36,7 +37,7 @@ TEST_CASE("the first problem names its field") {
   auto check = [](std::string_view body, std::string_view expected) {
     auto obj = ParseObject(body);
     REQUIRE(obj);
-    ObjectReader r(*obj);
+    ObjectReader r(*obj, Strictness::kRejectUnknown);
     r.String("name");
     r.Int("n");
     auto error = r.Finish();
@@ -57,7 +58,41 @@ TEST_CASE("the first problem names its field") {
 TEST_CASE("nested readers prefix their field names") {
   auto obj = ParseObject(R"({"q":"x"})");
   REQUIRE(obj);
-  ObjectReader r(*obj, "items[3].");
+  ObjectReader r(*obj, Strictness::kRejectUnknown, "items[3].");
   r.Int("quantity");
   CHECK(r.Finish()->detail == "items[3].quantity: is required");
+}
+
+TEST_CASE("a tolerant reader ignores fields nobody asked for, and still checks the ones it reads") {
+  auto obj = ParseObject(R"({"name":"x","n":5,"added_in_a_later_version":{"deep":[1,2]}})");
+  REQUIRE(obj);
+  ObjectReader tolerant(*obj, Strictness::kIgnoreUnknown);
+  CHECK(tolerant.String("name") == "x");
+  CHECK(tolerant.Int("n") == 5);
+  CHECK_FALSE(tolerant.Finish().has_value());
+
+  ObjectReader strict(*obj, Strictness::kRejectUnknown);
+  strict.String("name");
+  strict.Int("n");
+  REQUIRE(strict.Finish().has_value());
+
+  ObjectReader typed(*obj, Strictness::kIgnoreUnknown);
+  typed.String("n");
+  typed.Int("missing");
+  CHECK(typed.Finish()->detail == "n: must be a string");
+}
+
+TEST_CASE("nullable integers") {
+  auto obj = ParseObject(R"({"a":null,"b":3,"c":"x"})");
+  REQUIRE(obj);
+  ObjectReader r(*obj, Strictness::kRejectUnknown);
+  CHECK_FALSE(r.NullableInt("a").has_value());
+  CHECK(r.NullableInt("b") == 3);
+  CHECK(r.Finish()->detail == "c: is not a known field");
+  ObjectReader missing(*obj, Strictness::kIgnoreUnknown);
+  missing.NullableInt("z");
+  CHECK(missing.Finish()->detail == "z: is required");
+  ObjectReader wrong(*obj, Strictness::kIgnoreUnknown);
+  wrong.NullableInt("c");
+  CHECK(wrong.Finish()->detail == "c: must be an integer");
 }

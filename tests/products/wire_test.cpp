@@ -89,8 +89,22 @@ TEST_CASE("products wire: products and pages") {
   CHECK(Rejection(wire::DecodeProduct("{\"id\":1," + fields + "}")).empty());
   CHECK(Rejection(wire::DecodeProduct("{" + fields + "}")) == "id: is required");
   CHECK(Rejection(wire::DecodeProduct("{\"id\":\"1\"," + fields + "}")) == "id: must be an integer");
-  CHECK(Rejection(wire::DecodeProduct("{\"id\":1," + fields + ",\"colour\":\"red\"}")) ==
-        "colour: is not a known field");
+  // Products and pages are answers from the products service: a field a newer version added is ignored.
+  auto newer = wire::DecodeProduct("{\"id\":1," + fields + R"(,"colour":"red","dimensions":{"cm":[1,2]}})");
+  REQUIRE_MESSAGE(newer.has_value(), Rejection(newer));
+  CHECK(newer->id == 1);
+  CHECK(newer->sku == "S");
+  CHECK(newer->created_at == "t");
+  auto newer_page =
+      wire::DecodePage(R"({"items":[{"id":1,)" + fields + R"(,"colour":"red"}],"next_after":null,"total":1})");
+  REQUIRE_MESSAGE(newer_page.has_value(), Rejection(newer_page));
+  REQUIRE(newer_page->items.size() == 1);
+  CHECK(newer_page->items[0].name == "N");
+  CHECK_FALSE(newer_page->next_after.has_value());
+  // Still read: the fields it knows keep their types.
+  CHECK(Rejection(wire::DecodeProduct(
+            R"({"id":1,"sku":"S","name":"N","price_cents":1,"stock":"2","created_at":"t","colour":"red"})")) ==
+        "stock: must be an integer");
   CHECK_FALSE(Rejection(wire::DecodeProduct("{\"id\":1,")).empty());
   CHECK(Rejection(wire::DecodePage(R"({"items":[]})")) == "next_after: is required");
   CHECK(Rejection(wire::DecodePage(R"({"items":[1],"next_after":null})")) == "items[0]: must be an object");
@@ -119,6 +133,10 @@ TEST_CASE("products wire: new products and patches") {
     CHECK(back->stock == patch.stock);
   }
   CHECK(Rejection(wire::DecodePatch(R"({"sku":"X"})")) == "sku: cannot be changed");
+  // Public request bodies stay strict (API.md: unknown fields are 400).
+  CHECK(Rejection(wire::DecodeNewProduct(R"({"sku":"S","name":"N","price_cents":1,"stock":2,"colour":"red"})")) ==
+        "colour: is not a known field");
+  CHECK(Rejection(wire::DecodePatch(R"({"stock":2,"colour":"red"})")) == "colour: is not a known field");
   CHECK(Rejection(wire::DecodeNewProduct(R"({"sku":"S","name":"N","price_cents":1})")) == "stock: is required");
 
   // JSON cannot carry text that is not UTF-8: it fails as the service fails such a field.
@@ -159,8 +177,20 @@ TEST_CASE("products wire: reservations and releases") {
         "lines[0].unit_price_cents: is required");
 
   CHECK(wire::DecodeReleaseRequest(*wire::EncodeReleaseRequest("r\xC3\xA9")) == "r\xC3\xA9");
-  CHECK(Rejection(wire::DecodeReleaseRequest(R"({"order_ref":"r","lines":[]})")) == "lines: is not a known field");
+  CHECK(Rejection(wire::DecodeReleaseRequest(R"({"lines":[]})")) == "order_ref: is required");
   CHECK(wire::DecodeReleased(wire::EncodeReleased("r-1")) == "r-1");
   CHECK(Rejection(wire::DecodeReleased(R"({"order_ref":"r"})")) == "released: is required");
   CHECK(Rejection(wire::DecodeReleased(R"({"order_ref":"r","released":false})")) == "released: must be true");
+
+  // Internal requests and their answers travel between services: fields a newer version added are ignored.
+  auto newer_request =
+      wire::DecodeReserveRequest(R"({"order_ref":"r","lines":[{"product_id":1,"quantity":2,"note":"x"}],"v":2})");
+  REQUIRE_MESSAGE(newer_request.has_value(), Rejection(newer_request));
+  CHECK(newer_request->lines.at(0).quantity == 2);
+  auto newer_lines =
+      wire::DecodeReservedLines(R"({"lines":[{"product_id":1,"quantity":2,"unit_price_cents":5,"tax_cents":1}]})");
+  REQUIRE_MESSAGE(newer_lines.has_value(), Rejection(newer_lines));
+  CHECK(newer_lines->at(0).unit_price_cents == 5);
+  CHECK(wire::DecodeReleaseRequest(R"({"order_ref":"r","reason":"cancelled"})") == "r");
+  CHECK(wire::DecodeReleased(R"({"order_ref":"r","released":true,"at":"2026-01-01T00:00:00Z"})") == "r");
 }

@@ -18,15 +18,15 @@ std::expected<boost::json::object, DecodeError> ParseObject(std::string_view bod
   return std::move(value.as_object());
 }
 
-ObjectReader::ObjectReader(const boost::json::object& object, std::string prefix)
-    : object_(object), prefix_(std::move(prefix)) {}
+ObjectReader::ObjectReader(const boost::json::object& object, Strictness strictness, std::string prefix)
+    : object_(object), strictness_(strictness), prefix_(std::move(prefix)) {}
 
 void ObjectReader::Reject(std::string_view key, std::string_view problem) {
   if (!error_) error_ = prefix_ + std::string(key) + ": " + std::string(problem);
 }
 
 const boost::json::value* ObjectReader::Field(std::string_view key, bool required) {
-  seen_.push_back(key);
+  if (strictness_ == Strictness::kRejectUnknown) seen_.push_back(key);
   const boost::json::value* v = object_.if_contains(key);
   if (!v && required) Reject(key, "is required");
   return v;
@@ -64,8 +64,17 @@ const boost::json::array* ObjectReader::Array(std::string_view key, bool require
   return &v->get_array();
 }
 
+std::optional<std::int64_t> ObjectReader::NullableInt(std::string_view key, bool required) {
+  const boost::json::value* v = object_.if_contains(key);
+  if (v && v->is_null()) {
+    if (strictness_ == Strictness::kRejectUnknown) seen_.push_back(key);
+    return std::nullopt;
+  }
+  return Int(key, required);
+}
+
 std::optional<DecodeError> ObjectReader::Finish() {
-  if (!error_) {
+  if (!error_ && strictness_ == Strictness::kRejectUnknown) {
     for (const auto& member : object_) {
       if (std::ranges::find(seen_, std::string_view(member.key())) == seen_.end()) {
         Reject(std::string_view(member.key()), "is not a known field");

@@ -56,7 +56,9 @@ http::Response NotFound() { return http::Problem(404, "not_found", "no such orde
 std::expected<NewOrder, http::Response> DecodeNewOrder(const http::Request& request) {
   auto body = http::ParseJsonBody(request);
   if (!body) return std::unexpected(std::move(body.error()));
-  json::ObjectReader reader(*body);
+  // A public request body: strict (API.md: unknown fields are 400).
+  constexpr auto kStrict = json::ObjectReader::Strictness::kRejectUnknown;
+  json::ObjectReader reader(*body, kStrict);
   NewOrder order;
   if (const boost::json::array* items = reader.Array("items")) {
     order.items.reserve(items->size());
@@ -67,7 +69,7 @@ std::expected<NewOrder, http::Response> DecodeNewOrder(const http::Request& requ
         reader.Reject(field, "must be an object");
         break;
       }
-      json::ObjectReader line(*item, field + ".");
+      json::ObjectReader line(*item, kStrict, field + ".");
       std::optional<std::int64_t> product_id = line.Int("product_id");
       std::optional<std::int64_t> quantity = line.Int("quantity");
       if (auto error = line.Finish()) return std::unexpected(http::DecodeProblem(*error));

@@ -12,6 +12,13 @@ namespace {
 
 using json::DecodeError;
 using json::ObjectReader;
+// Public request bodies (POST and PATCH /products) are read strictly, as API.md asks. Everything else
+// here is read by another service of this product: answers (products, pages, reserved lines, releases)
+// by the HTTP client, and the internal requests (/internal/reservations, /internal/releases) by this
+// service from orders. Those are tolerant, so a newer minor version on either side may add a field and
+// be deployed before, or after, the other.
+constexpr auto kStrict = ObjectReader::Strictness::kRejectUnknown;
+constexpr auto kTolerant = ObjectReader::Strictness::kIgnoreUnknown;
 
 constexpr std::size_t kProductJsonOverhead = 96;  // keys, punctuation, numbers and the timestamp
 
@@ -66,7 +73,7 @@ std::expected<std::vector<T>, DecodeError> Elements(const boost::json::array& ar
 }
 
 std::expected<Product, DecodeError> ProductFrom(const boost::json::object& object, std::string prefix) {
-  ObjectReader reader(object, std::move(prefix));
+  ObjectReader reader(object, kTolerant, std::move(prefix));
   auto id = reader.Int("id");
   auto sku = reader.String("sku");
   auto name = reader.String("name");
@@ -83,7 +90,7 @@ std::expected<Product, DecodeError> ProductFrom(const boost::json::object& objec
 }
 
 std::expected<ReserveLine, DecodeError> ReserveLineFrom(const boost::json::object& object, std::string prefix) {
-  ObjectReader reader(object, std::move(prefix));
+  ObjectReader reader(object, kTolerant, std::move(prefix));
   auto product_id = reader.Int("product_id");
   auto quantity = reader.Int("quantity");
   if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
@@ -91,20 +98,12 @@ std::expected<ReserveLine, DecodeError> ReserveLineFrom(const boost::json::objec
 }
 
 std::expected<ReservedLine, DecodeError> ReservedLineFrom(const boost::json::object& object, std::string prefix) {
-  ObjectReader reader(object, std::move(prefix));
+  ObjectReader reader(object, kTolerant, std::move(prefix));
   auto product_id = reader.Int("product_id");
   auto quantity = reader.Int("quantity");
   auto unit_price_cents = reader.Int("unit_price_cents");
   if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
   return ReservedLine{*product_id, *quantity, *unit_price_cents};
-}
-
-/// {"order_ref"} alone, for a release and its answer (once `released` is checked and taken out).
-std::expected<std::string, DecodeError> OrderRefFrom(const boost::json::object& object) {
-  ObjectReader reader(object);
-  auto order_ref = reader.String("order_ref");
-  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
-  return std::move(*order_ref);
 }
 
 }  // namespace
@@ -153,13 +152,9 @@ std::string EncodePage(const Page<Product>& page) {
 std::expected<Page<Product>, DecodeError> DecodePage(std::string_view body) {
   auto object = json::ParseObject(body);
   if (!object) return std::unexpected(std::move(object.error()));
-  // `next_after` is required but may be null, which the reader does not know: a null is taken out first.
-  const boost::json::value* next = object->if_contains("next_after");
-  const bool last_page = next && next->is_null();
-  if (last_page) object->erase("next_after");
-  ObjectReader reader(*object);
+  ObjectReader reader(*object, kTolerant);
   const boost::json::array* items = reader.Array("items");
-  std::optional<std::int64_t> next_after = last_page ? std::nullopt : reader.Int("next_after");
+  std::optional<std::int64_t> next_after = reader.NullableInt("next_after");
   if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
   auto products = Elements<Product>(*items, "items", ProductFrom);
   if (!products) return std::unexpected(std::move(products.error()));
@@ -186,7 +181,7 @@ std::expected<std::string, Error> EncodeNewProduct(const NewProduct& product) {
 std::expected<NewProduct, DecodeError> DecodeNewProduct(std::string_view body) {
   auto object = json::ParseObject(body);
   if (!object) return std::unexpected(std::move(object.error()));
-  ObjectReader reader(*object);
+  ObjectReader reader(*object, kStrict);
   auto sku = reader.String("sku");
   auto name = reader.String("name");
   auto price_cents = reader.Int("price_cents");
@@ -222,7 +217,7 @@ std::expected<std::string, Error> EncodePatch(const ProductPatch& patch) {
 std::expected<ProductPatch, DecodeError> DecodePatch(std::string_view body) {
   auto object = json::ParseObject(body);
   if (!object) return std::unexpected(std::move(object.error()));
-  ObjectReader reader(*object);
+  ObjectReader reader(*object, kStrict);
   ProductPatch patch;
   patch.name = reader.String("name", false);
   patch.price_cents = reader.Int("price_cents", false);
@@ -255,7 +250,7 @@ std::expected<std::string, Error> EncodeReserveRequest(std::string_view order_re
 std::expected<ReserveRequest, DecodeError> DecodeReserveRequest(std::string_view body) {
   auto object = json::ParseObject(body);
   if (!object) return std::unexpected(std::move(object.error()));
-  ObjectReader reader(*object);
+  ObjectReader reader(*object, kTolerant);
   auto order_ref = reader.String("order_ref");
   const boost::json::array* lines = reader.Array("lines");
   if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
@@ -285,7 +280,7 @@ std::string EncodeReservedLines(const std::vector<ReservedLine>& lines) {
 std::expected<std::vector<ReservedLine>, DecodeError> DecodeReservedLines(std::string_view body) {
   auto object = json::ParseObject(body);
   if (!object) return std::unexpected(std::move(object.error()));
-  ObjectReader reader(*object);
+  ObjectReader reader(*object, kTolerant);
   const boost::json::array* lines = reader.Array("lines");
   if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
   return Elements<ReservedLine>(*lines, "lines", ReservedLineFrom);
@@ -302,7 +297,10 @@ std::expected<std::string, Error> EncodeReleaseRequest(std::string_view order_re
 std::expected<std::string, DecodeError> DecodeReleaseRequest(std::string_view body) {
   auto object = json::ParseObject(body);
   if (!object) return std::unexpected(std::move(object.error()));
-  return OrderRefFrom(*object);
+  ObjectReader reader(*object, kTolerant);
+  auto order_ref = reader.String("order_ref");
+  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
+  return std::move(*order_ref);
 }
 
 std::string EncodeReleased(std::string_view order_ref) {
@@ -318,8 +316,10 @@ std::expected<std::string, DecodeError> DecodeReleased(std::string_view body) {
   const boost::json::value* released = object->if_contains("released");
   if (!released) return Invalid("released: is required");
   if (!released->is_bool() || !released->get_bool()) return Invalid("released: must be true");
-  object->erase("released");
-  return OrderRefFrom(*object);
+  ObjectReader reader(*object, kTolerant);
+  auto order_ref = reader.String("order_ref");
+  if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
+  return std::move(*order_ref);
 }
 
 }  // namespace shop::products::wire

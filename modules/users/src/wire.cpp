@@ -15,6 +15,12 @@ namespace {
 
 constexpr std::string_view kBearer = "Bearer";
 
+// Registrations and credentials come from public clients: strict, as API.md asks. Users and tokens
+// are read from the users service's answers by other services: tolerant, so users may add a field
+// in a minor version and be deployed before the services that read it.
+constexpr auto kPublicRequest = json::ObjectReader::Strictness::kRejectUnknown;
+constexpr auto kAnswer = json::ObjectReader::Strictness::kIgnoreUnknown;
+
 std::optional<Role> ParseRole(std::string_view name) {
   for (Role role : {Role::kCustomer, Role::kAdmin}) {
     if (RoleName(role) == name) return role;
@@ -155,7 +161,7 @@ boost::json::object ToJson(const AccessToken& token) {
 }
 
 std::expected<User, json::DecodeError> UserFromJson(const boost::json::object& object) {
-  json::ObjectReader reader(object);
+  json::ObjectReader reader(object, kAnswer);
   auto id = reader.Int("id");
   auto email = reader.String("email");
   auto name = reader.String("name");
@@ -170,7 +176,7 @@ std::expected<User, json::DecodeError> UserFromJson(const boost::json::object& o
 }
 
 std::expected<NewUser, json::DecodeError> NewUserFromJson(const boost::json::object& object) {
-  json::ObjectReader reader(object);
+  json::ObjectReader reader(object, kPublicRequest);
   auto email = reader.String("email");
   auto password = reader.String("password");
   auto name = reader.String("name");
@@ -179,7 +185,7 @@ std::expected<NewUser, json::DecodeError> NewUserFromJson(const boost::json::obj
 }
 
 std::expected<Credentials, json::DecodeError> CredentialsFromJson(const boost::json::object& object) {
-  json::ObjectReader reader(object);
+  json::ObjectReader reader(object, kPublicRequest);
   auto email = reader.String("email");
   auto password = reader.String("password");
   if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
@@ -187,7 +193,7 @@ std::expected<Credentials, json::DecodeError> CredentialsFromJson(const boost::j
 }
 
 std::expected<AccessToken, json::DecodeError> AccessTokenFromJson(const boost::json::object& object) {
-  json::ObjectReader reader(object);
+  json::ObjectReader reader(object, kAnswer);
   auto token = reader.String("access_token");
   auto token_type = reader.String("token_type");
   auto expires_in = reader.Int("expires_in");

@@ -96,11 +96,12 @@ std::string ClientCredentialsGrantBody();
 /// The error names the rule broken.
 std::expected<void, std::string> CheckClientCredentialsGrant(std::string_view body);
 
-// Strict decoders (json::ObjectReader): missing fields, wrong types and unknown fields are errors
-// that name the field.
-std::expected<User, json::DecodeError> UserFromJson(const boost::json::object& object);
+// Decoders (json::ObjectReader): missing fields and wrong types are errors that name the field.
+// Request bodies from public clients are strict: an unknown field is an error too.
 std::expected<NewUser, json::DecodeError> NewUserFromJson(const boost::json::object& object);
 std::expected<Credentials, json::DecodeError> CredentialsFromJson(const boost::json::object& object);
+// Answers the users service gives other services are tolerant: unknown fields are ignored.
+std::expected<User, json::DecodeError> UserFromJson(const boost::json::object& object);
 std::expected<AccessToken, json::DecodeError> AccessTokenFromJson(const boost::json::object& object);
 
 }  // namespace shop::users::wire
