@@ -186,7 +186,10 @@ void ProductsDecoders(std::string_view body) {
       std::equal_to<>());
   RoundTrip<std::string>("products::wire::DecodeReleased", body, pw::DecodeReleased, pw::EncodeReleased,
                          std::equal_to<>());
-  (void)pw::FailureFromProblem(body);
+  http::Response problem;
+  problem.status = 409;
+  problem.body = std::string(body);
+  (void)pw::kErrors.FailureFrom(problem);
 }
 
 void PlaceOrder(World& w, std::string_view body) {

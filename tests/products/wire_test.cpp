@@ -46,28 +46,37 @@ TEST_CASE("products wire: every error code travels as one status and code, and r
   for (int i = 0; i <= static_cast<int>(Errc::kUnavailable); ++i) {
     const auto code = static_cast<Errc>(i);
     CAPTURE(i);
-    const shop::http::ProblemCode problem = wire::ProblemFor(code);
-    CHECK(wire::ErrcFromCode(problem.code) == code);
+    const shop::http::ProblemCode problem = wire::kErrors.ProblemFor(code);
+    CHECK(wire::kErrors.ErrcFor(problem.status, problem.code) == code);
 
-    const shop::http::Response response = wire::FailureResponse(shop::products::Error(code, "the \"detail\""));
+    const shop::http::Response response = wire::kErrors.Problem(shop::products::Error(code, "the \"detail\""));
     CHECK(response.status == problem.status);
-    auto failure = wire::FailureFromProblem(response.body);
+    auto failure = wire::kErrors.FailureFrom(response);
     REQUIRE(failure.has_value());
     CHECK(failure->code == code);
     CHECK(failure->detail == "the \"detail\"");
   }
-  CHECK(wire::ProblemFor(Errc::kReservationReleased).status == 409);
-  CHECK(wire::ErrcFromCode("unauthenticated") == Errc::kForbidden);
-  CHECK(wire::ErrcFromCode("malformed_json") == Errc::kValidationFailed);
-  CHECK_FALSE(wire::ErrcFromCode("email_taken").has_value());
+  CHECK(wire::kErrors.ProblemFor(Errc::kReservationReleased).status == 409);
+  CHECK(wire::kErrors.ErrcFor(401, "unauthenticated") == Errc::kForbidden);
+  CHECK(wire::kErrors.ErrcFor(400, "malformed_json") == Errc::kValidationFailed);
+  CHECK_FALSE(wire::kErrors.ErrcFor(409, "email_taken").has_value());
+  CHECK_FALSE(wire::kErrors.ErrcFor(404, "sku_taken").has_value());  // status and code must agree
 
   // A problem may carry members a client does not know; anything else is not the module's failure.
-  auto extended = wire::FailureFromProblem(R"({"code":"sku_taken","detail":"d","instance":"/x","retry":1})");
+  auto answer = [](int status, std::string body) {
+    shop::http::Response response;
+    response.status = status;
+    response.body = std::move(body);
+    return response;
+  };
+  auto extended = wire::kErrors.FailureFrom(answer(409, R"({"code":"sku_taken","detail":"d","instance":"/x","retry":1})"));
   REQUIRE(extended.has_value());
   CHECK(extended->code == Errc::kSkuTaken);
-  CHECK_FALSE(wire::FailureFromProblem(R"({"code":"rate_limited","detail":"d"})").has_value());
-  CHECK_FALSE(wire::FailureFromProblem(R"({"detail":"d"})").has_value());
-  CHECK_FALSE(wire::FailureFromProblem("<html>Bad Gateway</html>").has_value());
+  CHECK(extended->detail == "d");
+  CHECK_FALSE(wire::kErrors.FailureFrom(answer(429, R"({"code":"rate_limited","detail":"d"})")).has_value());
+  CHECK_FALSE(wire::kErrors.FailureFrom(answer(409, R"({"detail":"d"})")).has_value());
+  CHECK_FALSE(wire::kErrors.FailureFrom(answer(409, R"({"code":"sku_taken","detail":7})")).has_value());
+  CHECK_FALSE(wire::kErrors.FailureFrom(answer(502, "<html>Bad Gateway</html>")).has_value());
 }
 
 TEST_CASE("products wire: products and pages") {

@@ -6,6 +6,7 @@
 #include "shop/http/adapter.h"
 #include "shop/json/reader.h"
 #include "shop/orders/http.h"
+#include "wire.h"
 
 namespace shop::orders {
 
@@ -28,27 +29,7 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& jv, const Order
 
 namespace {
 
-http::ProblemCode ProblemFor(Errc code) {
-  switch (code) {
-    case Errc::kValidationFailed:
-      return {400, "validation_failed"};
-    case Errc::kNotFound:
-      return {404, "not_found"};
-    case Errc::kUnknownProduct:
-      return {422, "unknown_product"};
-    case Errc::kInsufficientStock:
-      return {409, "insufficient_stock"};
-    case Errc::kIdempotencyKeyReused:
-      return {422, "idempotency_key_reused"};
-    case Errc::kRequestInProgress:
-      return {409, "request_in_progress"};
-    case Errc::kDependencyUnavailable:
-      return {503, "dependency_unavailable"};
-  }
-  return {500, "internal"};
-}
-
-http::Response Problem(const Error& error) { return http::FailureProblem(error, ProblemFor); }
+http::Response Problem(const Error& error) { return wire::kErrors.Problem(error); }
 
 http::Response NotFound() { return http::Problem(404, "not_found", "no such order"); }
 

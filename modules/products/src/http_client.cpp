@@ -109,7 +109,7 @@ class HttpClient final : public Api {
     if (response->status >= 500) {
       return std::unexpected(Unavailable("failed (HTTP " + std::to_string(response->status) + ")"));
     }
-    if (auto failure = wire::FailureFromProblem(response->body)) return std::unexpected(std::move(*failure));
+    if (auto failure = wire::kErrors.FailureFrom(*response)) return std::unexpected(std::move(*failure));
     return std::unexpected(Unavailable("sent an unexpected answer (HTTP " + std::to_string(response->status) + ")"));
   }
 

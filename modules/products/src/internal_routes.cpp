@@ -36,7 +36,7 @@ void AddInternalRoutes(http::Router& router, Api& products, const auth::Verifier
         auto input = wire::DecodeReserveRequest(ctx.request.body);
         if (!input) return http::DecodeProblem(input.error());
         auto lines = products.Reserve(input->order_ref, input->lines);
-        if (!lines) return wire::FailureResponse(lines.error());
+        if (!lines) return wire::kErrors.Problem(lines.error());
         return http::JsonResponse(200, wire::EncodeReservedLines(*lines));
       },
       http::RouteOptions{.json_body = true});
@@ -48,7 +48,7 @@ void AddInternalRoutes(http::Router& router, Api& products, const auth::Verifier
         auto order_ref = wire::DecodeReleaseRequest(ctx.request.body);
         if (!order_ref) return http::DecodeProblem(order_ref.error());
         auto released = products.Release(*order_ref);
-        if (!released) return wire::FailureResponse(released.error());
+        if (!released) return wire::kErrors.Problem(released.error());
         return http::JsonResponse(200, wire::EncodeReleased(*order_ref));
       },
       http::RouteOptions{.json_body = true});

@@ -108,20 +108,6 @@ std::expected<ReservedLine, DecodeError> ReservedLineFrom(const boost::json::obj
 
 }  // namespace
 
-http::Response FailureResponse(const Error& error) { return http::FailureProblem(error, ProblemFor); }
-
-std::optional<Error> FailureFromProblem(std::string_view body) {
-  auto object = json::ParseObject(body);
-  if (!object) return std::nullopt;
-  // Lenient on purpose: RFC 9457 lets a problem carry members a client does not know.
-  const boost::json::value* code = object->if_contains("code");
-  if (!code || !code->is_string()) return std::nullopt;
-  std::optional<Errc> errc = ErrcFromCode(code->get_string());
-  if (!errc) return std::nullopt;
-  const boost::json::value* detail = object->if_contains("detail");
-  return Error(*errc, detail && detail->is_string() ? std::string(detail->get_string()) : std::string());
-}
-
 std::string EncodeProduct(const Product& product) {
   std::string body;
   body.reserve(kProductJsonOverhead + product.sku.size() + product.name.size());

@@ -4,7 +4,6 @@
 // JSON and how its errors travel as problem details. The public routes, the internal routes and the
 // HTTP client all use it, so what one side writes is what the other side reads.
 
-#include <array>
 #include <cstddef>
 #include <expected>
 #include <optional>
@@ -13,70 +12,34 @@
 #include <vector>
 
 #include "shop/core/page.h"
-#include "shop/http/adapter.h"
+#include "shop/http/error_table.h"
 #include "shop/http/message.h"
 #include "shop/json/reader.h"
 #include "shop/products/api.h"
 
 namespace shop::products::wire {
 
-/// One row of the error table: an error code and the problem status and code it travels as.
-struct ErrorRow {
-  Errc errc;
-  http::ProblemCode problem;
+/// How every Errc travels (http::ErrorTable): the first row of an Errc is how it is answered; a later
+/// row with the same Errc is a status and code that is only read back as it.
+inline constexpr http::ErrorMapping<Errc> kErrorRows[] = {
+    {Errc::kValidationFailed, 400, "validation_failed"},
+    {Errc::kSkuTaken, 409, "sku_taken"},
+    {Errc::kNotFound, 404, "not_found"},
+    {Errc::kForbidden, 403, "forbidden"},
+    {Errc::kUnknownProduct, 422, "unknown_product"},
+    {Errc::kInsufficientStock, 409, "insufficient_stock"},
+    {Errc::kReservationReleased, 409, "reservation_released"},
+    {Errc::kUnavailable, 503, "dependency_unavailable"},
+    // Read back only: answers given before the domain is reached. A body the adapter could not parse,
+    // or too large to be read; a caller without a valid token (in-process callers are always
+    // authenticated, so for them that cannot happen).
+    {Errc::kValidationFailed, 400, "malformed_json"},
+    {Errc::kValidationFailed, 413, "payload_too_large"},
+    {Errc::kForbidden, 401, "unauthenticated"},
 };
-
-/// How every Errc travels. The first row of an Errc is how it is answered; a later row with the
-/// same Errc is a code that is only read back as it (answers made before the domain is reached).
-inline constexpr std::array kErrorTable{
-    ErrorRow{Errc::kValidationFailed, {400, "validation_failed"}},
-    ErrorRow{Errc::kSkuTaken, {409, "sku_taken"}},
-    ErrorRow{Errc::kNotFound, {404, "not_found"}},
-    ErrorRow{Errc::kForbidden, {403, "forbidden"}},
-    ErrorRow{Errc::kUnknownProduct, {422, "unknown_product"}},
-    ErrorRow{Errc::kInsufficientStock, {409, "insufficient_stock"}},
-    ErrorRow{Errc::kReservationReleased, {409, "reservation_released"}},
-    ErrorRow{Errc::kUnavailable, {503, "dependency_unavailable"}},
-    // Read back only: a body the adapter could not parse, and a caller without a valid token
-    // (in-process callers are always authenticated, so for them that cannot happen).
-    ErrorRow{Errc::kValidationFailed, {400, "malformed_json"}},
-    ErrorRow{Errc::kForbidden, {401, "unauthenticated"}},
-};
-
-/// The status and code `code` is answered with.
-constexpr http::ProblemCode ProblemFor(Errc code) {
-  for (const ErrorRow& row : kErrorTable) {
-    if (row.errc == code) return row.problem;
-  }
-  return {500, "internal"};
-}
-
-/// The Errc a problem `code` stands for; nullopt for a code that is not the module's.
-constexpr std::optional<Errc> ErrcFromCode(std::string_view code) {
-  for (const ErrorRow& row : kErrorTable) {
-    if (row.problem.code == code) return row.errc;
-  }
-  return std::nullopt;
-}
-
-namespace detail {
-/// Every Errc (kUnavailable is the last enumerator) has a row and reads back as itself.
-constexpr bool EveryErrcRoundTrips() {
-  for (std::size_t i = 0; i <= static_cast<std::size_t>(Errc::kUnavailable); ++i) {
-    const auto code = static_cast<Errc>(i);
-    if (ProblemFor(code).status == 500 || ErrcFromCode(ProblemFor(code).code) != code) return false;
-  }
-  return true;
-}
-}  // namespace detail
-static_assert(detail::EveryErrcRoundTrips());
-
-/// The problem response for a failure: the table's status and code, the failure's detail.
-http::Response FailureResponse(const Error& error);
-
-/// The failure a problem body (`{"type","title","status","detail","code"}`) stands for; nullopt
-/// when it is not a problem or its code is not one of the module's.
-std::optional<Error> FailureFromProblem(std::string_view body);
+inline constexpr http::ErrorTable<Errc> kErrors(kErrorRows);
+static_assert(kErrors.Complete(Errc::kUnavailable),
+              "every products::Errc needs a row in kErrorRows, and no status and code may be in two rows");
 
 /// Product: {"id","sku","name","price_cents","stock","created_at"}.
 std::string EncodeProduct(const Product& product);

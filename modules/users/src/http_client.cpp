@@ -66,7 +66,6 @@ class HttpClient final : public Api {
     // Not safe to repeat: a lost answer may mean the user exists, and a retry would say email_taken.
     auto response = Call("POST", "/users", std::move(body), {}, false);
     if (!response) return std::unexpected(std::move(response.error()));
-    if (response->status == 413) return Fail(Errc::kValidationFailed, ProblemDetail(*response));
     if (response->status != 201) return std::unexpected(ErrorFrom(*response));
     return Decode(*response, wire::UserFromJson);
   }
@@ -135,29 +134,12 @@ class HttpClient final : public Api {
     return std::move(*response);
   }
 
-  /// The users error a problem answer names, with its detail; kUnavailable for any other answer.
+  /// The users error a problem answer names (wire::kErrors), with its detail; kUnavailable for any other answer.
   static Error ErrorFrom(const http::Response& response) {
+    if (auto failure = wire::kErrors.FailureFrom(response)) return std::move(*failure);
     std::string answer = "HTTP " + std::to_string(response.status);
-    auto problem = json::ParseObject(response.body);
-    if (!problem) return Error(Errc::kUnavailable, "users service sent an unexpected answer: " + answer);
-    const auto* code = problem->if_contains("code");
-    const auto errc = code && code->is_string() ? wire::ErrcFromCode(code->get_string()) : std::nullopt;
-    if (!errc || wire::ProblemFor(*errc).status != response.status) {
-      if (code && code->is_string()) answer.append(" ").append(std::string_view(code->get_string()));
-      return Error(Errc::kUnavailable, "users service sent an unexpected answer: " + answer);
-    }
-    return Error(*errc, DetailOf(*problem));
-  }
-
-  /// The `detail` of a problem answer, empty when there is none.
-  static std::string ProblemDetail(const http::Response& response) {
-    auto problem = json::ParseObject(response.body);
-    return problem ? DetailOf(*problem) : std::string();
-  }
-
-  static std::string DetailOf(const boost::json::object& problem) {
-    const auto* detail = problem.if_contains("detail");
-    return detail && detail->is_string() ? std::string(detail->get_string()) : std::string();
+    if (auto problem = http::ReadProblem(response)) answer.append(" ").append(problem->code);
+    return Error(Errc::kUnavailable, "users service sent an unexpected answer: " + answer);
   }
 
   /// A success answer's body, strictly decoded; kUnavailable when it is not what the API promises.

@@ -7,7 +7,7 @@
 namespace shop::users {
 namespace {
 
-http::Response Problem(const Error& error) { return http::FailureProblem(error, wire::ProblemFor); }
+http::Response Problem(const Error& error) { return wire::kErrors.Problem(error); }
 
 http::Response UserResponse(int status, const std::expected<User, Error>& user) {
   if (!user) return Problem(user.error());

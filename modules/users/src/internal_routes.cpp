@@ -39,7 +39,7 @@ http::Response IssueServiceToken(const http::Context& ctx, Api& users) {
   auto token = users.IssueServiceToken(*client);
   if (!token) {
     if (token.error().code == Errc::kUnauthenticated) return Unauthenticated(token.error().detail);
-    return http::FailureProblem(token.error(), wire::ProblemFor);
+    return wire::kErrors.Problem(token.error());
   }
   http::Response response = http::JsonValue(200, wire::ToJson(*token));
   // RFC 6749 §5.1: responses holding tokens must not be cached.

@@ -4,7 +4,6 @@
 // travel as JSON. The HTTP adapter (http_routes.cpp) and the HTTP client (http_client.cpp) both
 // use it, so the two sides cannot drift apart.
 
-#include <array>
 #include <boost/json/object.hpp>
 #include <cstddef>
 #include <expected>
@@ -12,59 +11,29 @@
 #include <string>
 #include <string_view>
 
-#include "shop/http/adapter.h"
+#include "shop/http/error_table.h"
 #include "shop/json/reader.h"
 #include "shop/users/api.h"
 
 namespace shop::users::wire {
 
-/// One row of the error table: a users error and how the API answers it.
-struct ProblemRow {
-  Errc errc;
-  http::ProblemCode problem;
+/// Every users error with its HTTP status and the API's stable `code`; the routes answer with it and
+/// the HTTP client reads answers back with it (http::ErrorTable: the first row of an Errc is how it is
+/// answered, later rows are only read back).
+inline constexpr http::ErrorMapping<Errc> kErrorRows[] = {
+    {Errc::kValidationFailed, 400, "validation_failed"},
+    {Errc::kEmailTaken, 409, "email_taken"},
+    {Errc::kInvalidCredentials, 401, "invalid_credentials"},
+    {Errc::kNotFound, 404, "not_found"},
+    {Errc::kUnauthenticated, 401, "unauthenticated"},
+    {Errc::kUnavailable, 503, "dependency_unavailable"},
+    // Read back only: a body too large for the service, refused before the domain sees it. In process
+    // such input breaks the API's length rules.
+    {Errc::kValidationFailed, 413, "payload_too_large"},
 };
-
-/// Every users error with its HTTP status and the API's stable `code`; both directions derive from it.
-inline constexpr std::array kProblems{
-    ProblemRow{Errc::kValidationFailed, {400, "validation_failed"}},
-    ProblemRow{Errc::kEmailTaken, {409, "email_taken"}},
-    ProblemRow{Errc::kInvalidCredentials, {401, "invalid_credentials"}},
-    ProblemRow{Errc::kNotFound, {404, "not_found"}},
-    ProblemRow{Errc::kUnauthenticated, {401, "unauthenticated"}},
-    ProblemRow{Errc::kUnavailable, {503, "dependency_unavailable"}},
-};
-
-/// How `errc` is answered; 500 `internal` for a value outside the table.
-constexpr http::ProblemCode ProblemFor(Errc errc) {
-  for (const ProblemRow& row : kProblems) {
-    if (row.errc == errc) return row.problem;
-  }
-  return {500, "internal"};
-}
-
-/// The error a problem `code` stands for; nullopt when it is not one of the users module's.
-constexpr std::optional<Errc> ErrcFromCode(std::string_view code) {
-  for (const ProblemRow& row : kProblems) {
-    if (row.problem.code == code) return row.errc;
-  }
-  return std::nullopt;
-}
-
-/// True when every Errc up to `last` has exactly one row and no two rows share a code.
-constexpr bool TableIsOneToOne(Errc last) {
-  if (kProblems.size() != static_cast<std::size_t>(last) + 1) return false;
-  for (int e = 0; e <= static_cast<int>(last); ++e) {
-    int rows = 0;
-    for (const ProblemRow& row : kProblems) rows += static_cast<int>(row.errc) == e ? 1 : 0;
-    if (rows != 1) return false;
-  }
-  for (const ProblemRow& row : kProblems) {
-    if (ErrcFromCode(row.problem.code) != row.errc) return false;
-  }
-  return true;
-}
-static_assert(TableIsOneToOne(Errc::kUnavailable),
-              "every users::Errc needs exactly one row in kProblems, with a code of its own");
+inline constexpr http::ErrorTable<Errc> kErrors(kErrorRows);
+static_assert(kErrors.Complete(Errc::kUnavailable),
+              "every users::Errc needs a row in kErrorRows, and no status and code may be in two rows");
 
 /// Email and password, as POST /auth/token takes them.
 struct Credentials {

@@ -7,7 +7,6 @@
 #include <string_view>
 
 #include "shop/auth/token.h"
-#include "shop/core/error.h"
 #include "shop/core/page.h"
 #include "shop/core/principal.h"
 #include "shop/http/message.h"
@@ -37,18 +36,5 @@ Response DecodeProblem(const json::DecodeError& error);
 
 /// A 200/201 JSON response holding `value`.
 Response JsonValue(int status, const boost::json::value& value);
-
-/// How one module error code is answered: HTTP status and the API's stable code.
-struct ProblemCode {
-  int status;
-  std::string_view code;
-};
-
-/// The problem response for a domain failure, given the module's table from its codes to ProblemCode.
-template <class Code, class Table>
-Response FailureProblem(const Failure<Code>& failure, Table&& table) {
-  ProblemCode pc = table(failure.code);
-  return Problem(pc.status, pc.code, failure.detail.empty() ? ReasonPhrase(pc.status) : failure.detail);
-}
 
 }  // namespace shop::http
