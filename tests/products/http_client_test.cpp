@@ -19,6 +19,7 @@
 
 #include "products_testing.h"
 #include "remote_testing.h"
+#include "scripted_service.h"
 #include "shop/core/time.h"
 #include "shop/products/remote.h"
 
@@ -358,4 +359,62 @@ TEST_CASE("products http client: reservations carry the service's identity, with
   REQUIRE_MESSAGE(Outcome(reserved) == "ok", Detail(reserved));
   CHECK(stale.refused() == 1);
   CHECK(direct->GetProduct(a->id)->stock == 7);
+}
+
+/// A service identity whose token nobody checks: for a scripted products service.
+class UncheckedIdentity final : public shop::auth::ServiceTokenProvider {
+ public:
+  std::expected<std::string, std::string> Token() override { return "service.token.orders"; }
+  void Refused(std::string_view) override {}
+};
+
+TEST_CASE("products http client: answers from a newer products service with fields it does not know are read") {
+  shop::testing::ScriptedService products;
+  UncheckedIdentity identity;
+  auto api = MakeHttpClient({.name = "products", .base_url = products.url()}, &identity);
+  Principal admin = kAdmin;
+  admin.credential = "header.payload.signature";
+  const std::string product =
+      R"({"id":7,"sku":"MUG-1","name":"Mug","price_cents":1200,"stock":10,"created_at":"2026-11-21T10:00:00Z",)"
+      R"("currency":"EUR","dimensions":{"height_mm":95},"tags":["kitchen"]})";
+
+  products.Answer(200, product);
+  auto got = api->GetProduct(7);
+  REQUIRE_MESSAGE(got.has_value(), Detail(got));
+  CHECK(got->id == 7);
+  CHECK(got->sku == "MUG-1");
+  CHECK(got->price_cents == 1200);
+  CHECK(got->stock == 10);
+
+  products.Answer(200, R"({"items":[)" + product + R"(],"next_after":null,"total_count":1})");
+  auto page = api->ListProducts({});
+  REQUIRE_MESSAGE(page.has_value(), Detail(page));
+  REQUIRE(page->items.size() == 1);
+  CHECK(page->items[0].name == "Mug");
+  CHECK_FALSE(page->next_after.has_value());
+
+  products.Answer(201, product);
+  auto created = api->CreateProduct(admin, NewProduct{"MUG-1", "Mug", 1200, 10});
+  REQUIRE_MESSAGE(created.has_value(), Detail(created));
+  CHECK(created->created_at == "2026-11-21T10:00:00Z");
+
+  products.Answer(200, R"({"lines":[{"product_id":7,"quantity":2,"unit_price_cents":1200,"tax_cents":200}],)"
+                       R"("reserved_at":"2026-11-21T10:00:00Z"})");
+  auto reserved = api->Reserve("order-1", {{7, 2}});
+  REQUIRE_MESSAGE(reserved.has_value(), Detail(reserved));
+  REQUIRE(reserved->size() == 1);
+  CHECK(reserved->at(0).unit_price_cents == 1200);
+
+  products.Answer(200, R"({"order_ref":"order-1","released":true,"released_units":2})");
+  auto released = api->Release("order-1");
+  CHECK_MESSAGE(released.has_value(), Detail(released));
+
+  // A problem with extensions is still the module's error.
+  products.Answer(409,
+                  R"({"type":"about:blank","title":"Conflict","status":409,"detail":"MUG-1 is taken",)"
+                  R"("code":"sku_taken","existing_id":7})",
+                  "application/problem+json");
+  auto taken = api->CreateProduct(admin, NewProduct{"MUG-1", "Mug", 1200, 10});
+  CHECK(Outcome(taken) == "sku_taken");
+  CHECK(Detail(taken) == "MUG-1 is taken");
 }

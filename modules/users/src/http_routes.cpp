@@ -15,9 +15,7 @@ http::Response UserResponse(int status, const std::expected<User, Error>& user) 
 }
 
 http::Response Register(const http::Context& ctx, Api& users) {
-  auto body = http::ParseJsonBody(ctx.request);
-  if (!body) return std::move(body.error());
-  auto new_user = wire::NewUserFromJson(*body);
+  auto new_user = wire::DecodeNewUser(ctx.request.body);
   if (!new_user) return http::DecodeProblem(new_user.error());
 
   auto user = users.Register(*new_user);
@@ -27,9 +25,7 @@ http::Response Register(const http::Context& ctx, Api& users) {
 }
 
 http::Response IssueToken(const http::Context& ctx, Api& users) {
-  auto body = http::ParseJsonBody(ctx.request);
-  if (!body) return std::move(body.error());
-  auto credentials = wire::CredentialsFromJson(*body);
+  auto credentials = wire::DecodeCredentials(ctx.request.body);
   if (!credentials) return http::DecodeProblem(credentials.error());
 
   auto token = users.IssueToken(credentials->email, credentials->password);

@@ -160,8 +160,10 @@ boost::json::object ToJson(const AccessToken& token) {
   return {{"access_token", token.token}, {"token_type", kBearer}, {"expires_in", token.expires_in}};
 }
 
-std::expected<User, json::DecodeError> UserFromJson(const boost::json::object& object) {
-  json::ObjectReader reader(object, kAnswer);
+std::expected<User, json::DecodeError> DecodeUser(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  json::ObjectReader reader(*object, kAnswer);
   auto id = reader.Int("id");
   auto email = reader.String("email");
   auto name = reader.String("name");
@@ -175,8 +177,10 @@ std::expected<User, json::DecodeError> UserFromJson(const boost::json::object& o
   return User{*id, std::move(*email), std::move(*name), *role, std::move(*created_at)};
 }
 
-std::expected<NewUser, json::DecodeError> NewUserFromJson(const boost::json::object& object) {
-  json::ObjectReader reader(object, kPublicRequest);
+std::expected<NewUser, json::DecodeError> DecodeNewUser(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  json::ObjectReader reader(*object, kPublicRequest);
   auto email = reader.String("email");
   auto password = reader.String("password");
   auto name = reader.String("name");
@@ -184,16 +188,20 @@ std::expected<NewUser, json::DecodeError> NewUserFromJson(const boost::json::obj
   return NewUser{std::move(*email), std::move(*password), std::move(*name)};
 }
 
-std::expected<Credentials, json::DecodeError> CredentialsFromJson(const boost::json::object& object) {
-  json::ObjectReader reader(object, kPublicRequest);
+std::expected<Credentials, json::DecodeError> DecodeCredentials(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  json::ObjectReader reader(*object, kPublicRequest);
   auto email = reader.String("email");
   auto password = reader.String("password");
   if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
   return Credentials{std::move(*email), std::move(*password)};
 }
 
-std::expected<AccessToken, json::DecodeError> AccessTokenFromJson(const boost::json::object& object) {
-  json::ObjectReader reader(object, kAnswer);
+std::expected<AccessToken, json::DecodeError> DecodeAccessToken(std::string_view body) {
+  auto object = json::ParseObject(body);
+  if (!object) return std::unexpected(std::move(object.error()));
+  json::ObjectReader reader(*object, kAnswer);
   auto token = reader.String("access_token");
   auto token_type = reader.String("token_type");
   auto expires_in = reader.Int("expires_in");

@@ -65,12 +65,13 @@ std::string ClientCredentialsGrantBody();
 /// The error names the rule broken.
 std::expected<void, std::string> CheckClientCredentialsGrant(std::string_view body);
 
-// Decoders (json::ObjectReader): missing fields and wrong types are errors that name the field.
+// Decoders of a body that must be one JSON object (json::ObjectReader): malformed JSON, missing fields
+// and wrong types are errors that name the field.
 // Request bodies from public clients are strict: an unknown field is an error too.
-std::expected<NewUser, json::DecodeError> NewUserFromJson(const boost::json::object& object);
-std::expected<Credentials, json::DecodeError> CredentialsFromJson(const boost::json::object& object);
+std::expected<NewUser, json::DecodeError> DecodeNewUser(std::string_view body);
+std::expected<Credentials, json::DecodeError> DecodeCredentials(std::string_view body);
 // Answers the users service gives other services are tolerant: unknown fields are ignored.
-std::expected<User, json::DecodeError> UserFromJson(const boost::json::object& object);
-std::expected<AccessToken, json::DecodeError> AccessTokenFromJson(const boost::json::object& object);
+std::expected<User, json::DecodeError> DecodeUser(std::string_view body);
+std::expected<AccessToken, json::DecodeError> DecodeAccessToken(std::string_view body);
 
 }  // namespace shop::users::wire
