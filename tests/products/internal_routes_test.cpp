@@ -102,6 +102,24 @@ TEST_CASE("internal routes: the orders service with its service token may reserv
   CHECK(f.StockOf(p.id) == 10);
 }
 
+TEST_CASE("internal routes: requests from a newer orders, with fields products does not know, are served") {
+  Fixture f;
+  const Product p = f.Create("A", 10);
+  http::Response reserved = f.Post(
+      "/internal/reservations",
+      R"({"order_ref":"order-1","lines":[{"product_id":)" + std::to_string(p.id) +
+          R"(,"quantity":3,"gift_wrap":true}],"placed_at":"2026-11-21T10:00:00Z"})",
+      "Bearer " + f.ServiceToken("orders"));
+  CAPTURE(reserved.body);
+  CHECK(reserved.status == 200);
+  CHECK(f.StockOf(p.id) == 7);
+  http::Response released = f.Post("/internal/releases", R"({"order_ref":"order-1","reason":"cancelled"})",
+                                   "Bearer " + f.ServiceToken("orders"));
+  CAPTURE(released.body);
+  CHECK(released.status == 200);
+  CHECK(f.StockOf(p.id) == 10);
+}
+
 TEST_CASE("internal routes: no service identity is 401, a user's or another service's is 403, and nothing changes") {
   Fixture f;
   const Product p = f.Create("A", 10);
