@@ -99,31 +99,31 @@ std::string Must(const std::expected<T, E>& encoded, std::string_view what) {
   return *encoded;
 }
 
-std::string Serialize(const boost::json::object& o) { return boost::json::serialize(o); }
+std::string Serialize(const boost::json::value& v) { return boost::json::serialize(v); }
 
 void UsersDecoders(std::string_view body) {
   namespace uw = users::wire;
   RoundTrip<users::NewUser>(
       "users::wire::DecodeNewUser", body, uw::DecodeNewUser,
-      [](const users::NewUser& u) { return Serialize(uw::ToJson(u)); },
+      [](const users::NewUser& u) { return Serialize(boost::json::value_from(u)); },
       [](const users::NewUser& a, const users::NewUser& b) {
         return a.email == b.email && a.password == b.password && a.name == b.name;
       });
   RoundTrip<uw::Credentials>(
       "users::wire::DecodeCredentials", body, uw::DecodeCredentials,
-      [](const uw::Credentials& c) { return Serialize(uw::ToJson(c)); },
+      [](const uw::Credentials& c) { return Serialize(boost::json::value_from(c)); },
       [](const uw::Credentials& a, const uw::Credentials& b) {
         return a.email == b.email && a.password == b.password;
       });
   RoundTrip<users::User>(
-      "users::wire::DecodeUser", body, uw::DecodeUser, [](const users::User& u) { return Serialize(uw::ToJson(u)); },
+      "users::wire::DecodeUser", body, uw::DecodeUser, [](const users::User& u) { return Serialize(boost::json::value_from(u)); },
       [](const users::User& a, const users::User& b) {
         return a.id == b.id && a.email == b.email && a.name == b.name && a.role == b.role &&
                a.created_at == b.created_at;
       });
   RoundTrip<users::AccessToken>(
       "users::wire::DecodeAccessToken", body, uw::DecodeAccessToken,
-      [](const users::AccessToken& t) { return Serialize(uw::ToJson(t)); },
+      [](const users::AccessToken& t) { return Serialize(boost::json::value_from(t)); },
       [](const users::AccessToken& a, const users::AccessToken& b) {
         return a.token == b.token && a.expires_in == b.expires_in;
       });

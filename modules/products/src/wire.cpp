@@ -2,6 +2,7 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <utility>
 
@@ -28,7 +29,12 @@ void AppendJsonString(std::string& out, std::string_view text) {
   out += '"';
 }
 
-/// The one place a Product becomes JSON.
+/// The one place a Product becomes JSON. Written by hand, unlike every other value of the three modules
+/// (tag_invoke and boost::json::value_from), because it is the hot path: GET /products/{id} and each item
+/// of GET /products. Measured with bench/micro/products_bench.cpp (InProcess/AppHandle, GET /products/{id}
+/// through http::App::Handle, Release, 2 shared cores, CPU time, medians of 5 runs, 3 rounds): 1.2-1.5 us
+/// per request with this encoder, 1.5-1.9 us with boost::json::serialize(boost::json::value_from(product)),
+/// i.e. 20-30% of the request. The encoder alone: 0.18 us against 0.67 us.
 void AppendProduct(std::string& out, const Product& product) {
   out += R"({"id":)";
   out += std::to_string(product.id);
@@ -150,18 +156,7 @@ std::expected<Page<Product>, DecodeError> DecodePage(std::string_view body) {
 std::expected<std::string, Error> EncodeNewProduct(const NewProduct& product) {
   if (auto invalid = NotUtf8("sku", product.sku)) return std::unexpected(std::move(*invalid));
   if (auto invalid = NotUtf8("name", product.name)) return std::unexpected(std::move(*invalid));
-  std::string body;
-  body.reserve(64 + product.sku.size() + product.name.size());
-  body += R"({"sku":)";
-  AppendJsonString(body, product.sku);
-  body += R"(,"name":)";
-  AppendJsonString(body, product.name);
-  body += R"(,"price_cents":)";
-  body += std::to_string(product.price_cents);
-  body += R"(,"stock":)";
-  body += std::to_string(product.stock);
-  body += '}';
-  return body;
+  return boost::json::serialize(boost::json::value_from(product));
 }
 
 std::expected<NewProduct, DecodeError> DecodeNewProduct(std::string_view body) {
@@ -177,27 +172,10 @@ std::expected<NewProduct, DecodeError> DecodeNewProduct(std::string_view body) {
 }
 
 std::expected<std::string, Error> EncodePatch(const ProductPatch& patch) {
-  std::string body = "{";
-  auto field = [&body](std::string_view key) {
-    if (body.size() > 1) body += ',';
-    AppendJsonString(body, key);
-    body += ':';
-  };
   if (patch.name) {
     if (auto invalid = NotUtf8("name", *patch.name)) return std::unexpected(std::move(*invalid));
-    field("name");
-    AppendJsonString(body, *patch.name);
   }
-  if (patch.price_cents) {
-    field("price_cents");
-    body += std::to_string(*patch.price_cents);
-  }
-  if (patch.stock) {
-    field("stock");
-    body += std::to_string(*patch.stock);
-  }
-  body += '}';
-  return body;
+  return boost::json::serialize(boost::json::value_from(patch));
 }
 
 std::expected<ProductPatch, DecodeError> DecodePatch(std::string_view body) {
@@ -213,24 +191,14 @@ std::expected<ProductPatch, DecodeError> DecodePatch(std::string_view body) {
   return patch;
 }
 
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const ReserveRequest& request) {
+  json = boost::json::object{{"order_ref", request.order_ref}, {"lines", boost::json::value_from(request.lines)}};
+}
+
 std::expected<std::string, Error> EncodeReserveRequest(std::string_view order_ref,
                                                        const std::vector<ReserveLine>& lines) {
   if (auto invalid = NotUtf8("order_ref", order_ref)) return std::unexpected(std::move(*invalid));
-  std::string body;
-  body.reserve(32 + order_ref.size() + lines.size() * 48);
-  body += R"({"order_ref":)";
-  AppendJsonString(body, order_ref);
-  body += R"(,"lines":[)";
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (i != 0) body += ',';
-    body += R"({"product_id":)";
-    body += std::to_string(lines[i].product_id);
-    body += R"(,"quantity":)";
-    body += std::to_string(lines[i].quantity);
-    body += '}';
-  }
-  body += "]}";
-  return body;
+  return boost::json::serialize(boost::json::value_from(ReserveRequest{std::string(order_ref), lines}));
 }
 
 std::expected<ReserveRequest, DecodeError> DecodeReserveRequest(std::string_view body) {
@@ -246,21 +214,7 @@ std::expected<ReserveRequest, DecodeError> DecodeReserveRequest(std::string_view
 }
 
 std::string EncodeReservedLines(const std::vector<ReservedLine>& lines) {
-  std::string body;
-  body.reserve(16 + lines.size() * 80);
-  body += R"({"lines":[)";
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (i != 0) body += ',';
-    body += R"({"product_id":)";
-    body += std::to_string(lines[i].product_id);
-    body += R"(,"quantity":)";
-    body += std::to_string(lines[i].quantity);
-    body += R"(,"unit_price_cents":)";
-    body += std::to_string(lines[i].unit_price_cents);
-    body += '}';
-  }
-  body += "]}";
-  return body;
+  return boost::json::serialize(boost::json::object{{"lines", boost::json::value_from(lines)}});
 }
 
 std::expected<std::vector<ReservedLine>, DecodeError> DecodeReservedLines(std::string_view body) {
@@ -274,10 +228,7 @@ std::expected<std::vector<ReservedLine>, DecodeError> DecodeReservedLines(std::s
 
 std::expected<std::string, Error> EncodeReleaseRequest(std::string_view order_ref) {
   if (auto invalid = NotUtf8("order_ref", order_ref)) return std::unexpected(std::move(*invalid));
-  std::string body = R"({"order_ref":)";
-  AppendJsonString(body, order_ref);
-  body += '}';
-  return body;
+  return boost::json::serialize(boost::json::object{{"order_ref", order_ref}});
 }
 
 std::expected<std::string, DecodeError> DecodeReleaseRequest(std::string_view body) {
@@ -290,10 +241,7 @@ std::expected<std::string, DecodeError> DecodeReleaseRequest(std::string_view bo
 }
 
 std::string EncodeReleased(std::string_view order_ref) {
-  std::string body = R"({"order_ref":)";
-  AppendJsonString(body, order_ref);
-  body += R"(,"released":true})";
-  return body;
+  return boost::json::serialize(boost::json::object{{"order_ref", order_ref}, {"released", true}});
 }
 
 std::expected<std::string, DecodeError> DecodeReleased(std::string_view body) {
@@ -309,3 +257,30 @@ std::expected<std::string, DecodeError> DecodeReleased(std::string_view body) {
 }
 
 }  // namespace shop::products::wire
+
+namespace shop::products {
+
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const NewProduct& product) {
+  json = boost::json::object{{"sku", product.sku},
+                             {"name", product.name},
+                             {"price_cents", product.price_cents},
+                             {"stock", product.stock}};
+}
+
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const ProductPatch& patch) {
+  boost::json::object& object = json.emplace_object();
+  if (patch.name) object.emplace("name", *patch.name);
+  if (patch.price_cents) object.emplace("price_cents", *patch.price_cents);
+  if (patch.stock) object.emplace("stock", *patch.stock);
+}
+
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const ReserveLine& line) {
+  json = boost::json::object{{"product_id", line.product_id}, {"quantity", line.quantity}};
+}
+
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const ReservedLine& line) {
+  json = boost::json::object{
+      {"product_id", line.product_id}, {"quantity", line.quantity}, {"unit_price_cents", line.unit_price_cents}};
+}
+
+}  // namespace shop::products

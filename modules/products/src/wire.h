@@ -4,6 +4,7 @@
 // JSON and how its errors travel as problem details. The public routes, the internal routes and the
 // HTTP client all use it, so what one side writes is what the other side reads.
 
+#include <boost/json/value_from.hpp>
 #include <cstddef>
 #include <expected>
 #include <optional>
@@ -41,6 +42,12 @@ inline constexpr http::ErrorTable<Errc> kErrors(kErrorRows);
 static_assert(kErrors.Complete(Errc::kUnavailable),
               "every products::Errc needs a row in kErrorRows, and no status and code may be in two rows");
 
+// Encoders and decoders, each pair in one place (wire.cpp). Values become JSON through tag_invoke and
+// boost::json::value_from (declared at the end), except a Product, whose encoder is written by hand for
+// the hot path (the figure is beside it). The Encode* functions add what JSON alone cannot say.
+// Decoders of public request bodies are strict (an unknown field is an error); decoders of what another
+// service sent, answers and internal requests alike, ignore unknown fields (json::ObjectReader).
+
 /// Product: {"id","sku","name","price_cents","stock","created_at"}.
 std::string EncodeProduct(const Product& product);
 std::expected<Product, json::DecodeError> DecodeProduct(std::string_view body);
@@ -66,6 +73,7 @@ struct ReserveRequest {
   std::string order_ref;
   std::vector<ReserveLine> lines;
 };
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const ReserveRequest& request);
 std::expected<std::string, Error> EncodeReserveRequest(std::string_view order_ref,
                                                        const std::vector<ReserveLine>& lines);
 std::expected<ReserveRequest, json::DecodeError> DecodeReserveRequest(std::string_view body);
@@ -83,3 +91,17 @@ std::string EncodeReleased(std::string_view order_ref);
 std::expected<std::string, json::DecodeError> DecodeReleased(std::string_view body);
 
 }  // namespace shop::products::wire
+
+// The JSON form of the module's values: boost::json::value_from finds these beside the types (ADL).
+namespace shop::products {
+
+/// {"sku","name","price_cents","stock"}.
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const NewProduct& product);
+/// The fields present, and no others.
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const ProductPatch& patch);
+/// {"product_id","quantity"}.
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const ReserveLine& line);
+/// {"product_id","quantity","unit_price_cents"}.
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const ReservedLine& line);
+
+}  // namespace shop::products

@@ -41,7 +41,7 @@ class HttpClient final : public Api {
     }
     // Only fields far beyond the API's lengths make a body too large for the service. Refused here:
     // a server answers 413 before reading such a body, and the answer may be lost as it closes.
-    std::string body = boost::json::serialize(wire::ToJson(user));
+    std::string body = boost::json::serialize(boost::json::value_from(user));
     if (body.size() > kMaxBodyBytes) return Fail(Errc::kValidationFailed, "the request body exceeds 1 MiB");
     // Not safe to repeat: a lost answer may mean the user exists, and a retry would say email_taken.
     return remote_.Call(
@@ -58,7 +58,7 @@ class HttpClient final : public Api {
                                   password_usable ? std::string(password) : std::string()};
     // Safe to repeat: issuing a token changes nothing.
     return remote_.Call(
-        {.method = "POST", .target = "/auth/token", .body = boost::json::serialize(wire::ToJson(credentials))},
+        {.method = "POST", .target = "/auth/token", .body = boost::json::serialize(boost::json::value_from(credentials))},
         wire::DecodeAccessToken);
   }
 

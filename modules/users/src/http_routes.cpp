@@ -11,7 +11,7 @@ http::Response Problem(const Error& error) { return wire::kErrors.Problem(error)
 
 http::Response UserResponse(int status, const std::expected<User, Error>& user) {
   if (!user) return Problem(user.error());
-  return http::JsonValue(status, wire::ToJson(*user));
+  return http::JsonValue(status, boost::json::value_from(*user));
 }
 
 http::Response Register(const http::Context& ctx, Api& users) {
@@ -30,7 +30,7 @@ http::Response IssueToken(const http::Context& ctx, Api& users) {
 
   auto token = users.IssueToken(credentials->email, credentials->password);
   if (!token) return Problem(token.error());
-  http::Response response = http::JsonValue(200, wire::ToJson(*token));
+  http::Response response = http::JsonValue(200, boost::json::value_from(*token));
   // RFC 6749 5.1: responses holding tokens must not be cached.
   response.headers.Add("Cache-Control", "no-store");
   return response;

@@ -41,7 +41,7 @@ http::Response IssueServiceToken(const http::Context& ctx, Api& users) {
     if (token.error().code == Errc::kUnauthenticated) return Unauthenticated(token.error().detail);
     return wire::kErrors.Problem(token.error());
   }
-  http::Response response = http::JsonValue(200, wire::ToJson(*token));
+  http::Response response = http::JsonValue(200, boost::json::value_from(*token));
   // RFC 6749 §5.1: responses holding tokens must not be cached.
   response.headers.Add("Cache-Control", "no-store");
   response.headers.Add("Pragma", "no-cache");

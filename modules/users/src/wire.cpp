@@ -140,24 +140,8 @@ std::expected<void, std::string> CheckClientCredentialsGrant(std::string_view bo
   return {};
 }
 
-boost::json::object ToJson(const User& user) {
-  return {{"id", user.id},
-          {"email", user.email},
-          {"name", user.name},
-          {"role", RoleName(user.role)},
-          {"created_at", user.created_at}};
-}
-
-boost::json::object ToJson(const NewUser& user) {
-  return {{"email", user.email}, {"password", user.password}, {"name", user.name}};
-}
-
-boost::json::object ToJson(const Credentials& credentials) {
-  return {{"email", credentials.email}, {"password", credentials.password}};
-}
-
-boost::json::object ToJson(const AccessToken& token) {
-  return {{"access_token", token.token}, {"token_type", kBearer}, {"expires_in", token.expires_in}};
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const Credentials& credentials) {
+  json = boost::json::object{{"email", credentials.email}, {"password", credentials.password}};
 }
 
 std::expected<User, json::DecodeError> DecodeUser(std::string_view body) {
@@ -214,3 +198,23 @@ std::expected<AccessToken, json::DecodeError> DecodeAccessToken(std::string_view
 }
 
 }  // namespace shop::users::wire
+
+namespace shop::users {
+
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const User& user) {
+  json = boost::json::object{{"id", user.id},
+          {"email", user.email},
+          {"name", user.name},
+          {"role", RoleName(user.role)},
+          {"created_at", user.created_at}};
+}
+
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const NewUser& user) {
+  json = boost::json::object{{"email", user.email}, {"password", user.password}, {"name", user.name}};
+}
+
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const AccessToken& token) {
+  json = boost::json::object{{"access_token", token.token}, {"token_type", wire::kBearer}, {"expires_in", token.expires_in}};
+}
+
+}  // namespace shop::users

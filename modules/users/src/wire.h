@@ -4,7 +4,7 @@
 // travel as JSON. The HTTP adapter (http_routes.cpp) and the HTTP client (http_client.cpp) both
 // use it, so the two sides cannot drift apart.
 
-#include <boost/json/object.hpp>
+#include <boost/json/value_from.hpp>
 #include <cstddef>
 #include <expected>
 #include <optional>
@@ -41,14 +41,8 @@ struct Credentials {
   std::string password;
 };
 
-/// A user: `{"id","email","name","role","created_at"}`. Never any password field.
-boost::json::object ToJson(const User& user);
-/// A registration: `{"email","password","name"}`.
-boost::json::object ToJson(const NewUser& user);
-/// `{"email","password"}`.
-boost::json::object ToJson(const Credentials& credentials);
-/// The token response (RFC 6749 5.1): `{"access_token","token_type":"Bearer","expires_in"}`.
-boost::json::object ToJson(const AccessToken& token);
+/// `{"email","password"}` (boost::json::value_from).
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const Credentials& credentials);
 
 // The client credentials grant (RFC 6749 §4.4) as POST /internal/oauth/token takes it.
 
@@ -75,3 +69,16 @@ std::expected<User, json::DecodeError> DecodeUser(std::string_view body);
 std::expected<AccessToken, json::DecodeError> DecodeAccessToken(std::string_view body);
 
 }  // namespace shop::users::wire
+
+// The JSON form of the module's values: boost::json::value_from finds these beside the types (ADL).
+// Each type's decoder is the wire::Decode* function next to it in wire.cpp.
+namespace shop::users {
+
+/// A user: `{"id","email","name","role","created_at"}`. Never any password field.
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const User& user);
+/// A registration: `{"email","password","name"}`.
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const NewUser& user);
+/// The token response (RFC 6749 §5.1): `{"access_token","token_type":"Bearer","expires_in"}`.
+void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const AccessToken& token);
+
+}  // namespace shop::users
