@@ -141,16 +141,9 @@ struct AsyncClient::Impl {
     ResponseParser parser(limits);
     const std::size_t max_buffered = limits.max_buffered_bytes();
     while (true) {
-      if (c.buffer.size() > 0) {
-        const auto data = c.buffer.data();
-        c.buffer.consume(parser.Feed({static_cast<const char*>(data.data()), data.size()}));
-      }
-      if (parser.failed()) co_return std::unexpected(CallError::kBadResponse);
-      if (parser.done()) break;
-      if (c.buffer.size() >= max_buffered) {
-        parser.LineTooLong();
-        co_return std::unexpected(CallError::kBadResponse);
-      }
+      const ReadState state = FeedBuffered(parser, c.buffer, max_buffered);
+      if (state == ReadState::kFailed) co_return std::unexpected(CallError::kBadResponse);
+      if (state == ReadState::kDone) break;
       const std::size_t room = std::min<std::size_t>(16 * 1024, max_buffered - c.buffer.size());
       auto [ec, n] = co_await c.stream->async_read_some(c.buffer.prepare(room), kUseTuple);
       if (!ec) {

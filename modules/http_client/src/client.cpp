@@ -288,16 +288,9 @@ struct Client::Impl {
     ResponseParser parser(limits);
     const std::size_t max_buffered = limits.max_buffered_bytes();
     while (true) {
-      if (c.buffer.size() > 0) {
-        const auto data = c.buffer.data();
-        c.buffer.consume(parser.Feed({static_cast<const char*>(data.data()), data.size()}));
-      }
-      if (parser.failed()) return std::unexpected(CallError::kBadResponse);
-      if (parser.done()) break;
-      if (c.buffer.size() >= max_buffered) {
-        parser.LineTooLong();
-        return std::unexpected(CallError::kBadResponse);
-      }
+      const ReadState state = FeedBuffered(parser, c.buffer, max_buffered);
+      if (state == ReadState::kFailed) return std::unexpected(CallError::kBadResponse);
+      if (state == ReadState::kDone) break;
       if (Wait w = WaitFor(c.fd, POLLIN, deadline); w != Wait::kReady) return std::unexpected(FromWait(w));
       auto space = c.buffer.prepare(std::min<std::size_t>(16 * 1024, max_buffered - c.buffer.size()));
       const ssize_t n = ::recv(c.fd, space.data(), space.size(), 0);

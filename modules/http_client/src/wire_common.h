@@ -3,11 +3,13 @@
 // What the blocking and the asynchronous clients share on the wire: which fields are end-to-end,
 // how a request is written, which answers are worth retrying. Internal to shop::http_client.
 
+#include <boost/beast/core/flat_buffer.hpp>
 #include <string>
 #include <string_view>
 
 #include "shop/http/message.h"
 #include "shop/http/request_context.h"
+#include "shop/http/wire_parser.h"
 
 namespace shop::http {
 
@@ -38,6 +40,26 @@ inline bool NamedByConnection(const Headers& headers, std::string_view name) {
 }
 
 inline bool Retryable(int status) { return status == 502 || status == 503 || status == 504; }
+
+/// Where reading a response stands after the bytes received so far were parsed.
+enum class ReadState { kDone, kFailed, kNeedMore };
+
+/// Feeds what `buffer` holds to `parser` (consuming what it took) and says what comes next. A
+/// buffer that is full without a complete line is refused (kFailed), never grown: the
+/// CVE-2023-39326 class.
+inline ReadState FeedBuffered(ResponseParser& parser, boost::beast::flat_buffer& buffer, std::size_t max_buffered) {
+  if (buffer.size() > 0) {
+    const auto data = buffer.data();
+    buffer.consume(parser.Feed({static_cast<const char*>(data.data()), data.size()}));
+  }
+  if (parser.failed()) return ReadState::kFailed;
+  if (parser.done()) return ReadState::kDone;
+  if (buffer.size() >= max_buffered) {
+    parser.LineTooLong();
+    return ReadState::kFailed;
+  }
+  return ReadState::kNeedMore;
+}
 
 /// The response with the hop-by-hop fields dropped, as a proxy or a client passes it on.
 inline Response EndToEnd(Response in) {
