@@ -128,6 +128,15 @@ TEST_CASE("the file store keeps values across instances and skips what it cannot
   CHECK(FileStore(path).LoadAll().empty());
 }
 
+TEST_CASE("values are written as plain JSON: whole numbers without a fraction, others in their shortest form") {
+  CHECK(ToJsonText(2.5) == "2.5");
+  CHECK(ToJsonText(0.0) == "0");
+  CHECK(ToJsonText(1000000.0) == "1000000");
+  CHECK(ToJsonText(0.1) == "0.1");
+  CHECK(ToJsonText(std::int64_t{42}) == "42");
+  CHECK(ToJsonText(std::string("a\"b")) == R"("a\"b")");
+}
+
 TEST_CASE("stored values round-trip through their JSON form") {
   for (const Value& v : {Value(std::string("error")), Value(2.5), Value(std::int64_t{42})}) {
     auto back = ParseCentralValue(FormatCentralValue({v, 99}));

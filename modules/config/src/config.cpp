@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <boost/json.hpp>
 #include <cmath>
 #include <cstdio>
@@ -143,7 +144,10 @@ std::string ToJsonText(const Value& value) {
           return boost::json::serialize(boost::json::value(v));
         } else if constexpr (std::is_same_v<T, double>) {
           if (v == std::floor(v) && std::abs(v) < 1e15) return std::to_string(static_cast<std::int64_t>(v));
-          return boost::json::serialize(boost::json::value(v));
+          // The shortest text that reads back as the same double ("2.5", where Boost.JSON writes "2.5E0").
+          char text[32];
+          const auto [end, ec] = std::to_chars(text, text + sizeof text, v);
+          return ec == std::errc() ? std::string(text, end) : boost::json::serialize(boost::json::value(v));
         } else {
           return std::to_string(v);
         }
