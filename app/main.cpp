@@ -15,7 +15,7 @@ namespace {
 using namespace shop;
 
 int Run(const Flags& flags) {
-  const http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
+  http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
   const std::filesystem::path data_dir = runtime::DataDir(flags);
 
   // Configuration: defaults, then flags and environment, then what was set through the admin API
@@ -24,6 +24,8 @@ int Run(const Flags& flags) {
   config::FileStore config_store((data_dir / "config.json").string());
   config->ResetCentral(config_store.LoadAll());
   runtime::FollowLogLevel(*config);
+  const config::Settings settings = config->Current()->settings;  // a copy: snapshots come and go
+  server_options.handler_threads = settings.handler_threads;
   auto token_ttl = std::make_shared<std::atomic<std::int64_t>>();
   config->Subscribe([token_ttl](const config::Snapshot& s) { token_ttl->store(s.settings.token_ttl.count()); });
 
@@ -54,7 +56,7 @@ int Run(const Flags& flags) {
   app.AddReadinessCheck("orders_db", [&] { return orders_db->Ping(); });
 
   // Stock whose release could not be confirmed (see the orders saga) is given back in the background.
-  PeriodicTask release_retrier("retry pending releases", std::chrono::seconds(5),
+  PeriodicTask release_retrier("retry pending releases", settings.release_retry_every,
                                [&] { orders_service->RetryPendingReleases(); });
   return runtime::Serve(app, server_options, [&](std::uint16_t port) {
     self.SetUrl("http://" + server_options.host + ":" + std::to_string(port));

@@ -17,10 +17,10 @@ using namespace shop;
 
 int Run(const Flags& flags) {
   http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
-  // Handlers wait on the products service; a pool keeps one slow call from stalling other connections.
-  server_options.handler_threads = 32;
   runtime::SplitPlatform platform(flags, "orders", SHOP_VERSION,
                                   {{"users", SHOP_VERSION_MAJOR}, {"products", SHOP_VERSION_MAJOR}});
+  const config::Settings settings = platform.config().Current()->settings;  // a copy: snapshots come and go
+  server_options.handler_threads = settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = sqlite::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
 
@@ -41,7 +41,7 @@ int Run(const Flags& flags) {
   // Without a service token products refuses every reservation.
   app.AddReadinessCheck("service_identity", [&] { return identity.Token().has_value(); });
   // Releases products could not confirm are retried from orders.db until it does.
-  PeriodicTask release_retrier("retry pending releases", std::chrono::seconds(2),
+  PeriodicTask release_retrier("retry pending releases", settings.release_retry_every,
                                [&] { service->RetryPendingReleases(); });
   return runtime::Serve(app, server_options, [&](std::uint16_t port) { platform.Listening(port, app); });
 }
@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
   flags.Add("products-url", "URL", "a static URL of the products service, instead of the registry's", "",
             "SHOP_PRODUCTS_URL");
   runtime::AddPlatformFlags(flags);
-  runtime::AddConfigFlags(flags);
+  // Handlers wait on the products service: a pool keeps one slow call from stalling other connections.
+  runtime::AddConfigFlags(flags, {{"server.handler_threads", "32"}});
   if (auto code =
           runtime::Start(flags, argc, argv, "orders",
                          "\nEnvironment: SHOP_SERVICE_SECRET_FILE (or SHOP_SERVICE_SECRET): this service's client "

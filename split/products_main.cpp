@@ -14,8 +14,9 @@ namespace {
 using namespace shop;
 
 int Run(const Flags& flags) {
-  const http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
+  http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
   runtime::SplitPlatform platform(flags, "products", SHOP_VERSION, {{"users", SHOP_VERSION_MAJOR}});
+  server_options.handler_threads = platform.config().Current()->settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = sqlite::Database::Open({(data_dir / "products.db").string()}, products::EmbeddedMigrations());
   auto service = products::MakeService(*db);

@@ -13,8 +13,9 @@ namespace {
 using namespace shop;
 
 int Run(const Flags& flags) {
-  const http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
+  http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
   runtime::SplitPlatform platform(flags, "users", SHOP_VERSION, {});
+  server_options.handler_threads = platform.config().Current()->settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = sqlite::Database::Open({(data_dir / "users.db").string()}, users::EmbeddedMigrations());
   auth::SigningKey key = runtime::SigningKeyFrom(flags, data_dir);

@@ -2,6 +2,7 @@
 // invalid values skipped, subscribers, and the single binary's file store.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -13,15 +14,34 @@ namespace {
 
 using namespace shop::config;
 
-TEST_CASE("every key of the contract is declared once, sorted, with its default valid") {
-  std::vector<std::string_view> names;
+TEST_CASE("every key of the contract is declared once, sorted, central, with its default valid") {
+  std::vector<std::string_view> central;
+  std::vector<std::string_view> all;
   for (const KeySpec& spec : Keys()) {
-    names.push_back(spec.key);
+    all.push_back(spec.key);
+    if (spec.central) central.push_back(spec.key);
     CHECK_FALSE(Check(spec, spec.default_value).has_value());
   }
-  CHECK(names == std::vector<std::string_view>{"auth.token_ttl_seconds", "client.breaker.failures", "client.timeout_ms",
-                                               "edge.rate_limit.burst", "edge.rate_limit.rps", "log.level"});
+  CHECK(central == std::vector<std::string_view>{"auth.token_ttl_seconds", "client.breaker.failures",
+                                                 "client.timeout_ms", "edge.rate_limit.burst", "edge.rate_limit.rps",
+                                                 "log.level"});
+  CHECK(std::ranges::is_sorted(all));
   CHECK(FindKey("nope") == nullptr);
+}
+
+TEST_CASE("process settings are declared beside them, set at start only, never centrally") {
+  const KeySpec* threads = FindKey("server.handler_threads");
+  REQUIRE(threads != nullptr);
+  CHECK_FALSE(threads->central);
+  Config config({{"server.handler_threads", std::int64_t{32}}, {"client.max_attempts", std::int64_t{1}}});
+  CHECK(config.Current()->settings.handler_threads == 32);
+  CHECK(config.Current()->settings.client_max_attempts == 1);
+  CHECK(config.Current()->settings.client_connect_timeout.count() == 500);
+  CHECK_FALSE(config.ApplyCentral("server.handler_threads", CentralValue{std::int64_t{4}, 1}));
+  config.ResetCentral({{"client.max_attempts", {std::int64_t{5}, 2}}});
+  CHECK(config.Current()->settings.handler_threads == 32);
+  CHECK(config.Current()->settings.client_max_attempts == 1);
+  CHECK_THROWS_AS(Config({{"server.handler_threads", std::int64_t{-1}}}), std::invalid_argument);
 }
 
 TEST_CASE("values of the wrong type or out of range are refused with the reason") {

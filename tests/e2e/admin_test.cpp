@@ -111,6 +111,8 @@ TEST_CASE("admin config: wrong types, out of range and unknown keys are refused 
   CheckProblem(Put(api, "edge.rate_limit.rps", R"({"value":-1})", Admin().token), 400, "validation_failed");
   CheckProblem(Put(api, "client.timeout_ms", R"({"value":49})", Admin().token), 400, "validation_failed");
   CheckProblem(Put(api, "no.such.key", R"({"value":1})", Admin().token), 404, "not_found");
+  // A process's own settings are not central configuration: not listed, not changeable here.
+  CheckProblem(Put(api, "server.handler_threads", R"({"value":4})", Admin().token), 404, "not_found");
   CheckProblem(Delete(api, "no.such.key", Admin().token), 404, "not_found");
   CHECK(Item(api, "log.level").at("updated_at").is_null());
 }

@@ -87,7 +87,9 @@ void AddRoutes(http::Router& router, config::Config& config, config::Store& stor
   router.Add("GET", "/admin/config", [&config, &verifier](const http::Context& ctx) {
     if (auto denied = RequireAdmin(ctx.request, verifier)) return std::move(*denied);
     std::string items;
-    for (const config::Entry& entry : config.Current()->entries) items += (items.empty() ? "" : ",") + ItemJson(entry);
+    for (const config::Entry& entry : config.Current()->entries) {
+      if (entry.spec->central) items += (items.empty() ? "" : ",") + ItemJson(entry);
+    }
     return http::JsonResponse(200, R"({"items":[)" + items + "]}");
   });
   router.Add(
@@ -95,7 +97,7 @@ void AddRoutes(http::Router& router, config::Config& config, config::Store& stor
       [&config, &store, &verifier](const http::Context& ctx) {
         if (auto denied = RequireAdmin(ctx.request, verifier)) return std::move(*denied);
         const config::KeySpec* spec = config::FindKey(ctx.params[0]);
-        if (!spec) return http::Problem(404, "not_found", "no configuration key " + std::string(ctx.params[0]));
+        if (!spec || !spec->central) return http::Problem(404, "not_found", "no configuration key " + std::string(ctx.params[0]));
         auto value = ValueFromBody(ctx.request, *spec);
         if (!value) return std::move(value.error());
         const config::CentralValue central{std::move(*value), UnixNow()};
@@ -109,7 +111,7 @@ void AddRoutes(http::Router& router, config::Config& config, config::Store& stor
   router.Add("DELETE", "/admin/config/{key}", [&config, &store, &verifier](const http::Context& ctx) {
     if (auto denied = RequireAdmin(ctx.request, verifier)) return std::move(*denied);
     const config::KeySpec* spec = config::FindKey(ctx.params[0]);
-    if (!spec) return http::Problem(404, "not_found", "no configuration key " + std::string(ctx.params[0]));
+    if (!spec || !spec->central) return http::Problem(404, "not_found", "no configuration key " + std::string(ctx.params[0]));
     if (!store.Remove(spec->key)) {
       return http::Problem(503, "dependency_unavailable", "the configuration store cannot be written now");
     }

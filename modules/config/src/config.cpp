@@ -54,6 +54,49 @@ std::vector<KeySpec> MakeKeys() {
        .min = 1,
        .max = 1000,
        .effect = "consecutive failures that open a breaker (split)"},
+      // The process's own settings: the constants that are really settings, declared here once too.
+      {.key = "client.connect_timeout_ms",
+       .type = Type::kInteger,
+       .default_value = std::int64_t{500},
+       .min = 10,
+       .max = 60000,
+       .effect = "connect timeout of calls between services (split)",
+       .central = false},
+      {.key = "client.max_attempts",
+       .type = Type::kInteger,
+       .default_value = std::int64_t{3},
+       .min = 1,
+       .max = 10,
+       .effect = "attempts of a call that is safe to repeat (split)",
+       .central = false},
+      {.key = "client.backoff_ms",
+       .type = Type::kInteger,
+       .default_value = std::int64_t{20},
+       .min = 1,
+       .max = 10000,
+       .effect = "wait before a call's 2nd attempt; doubles, with jitter (split)",
+       .central = false},
+      {.key = "client.breaker.open_ms",
+       .type = Type::kInteger,
+       .default_value = std::int64_t{1000},
+       .min = 10,
+       .max = 600000,
+       .effect = "how long an open breaker refuses calls before one probe (split)",
+       .central = false},
+      {.key = "orders.release_retry_ms",
+       .type = Type::kInteger,
+       .default_value = std::int64_t{2000},
+       .min = 100,
+       .max = 3600000,
+       .effect = "how often releases of stock not yet confirmed are retried",
+       .central = false},
+      {.key = "server.handler_threads",
+       .type = Type::kInteger,
+       .default_value = std::int64_t{0},
+       .min = 0,
+       .max = 1024,
+       .effect = "handler pool size; 0 runs handlers on the I/O threads",
+       .central = false},
   };
   std::ranges::sort(keys, {}, &KeySpec::key);
   return keys;
@@ -75,6 +118,18 @@ Settings Derive(const std::vector<Entry>& entries) {
       s.client_timeout = std::chrono::milliseconds(std::get<std::int64_t>(e.value));
     } else if (key == "client.breaker.failures") {
       s.breaker_failures = static_cast<int>(std::get<std::int64_t>(e.value));
+    } else if (key == "client.connect_timeout_ms") {
+      s.client_connect_timeout = std::chrono::milliseconds(std::get<std::int64_t>(e.value));
+    } else if (key == "client.max_attempts") {
+      s.client_max_attempts = static_cast<int>(std::get<std::int64_t>(e.value));
+    } else if (key == "client.backoff_ms") {
+      s.client_backoff = std::chrono::milliseconds(std::get<std::int64_t>(e.value));
+    } else if (key == "client.breaker.open_ms") {
+      s.breaker_open_for = std::chrono::milliseconds(std::get<std::int64_t>(e.value));
+    } else if (key == "orders.release_retry_ms") {
+      s.release_retry_every = std::chrono::milliseconds(std::get<std::int64_t>(e.value));
+    } else if (key == "server.handler_threads") {
+      s.handler_threads = static_cast<int>(std::get<std::int64_t>(e.value));
     }
   }
   return s;
@@ -201,8 +256,9 @@ void Config::Subscribe(Listener listener) {
 
 bool Config::ApplyCentral(std::string_view key, std::optional<CentralValue> value) {
   const KeySpec* spec = FindKey(key);
-  if (!spec) {
-    log::Write(log::Level::kWarn, "configuration value skipped", {{"key", key}, {"reason", "unknown key"}});
+  if (!spec || !spec->central) {
+    log::Write(log::Level::kWarn, "configuration value skipped",
+               {{"key", key}, {"reason", spec ? "not a central key" : "unknown key"}});
     return false;
   }
   if (value) {
@@ -235,7 +291,9 @@ void Config::ResetCentral(const std::map<std::string, CentralValue, std::less<>>
   std::map<std::string, CentralValue, std::less<>> central;
   for (const auto& [key, value] : values) {
     const KeySpec* spec = FindKey(key);
-    std::optional<std::string> problem = spec ? Check(*spec, value.value) : std::optional<std::string>("unknown key");
+    std::optional<std::string> problem = !spec           ? std::optional<std::string>("unknown key")
+                                         : !spec->central ? std::optional<std::string>("not a central key")
+                                                          : Check(*spec, value.value);
     if (problem) {
       log::Write(log::Level::kWarn, "configuration value skipped", {{"key", key}, {"reason", *problem}});
       // The last good value stays: keep what was in force for this key.

@@ -145,7 +145,8 @@ void Registry::Upsert(const std::string& key, Record record) {
   if (it != records_.end()) Remove(key);
   if (calls_it) {
     try {
-      record.endpoint = std::make_shared<http::Endpoint>(record.instance.id, record.instance.url, record.service);
+      record.endpoint = std::make_shared<http::Endpoint>(record.instance.id, record.instance.url, record.service,
+                                                         options_.breaker_open_for);
       record.endpoint->last_seen_ms.store(record.last_seen_steady_ms);
     } catch (const std::invalid_argument& e) {
       log::Write(log::Level::kWarn, "registry entry skipped", {{"key", key}, {"reason", e.what()}});

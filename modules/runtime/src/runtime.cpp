@@ -116,17 +116,25 @@ constexpr ConfigFlag kConfigFlags[] = {
     {"edge.rate_limit.burst", "rate-limit-burst", "SHOP_RATE_LIMIT_BURST", "N"},
     {"client.timeout_ms", "client-timeout-ms", "SHOP_CLIENT_TIMEOUT_MS", "MS"},
     {"client.breaker.failures", "breaker-failures", "SHOP_BREAKER_FAILURES", "N"},
+    {"client.connect_timeout_ms", "client-connect-timeout-ms", "SHOP_CLIENT_CONNECT_TIMEOUT_MS", "MS"},
+    {"client.max_attempts", "client-max-attempts", "SHOP_CLIENT_MAX_ATTEMPTS", "N"},
+    {"client.backoff_ms", "client-backoff-ms", "SHOP_CLIENT_BACKOFF_MS", "MS"},
+    {"client.breaker.open_ms", "breaker-open-ms", "SHOP_BREAKER_OPEN_MS", "MS"},
+    {"orders.release_retry_ms", "release-retry-ms", "SHOP_RELEASE_RETRY_MS", "MS"},
+    {"server.handler_threads", "handler-threads", "SHOP_HANDLER_THREADS", "N"},
 };
 
 }  // namespace
 
-void AddConfigFlags(Flags& flags) {
+void AddConfigFlags(Flags& flags, const std::map<std::string, std::string, std::less<>>& process_defaults) {
   for (const ConfigFlag& f : kConfigFlags) {
     if (flags.Declared(f.flag)) continue;
     const config::KeySpec* spec = config::FindKey(f.key);
+    const auto own = process_defaults.find(f.key);
     flags.Add(std::string(f.flag), std::string(f.value_name),
-              std::string(spec->effect) + " (starting value of " + std::string(f.key) + ")",
-              config::ToJsonText(spec->default_value), std::string(f.env));
+              std::string(spec->effect) + (spec->central ? " (starting value of " : " (") + std::string(f.key) + ")",
+              own != process_defaults.end() ? own->second : config::ToJsonText(spec->default_value),
+              std::string(f.env));
   }
 }
 

@@ -56,8 +56,9 @@ SplitPlatform::SplitPlatform(const Flags& flags, std::string service, std::strin
   nats_ = std::make_unique<nats::Connection>(nats_url, "shop-" + service_);
   nats_store_ = std::make_unique<nats::ConfigStore>(*nats_, *config_);
   store_ = nats_store_.get();
-  registry_ = std::make_unique<nats::Registry>(*nats_, std::move(dependencies), nats::MajorVersion(version_),
-                                               nats::Registry::Options{});
+  registry_ = std::make_unique<nats::Registry>(
+      *nats_, std::move(dependencies), nats::MajorVersion(version_),
+      nats::Registry::Options{.breaker_open_for = config_->Current()->settings.breaker_open_for});
   // Start with the central values when NATS is there; readiness waits for them otherwise.
   if (nats_store_->WaitSynced(std::chrono::seconds(2))) config_read_ = true;
   registry_->WaitSynced(std::chrono::milliseconds(500));
@@ -69,7 +70,14 @@ SplitPlatform::~SplitPlatform() {
 }
 
 http::ClientOptions SplitPlatform::ClientOptionsFor(const std::string& service, const std::string& url) const {
-  http::ClientOptions options{.name = service};
+  const config::Settings s = config_->Current()->settings;
+  http::ClientOptions options{.name = service,
+                              .connect_timeout = s.client_connect_timeout,
+                              .request_timeout = s.client_timeout,
+                              .max_attempts = s.client_max_attempts,
+                              .backoff = s.client_backoff,
+                              .breaker_failures = s.breaker_failures,
+                              .breaker_open_for = s.breaker_open_for};
   options.settings = &call_settings_;
   if (!url.empty()) {
     options.base_url = url;

@@ -33,9 +33,12 @@ struct KeySpec {
   double max = 0;
   std::vector<std::string_view> allowed;  ///< strings: the valid values
   std::string_view effect;              ///< one line, for docs and `--help`
+  /// True for the keys of PLATFORM.md: listed and changed through /admin/config, stored centrally.
+  /// False for a process's own settings: set by flag or environment at start only.
+  bool central = true;
 };
 
-/// Every key of PLATFORM.md, sorted by key.
+/// Every key, sorted by key: PLATFORM.md's (central) and the process settings (not central).
 const std::vector<KeySpec>& Keys();
 /// The key's spec, or nullptr when the contract has no such key.
 const KeySpec* FindKey(std::string_view key);
@@ -52,6 +55,13 @@ struct Settings {
   std::chrono::seconds token_ttl{3600};
   std::chrono::milliseconds client_timeout{3000};
   int breaker_failures = 5;
+  // Process settings (not central): read at start.
+  std::chrono::milliseconds client_connect_timeout{500};
+  int client_max_attempts = 3;
+  std::chrono::milliseconds client_backoff{20};
+  std::chrono::milliseconds breaker_open_for{1000};
+  std::chrono::milliseconds release_retry_every{2000};
+  int handler_threads = 0;
 };
 
 /// A value set centrally (admin API, store), with when it was set (Unix seconds).

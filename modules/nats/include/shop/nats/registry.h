@@ -54,6 +54,7 @@ class Registry final : public admin::Directory {
   struct Options {
     std::chrono::milliseconds heartbeat{250};
     std::chrono::milliseconds liveness{1000};
+    std::chrono::milliseconds breaker_open_for{1000};  ///< of each instance's breaker
   };
 
   /// `dependencies`: the services this process calls; `own_major`: this build's major version, the

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,8 +50,12 @@ std::string ServiceSecretFromEnvironment();
 
 /// Declares a flag and environment variable for each configuration key of PLATFORM.md that has
 /// none yet: --rate-limit-rps (SHOP_RATE_LIMIT_RPS), --rate-limit-burst, --client-timeout-ms,
-/// --breaker-failures and --token-ttl (SHOP_TOKEN_TTL); --log-level comes with AddServerFlags.
-void AddConfigFlags(Flags& flags);
+/// --breaker-failures and --token-ttl (SHOP_TOKEN_TTL); --log-level comes with AddServerFlags. And
+/// one per process setting (not central: flags and environment only): --client-connect-timeout-ms,
+/// --client-max-attempts, --client-backoff-ms, --breaker-open-ms, --release-retry-ms,
+/// --handler-threads. `process_defaults` (key -> text) gives this process's own defaults, e.g.
+/// {"server.handler_threads", "32"} for a service whose handlers wait on another.
+void AddConfigFlags(Flags& flags, const std::map<std::string, std::string, std::less<>>& process_defaults = {});
 
 /// The process's configuration, its starting values taken from the flags above (those left at
 /// their default are not starting values: the key's default stays). Throws std::invalid_argument
