@@ -1,0 +1,128 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "shop/sqlite/database.h"
+
+/// Domain events (PLATFORM.md "Events"): CloudEvents 1.0 in JSON structured mode, written to a
+/// module's transactional outbox in the transaction that makes the change, and published after
+/// commit by a relay, in order. Consumers record what they applied in an inbox, in the transaction
+/// of the effect, so a second delivery changes nothing (at least once delivery, effect once).
+namespace shop::events {
+
+/// One event. `data` is the JSON object text of the event's data.
+struct Event {
+  std::string id;      ///< unique per event: 32 random hex digits
+  std::string source;  ///< `/shop/<service>`
+  std::string type;    ///< e.g. `shop.orders.order_cancelled.v1`; also the NATS subject
+  std::string time;    ///< RFC 3339 UTC
+  std::string data;    ///< a JSON object
+};
+
+/// A new event of `service` (users, products, orders) now, with a fresh id.
+Event MakeEvent(std::string_view service, std::string type, std::string data_json);
+
+/// The CloudEvents 1.0 structured-mode JSON of `event` (https://github.com/cloudevents/spec,
+/// json-format.md): specversion, id, source, type, time, datacontenttype, data.
+std::string ToCloudEventJson(const Event& event);
+/// Reads a CloudEvents JSON object; fields it does not know are ignored (a tolerant reader).
+/// nullopt when it is not JSON, not specversion 1.0, or lacks id, source, type or an object `data`.
+std::optional<Event> FromCloudEventJson(std::string_view json);
+
+/// The outbox and inbox tables, for a module's migrations (the same DDL in each module's database).
+/// outbox(seq, id, source, type, time, data, published_at); inbox(consumer, event_id, applied_at);
+/// dead_letters(consumer, event_id, type, payload, error, attempts, set_aside_at).
+extern const char* const kSchemaSql;
+
+/// Writes `event` to the outbox on `conn`, which must be inside the write transaction that makes
+/// the change the event announces: both commit, or neither. Throws sqlite::Error like any write.
+void AddToOutbox(sqlite::Connection& conn, const Event& event);
+
+/// Where a relay sends events. Publish returns true once the event is durably accepted (a
+/// JetStream ack, or delivered in process); false leaves it in the outbox to be sent again.
+class Publisher {
+ public:
+  virtual ~Publisher() = default;
+  virtual bool Publish(const Event& event) = 0;
+};
+
+/// Publishes a module's outbox after commit, oldest first, one at a time (so in order per module),
+/// marks what was accepted, and prunes published rows after `retention`. Woken by Notify() after
+/// each commit that added events; a poll every `poll_every` is the safety net (a commit whose
+/// Notify was lost, a publisher that was down). Thread-safe.
+class Relay {
+ public:
+  struct Options {
+    std::chrono::milliseconds poll_every{1000};
+    std::chrono::milliseconds retry_after_failure{250};
+    std::chrono::seconds retention{3600};
+    int batch = 256;
+  };
+  struct Stats {
+    std::uint64_t published = 0;
+    std::uint64_t publish_failures = 0;
+    std::int64_t backlog = 0;            ///< events not yet accepted, at the last look
+    double oldest_backlog_seconds = 0;   ///< age of the oldest of them
+    bool publisher_up = true;            ///< the last attempt was accepted (or none was needed)
+  };
+
+  Relay(sqlite::Database& db, Publisher& publisher, Options options);
+  Relay(sqlite::Database& db, Publisher& publisher) : Relay(db, publisher, Options{}) {}
+  /// Stops the relay's thread (after the event in flight).
+  ~Relay();
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+
+  /// Wakes the relay: call after a transaction that added events has committed.
+  void Notify();
+  /// Blocks until the outbox holds nothing unpublished or `timeout` passes; true when drained.
+  bool WaitDrained(std::chrono::milliseconds timeout);
+  Stats stats() const;
+
+ private:
+  void Run();
+  /// Publishes one batch; returns false when the publisher refused (then wait before trying again).
+  bool PublishBatch();
+
+  sqlite::Database& db_;
+  Publisher& publisher_;
+  Options options_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable drained_;
+  bool notified_ = false;
+  bool stopping_ = false;
+  Stats stats_;
+  std::thread thread_;
+};
+
+/// Records that `consumer` applied `event_id`, on `conn` inside the transaction of the effect.
+/// True the first time; false when it was applied before (the caller then rolls back: nothing to do).
+bool ClaimInInbox(sqlite::Connection& conn, std::string_view consumer, std::string_view event_id);
+
+/// Delivers events in process to handlers subscribed by type (the single binary's broker): Publish
+/// calls each handler of the event's type on the relay's thread and accepts the event once every
+/// handler returned true. Handlers apply their effect idempotently (ClaimInInbox).
+class InProcessBus final : public Publisher {
+ public:
+  using Handler = std::function<bool(const Event&)>;
+  /// Call before events flow.
+  void Subscribe(std::string type, Handler handler);
+  bool Publish(const Event& event) override;
+
+ private:
+  std::multimap<std::string, Handler, std::less<>> handlers_;
+};
+
+}  // namespace shop::events

@@ -1,0 +1,210 @@
+#include "shop/events/events.h"
+
+#include <boost/json.hpp>
+
+#include "shop/core/random.h"
+#include "shop/core/time.h"
+#include "shop/platform/log.h"
+
+namespace shop::events {
+
+const char* const kSchemaSql = R"sql(
+CREATE TABLE IF NOT EXISTS outbox (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,  -- publication order
+  id           TEXT    NOT NULL UNIQUE,
+  source       TEXT    NOT NULL,
+  type         TEXT    NOT NULL,
+  time         TEXT    NOT NULL,
+  data         TEXT    NOT NULL,
+  published_at TEXT                                -- null until the broker accepted it
+);
+CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq) WHERE published_at IS NULL;
+CREATE TABLE IF NOT EXISTS inbox (
+  consumer   TEXT NOT NULL,
+  event_id   TEXT NOT NULL,
+  applied_at TEXT NOT NULL,
+  PRIMARY KEY (consumer, event_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+  consumer     TEXT    NOT NULL,
+  event_id     TEXT    NOT NULL,
+  type         TEXT    NOT NULL,
+  payload      TEXT    NOT NULL,
+  error        TEXT    NOT NULL,
+  attempts     INTEGER NOT NULL,
+  set_aside_at TEXT    NOT NULL,
+  PRIMARY KEY (consumer, event_id)
+) WITHOUT ROWID;
+)sql";
+
+Event MakeEvent(std::string_view service, std::string type, std::string data_json) {
+  return Event{.id = RandomHex(16),
+               .source = "/shop/" + std::string(service),
+               .type = std::move(type),
+               .time = FormatRfc3339Millis(std::chrono::system_clock::now()),
+               .data = std::move(data_json)};
+}
+
+std::string ToCloudEventJson(const Event& event) {
+  // data is already JSON text: spliced in, not re-encoded.
+  auto text = [](std::string_view s) { return boost::json::serialize(boost::json::value(s)); };
+  return R"({"specversion":"1.0","id":)" + text(event.id) + R"(,"source":)" + text(event.source) +
+         R"(,"type":)" + text(event.type) + R"(,"time":)" + text(event.time) +
+         R"(,"datacontenttype":"application/json","data":)" + event.data + "}";
+}
+
+std::optional<Event> FromCloudEventJson(std::string_view json) {
+  boost::system::error_code ec;
+  const boost::json::value parsed = boost::json::parse(json, ec);
+  const boost::json::object* o = ec ? nullptr : parsed.if_object();
+  if (!o) return std::nullopt;
+  auto text = [&](std::string_view key) -> std::optional<std::string> {
+    const boost::json::value* v = o->if_contains(key);
+    if (!v || !v->is_string()) return std::nullopt;
+    return std::string(v->as_string());
+  };
+  const auto version = text("specversion");
+  const boost::json::value* data = o->if_contains("data");
+  Event e;
+  auto id = text("id"), source = text("source"), type = text("type");
+  if (!version || *version != "1.0" || !id || !source || !type || !data || !data->is_object()) return std::nullopt;
+  e.id = std::move(*id);
+  e.source = std::move(*source);
+  e.type = std::move(*type);
+  e.time = text("time").value_or("");
+  e.data = boost::json::serialize(*data);
+  return e;
+}
+
+void AddToOutbox(sqlite::Connection& conn, const Event& event) {
+  conn.Prepare("INSERT INTO outbox (id, source, type, time, data) VALUES (?, ?, ?, ?, ?)")
+      .Bind(1, event.id)
+      .Bind(2, event.source)
+      .Bind(3, event.type)
+      .Bind(4, event.time)
+      .Bind(5, event.data)
+      .Step();
+}
+
+bool ClaimInInbox(sqlite::Connection& conn, std::string_view consumer, std::string_view event_id) {
+  auto insert = conn.Prepare("INSERT OR IGNORE INTO inbox (consumer, event_id, applied_at) VALUES (?, ?, ?)");
+  insert.Bind(1, consumer).Bind(2, event_id).Bind(3, FormatRfc3339(UnixNow())).Step();
+  return conn.Changes() == 1;
+}
+
+Relay::Relay(sqlite::Database& db, Publisher& publisher, Options options)
+    : db_(db), publisher_(publisher), options_(options) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+Relay::~Relay() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void Relay::Notify() {
+  {
+    std::lock_guard lock(mu_);
+    notified_ = true;
+  }
+  wake_.notify_one();
+}
+
+Relay::Stats Relay::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+bool Relay::WaitDrained(std::chrono::milliseconds timeout) {
+  Notify();
+  std::unique_lock lock(mu_);
+  return drained_.wait_for(lock, timeout, [this] { return stats_.backlog == 0 && !notified_; });
+}
+
+bool Relay::PublishBatch() {
+  sqlite::Connection& conn = db_.ThisThread();
+  struct Row {
+    std::int64_t seq;
+    Event event;
+  };
+  std::vector<Row> rows;
+  {
+    auto select = conn.Prepare(
+        "SELECT seq, id, source, type, time, data FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?");
+    select.Bind(1, options_.batch);
+    while (select.Step()) {
+      rows.push_back({select.Int(0), Event{select.Text(1), select.Text(2), select.Text(3), select.Text(4), select.Text(5)}});
+    }
+  }
+  for (const Row& row : rows) {
+    if (!publisher_.Publish(row.event)) {
+      std::lock_guard lock(mu_);
+      ++stats_.publish_failures;
+      stats_.publisher_up = false;
+      return false;
+    }
+    conn.Prepare("UPDATE outbox SET published_at = ? WHERE seq = ?")
+        .Bind(1, FormatRfc3339(UnixNow()))
+        .Bind(2, row.seq)
+        .Step();
+    std::lock_guard lock(mu_);
+    ++stats_.published;
+    stats_.publisher_up = true;
+  }
+  return true;
+}
+
+void Relay::Run() {
+  auto last_prune = std::chrono::steady_clock::now() - options_.retention;
+  bool ok = true;
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      const auto wait = ok ? options_.poll_every : options_.retry_after_failure;
+      wake_.wait_for(lock, wait, [this] { return notified_ || stopping_; });
+      if (stopping_) return;
+      notified_ = false;
+    }
+    try {
+      ok = PublishBatch();
+      sqlite::Connection& conn = db_.ThisThread();
+      auto count = conn.Prepare(
+          "SELECT count(*), coalesce(CAST((julianday('now') - julianday(min(time))) * 86400000 AS INTEGER), 0) "
+          "FROM outbox WHERE published_at IS NULL");
+      count.Step();
+      const std::int64_t backlog = count.Int(0);
+      const std::int64_t oldest_ms = count.Int(1);
+      if (std::chrono::steady_clock::now() - last_prune > std::chrono::minutes(1)) {
+        conn.Prepare("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?")
+            .Bind(1, FormatRfc3339(UnixNow() - options_.retention.count()))
+            .Step();
+        last_prune = std::chrono::steady_clock::now();
+      }
+      std::lock_guard lock(mu_);
+      stats_.backlog = backlog;
+      stats_.oldest_backlog_seconds = static_cast<double>(oldest_ms) / 1000.0;
+      // More than one batch waiting: go on at once.
+      if (ok && backlog > 0) notified_ = true;
+    } catch (const std::exception& e) {
+      log::Write(log::Level::kError, "outbox relay failed", {{"error", e.what()}});
+      ok = false;
+    }
+    drained_.notify_all();
+  }
+}
+
+void InProcessBus::Subscribe(std::string type, Handler handler) { handlers_.emplace(std::move(type), std::move(handler)); }
+
+bool InProcessBus::Publish(const Event& event) {
+  auto [begin, end] = handlers_.equal_range(event.type);
+  for (auto it = begin; it != end; ++it) {
+    if (!it->second(event)) return false;
+  }
+  return true;
+}
+
+}  // namespace shop::events

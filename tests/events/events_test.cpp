@@ -1,0 +1,166 @@
+// The transactional outbox, its relay, the inbox and CloudEvents JSON, on a real SQLite file.
+#include "shop/events/events.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "shop/sqlite/migrations.h"
+#include "temp_dir.h"
+
+namespace {
+
+using namespace shop::events;
+using shop::sqlite::Database;
+using shop::sqlite::Transaction;
+
+/// A module's schema: one table of its own, plus the event tables.
+std::array<shop::sqlite::Migration, 2> Schema() {
+  return {shop::sqlite::Migration{1, "001_things.sql", "CREATE TABLE things(id INTEGER PRIMARY KEY, name TEXT);"},
+          shop::sqlite::Migration{2, "002_events.sql", kSchemaSql}};
+}
+
+/// Records what it was given; refuses while `down`.
+class RecordingPublisher final : public Publisher {
+ public:
+  bool Publish(const Event& event) override {
+    std::lock_guard lock(mu);
+    if (down) return false;
+    seen.push_back(event);
+    return true;
+  }
+  std::vector<Event> Seen() {
+    std::lock_guard lock(mu);
+    return seen;
+  }
+  std::mutex mu;
+  bool down = false;
+  std::vector<Event> seen;
+};
+
+/// Adds a thing and its event in one transaction; commits unless `rollback`.
+void AddThing(Database& db, int id, bool rollback = false) {
+  auto& conn = db.ThisThread();
+  Transaction tx(conn, Transaction::Kind::kWrite);
+  conn.Prepare("INSERT INTO things(id, name) VALUES (?, 'x')").Bind(1, id).Step();
+  AddToOutbox(conn, MakeEvent("things", "shop.things.thing_added.v1", R"({"id":)" + std::to_string(id) + "}"));
+  if (!rollback) tx.Commit();
+}
+
+std::int64_t Count(Database& db, const char* sql) {
+  auto stmt = db.ThisThread().Prepare(sql);
+  REQUIRE(stmt.Step());
+  return stmt.Int(0);
+}
+
+TEST_CASE("events commit with their change and are published in order, once; a rolled back change has none") {
+  shop::testing::TempDir dir;
+  auto schema = Schema();
+  auto db = Database::Open({(dir.path() / "m.db").string()}, schema);
+  RecordingPublisher publisher;
+  Relay relay(*db, publisher);
+  for (int i = 1; i <= 20; ++i) AddThing(*db, i, /*rollback=*/i % 5 == 0);
+  relay.Notify();
+  REQUIRE(relay.WaitDrained(std::chrono::seconds(5)));
+  const auto seen = publisher.Seen();
+  REQUIRE(seen.size() == 16);
+  std::vector<std::string> data;
+  for (const Event& e : seen) data.push_back(e.data);
+  CHECK(data.front() == R"({"id":1})");
+  CHECK(data.back() == R"({"id":19})");
+  CHECK(std::ranges::is_sorted(seen, {}, [](const Event& e) { return std::stoi(e.data.substr(6)); }));
+  CHECK(Count(*db, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0);
+  CHECK(relay.stats().published == 16);
+}
+
+TEST_CASE("a publisher that is down keeps events in the outbox; they go out in order once it is back") {
+  shop::testing::TempDir dir;
+  auto schema = Schema();
+  auto db = Database::Open({(dir.path() / "m.db").string()}, schema);
+  RecordingPublisher publisher;
+  publisher.down = true;
+  {
+    Relay relay(*db, publisher, {.poll_every = std::chrono::milliseconds(20), .retry_after_failure = std::chrono::milliseconds(5)});
+    for (int i = 1; i <= 3; ++i) AddThing(*db, i);
+    relay.Notify();
+    CHECK_FALSE(relay.WaitDrained(std::chrono::milliseconds(200)));
+    CHECK(relay.stats().publish_failures > 0);
+    CHECK_FALSE(relay.stats().publisher_up);
+  }
+  // A new relay (a restarted process) finds them still there.
+  CHECK(Count(*db, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 3);
+  {
+    std::lock_guard lock(publisher.mu);
+    publisher.down = false;
+  }
+  Relay relay(*db, publisher);
+  REQUIRE(relay.WaitDrained(std::chrono::seconds(5)));
+  const auto seen = publisher.Seen();
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0].data == R"({"id":1})");
+  CHECK(seen[2].data == R"({"id":3})");
+}
+
+TEST_CASE("the inbox makes a second delivery change nothing") {
+  shop::testing::TempDir dir;
+  auto schema = Schema();
+  auto db = Database::Open({(dir.path() / "m.db").string()}, schema);
+  auto& conn = db->ThisThread();
+  auto apply = [&](const std::string& event_id) {
+    Transaction tx(conn, Transaction::Kind::kWrite);
+    if (!ClaimInInbox(conn, "stock", event_id)) return false;
+    conn.Prepare("INSERT INTO things(name) VALUES (?)").Bind(1, event_id).Step();
+    tx.Commit();
+    return true;
+  };
+  CHECK(apply("e1"));
+  CHECK_FALSE(apply("e1"));
+  CHECK(apply("e2"));
+  CHECK(Count(*db, "SELECT count(*) FROM things") == 2);
+  // Another consumer has its own record of what it applied.
+  Transaction tx(conn, Transaction::Kind::kWrite);
+  CHECK(ClaimInInbox(conn, "search", "e1"));
+}
+
+TEST_CASE("CloudEvents JSON round-trips, and readers ignore what they do not know") {
+  const Event e = MakeEvent("orders", "shop.orders.order_cancelled.v1", R"({"order_id":7,"items":[]})");
+  CHECK(e.id.size() == 32);
+  CHECK(e.source == "/shop/orders");
+  const std::string json = ToCloudEventJson(e);
+  CHECK(json.find(R"("specversion":"1.0")") != std::string::npos);
+  CHECK(json.find(R"("datacontenttype":"application/json")") != std::string::npos);
+  auto back = FromCloudEventJson(json);
+  REQUIRE(back.has_value());
+  CHECK(back->id == e.id);
+  CHECK(back->type == e.type);
+  CHECK(back->time == e.time);
+  CHECK(back->data == e.data);
+  auto newer = FromCloudEventJson(
+      R"({"specversion":"1.0","id":"a","source":"/shop/x","type":"t","time":"2026-01-01T00:00:00Z","traceparent":"00-x","data":{"k":1,"new":2}})");
+  REQUIRE(newer.has_value());
+  CHECK(newer->data == R"({"k":1,"new":2})");
+  CHECK_FALSE(FromCloudEventJson(R"({"specversion":"0.3","id":"a","source":"s","type":"t","data":{}})"));
+  CHECK_FALSE(FromCloudEventJson(R"({"specversion":"1.0","source":"s","type":"t","data":{}})"));
+  CHECK_FALSE(FromCloudEventJson("not json"));
+}
+
+TEST_CASE("the in-process bus accepts an event once every handler of its type applied it") {
+  InProcessBus bus;
+  int applied = 0;
+  bool healthy = false;
+  bus.Subscribe("a", [&](const Event&) { return ++applied, true; });
+  bus.Subscribe("a", [&](const Event&) { return healthy; });
+  Event e{.id = "1", .source = "/shop/x", .type = "a", .time = "", .data = "{}"};
+  CHECK_FALSE(bus.Publish(e));
+  healthy = true;
+  CHECK(bus.Publish(e));
+  CHECK(applied == 2);
+  e.type = "nobody-listens";
+  CHECK(bus.Publish(e));
+}
+
+}  // namespace
