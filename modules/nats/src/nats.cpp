@@ -2,6 +2,8 @@
 
 #include <nats/nats.h>
 
+#include "connection_impl.h"
+
 #include <stdexcept>
 
 #include "shop/platform/log.h"
@@ -28,35 +30,6 @@ void LogThrottled(std::atomic<std::int64_t>& last_ms, std::string_view msg, std:
 
 }  // namespace
 
-struct Connection::Impl {
-  natsOptions* options = nullptr;
-  natsConnection* conn = nullptr;
-  jsCtx* js = nullptr;
-  Connection* owner = nullptr;
-
-  static void OnConnected(natsConnection*, void* closure) {
-    auto* self = static_cast<Connection*>(closure);
-    self->connected_.store(true, std::memory_order_release);
-    self->epoch_.fetch_add(1, std::memory_order_acq_rel);
-    log::Write(log::Level::kInfo, "nats connected", {{"url", self->url_}});
-  }
-  static void OnDisconnected(natsConnection*, void* closure) {
-    auto* self = static_cast<Connection*>(closure);
-    if (self->connected_.exchange(false)) log::Write(log::Level::kWarn, "nats disconnected", {{"url", self->url_}});
-  }
-  /// The library's last callback for a connection, after natsConnection_Close: callbacks run on
-  /// the library's own thread, in order, so once this one ran no other will touch the Connection.
-  static void OnClosed(natsConnection*, void* closure) {
-    Impl& impl = *static_cast<Connection*>(closure)->impl_;
-    std::lock_guard lock(impl.closed_mu);
-    impl.closed = true;
-    impl.closed_cv.notify_all();
-  }
-
-  std::mutex closed_mu;
-  std::condition_variable closed_cv;
-  bool closed = false;
-};
 
 Connection::Connection(const std::string& url, const std::string& name) : url_(url), impl_(std::make_unique<Impl>()) {
   impl_->owner = this;

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <atomic>
+#include <mutex>
+
+#include "shop/events/events.h"
+#include "shop/nats/nats.h"
+
+namespace shop::nats {
+
+/// Publishes domain events to JetStream stream `SHOP_EVENTS` (subjects `shop.>`, file storage,
+/// created if absent), subject = the event's type, body = its CloudEvents JSON, and the event id as
+/// `Nats-Msg-Id`, so the broker drops a repeat within its duplicate window (2 minutes, the
+/// JetStream default) when a relay publishes again after a lost ack. Thread-safe.
+class JetStreamPublisher final : public events::Publisher {
+ public:
+  explicit JetStreamPublisher(Connection& connection);
+  /// True once JetStream acknowledged the event (stored, or a duplicate it already had); false when
+  /// NATS is down or refused, and the relay keeps the event to send again.
+  bool Publish(const events::Event& event) override;
+
+ private:
+  bool EnsureStream();
+  Connection& connection_;
+  std::mutex mu_;
+  bool stream_ready_ = false;  // guarded by mu_
+  std::atomic<std::int64_t> last_error_log_ms_{0};
+};
+
+/// The name and subjects of the event stream (PLATFORM.md "Events").
+inline constexpr const char* kEventStream = "SHOP_EVENTS";
+inline constexpr const char* kEventSubjects = "shop.>";
+
+}  // namespace shop::nats

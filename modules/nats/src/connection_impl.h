@@ -1,0 +1,44 @@
+#pragma once
+
+// The NATS C client behind shop::nats::Connection; internal to shop::nats.
+#include <nats/nats.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "shop/nats/nats.h"
+#include "shop/platform/log.h"
+
+namespace shop::nats {
+
+struct Connection::Impl {
+  natsOptions* options = nullptr;
+  natsConnection* conn = nullptr;
+  jsCtx* js = nullptr;
+  Connection* owner = nullptr;
+
+  static void OnConnected(natsConnection*, void* closure) {
+    auto* self = static_cast<Connection*>(closure);
+    self->connected_.store(true, std::memory_order_release);
+    self->epoch_.fetch_add(1, std::memory_order_acq_rel);
+    log::Write(log::Level::kInfo, "nats connected", {{"url", self->url_}});
+  }
+  static void OnDisconnected(natsConnection*, void* closure) {
+    auto* self = static_cast<Connection*>(closure);
+    if (self->connected_.exchange(false)) log::Write(log::Level::kWarn, "nats disconnected", {{"url", self->url_}});
+  }
+  /// The library's last callback for a connection, after natsConnection_Close: callbacks run on
+  /// the library's own thread, in order, so once this one ran no other will touch the Connection.
+  static void OnClosed(natsConnection*, void* closure) {
+    Impl& impl = *static_cast<Connection*>(closure)->impl_;
+    std::lock_guard lock(impl.closed_mu);
+    impl.closed = true;
+    impl.closed_cv.notify_all();
+  }
+
+  std::mutex closed_mu;
+  std::condition_variable closed_cv;
+  bool closed = false;
+};
+
+}  // namespace shop::nats
