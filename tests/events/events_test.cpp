@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "shop/sqlite/migrations.h"
@@ -103,6 +104,19 @@ TEST_CASE("a publisher that is down keeps events in the outbox; they go out in o
   REQUIRE(seen.size() == 3);
   CHECK(seen[0].data == R"({"id":1})");
   CHECK(seen[2].data == R"({"id":3})");
+}
+
+TEST_CASE("a commit wakes the relay: no poll needed") {
+  shop::testing::TempDir dir;
+  auto schema = Schema();
+  auto db = Database::Open({(dir.path() / "m.db").string()}, schema);
+  RecordingPublisher publisher;
+  // A poll so slow that only the commit can explain a prompt publication.
+  Relay relay(*db, publisher, {.poll_every = std::chrono::hours(1)});
+  AddThing(*db, 1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (publisher.Seen().empty() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  CHECK(publisher.Seen().size() == 1);
 }
 
 TEST_CASE("the inbox makes a second delivery change nothing") {

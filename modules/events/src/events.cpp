@@ -95,9 +95,11 @@ bool ClaimInInbox(sqlite::Connection& conn, std::string_view consumer, std::stri
 Relay::Relay(sqlite::Database& db, Publisher& publisher, Options options)
     : db_(db), publisher_(publisher), options_(options) {
   thread_ = std::thread([this] { Run(); });
+  commit_listener_ = db_.AddCommitListener([this] { Notify(); });
 }
 
 Relay::~Relay() {
+  db_.RemoveCommitListener(commit_listener_);
   {
     std::lock_guard lock(mu_);
     stopping_ = true;

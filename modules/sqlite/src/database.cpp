@@ -91,6 +91,20 @@ Connection::Connection(const std::string& path, int busy_timeout_ms) {
   Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
 }
 
+void Connection::SetCommitHook(void (*on_commit)(void*), void* arg) {
+  on_commit_ = on_commit;
+  on_commit_arg_ = arg;
+  sqlite3_wal_hook(db_, &Connection::WalHook, this);
+}
+
+int Connection::WalHook(void* self, sqlite3* db, const char* name, int pages) {
+  auto* conn = static_cast<Connection*>(self);
+  // The hook replaces sqlite3_wal_autocheckpoint's, so checkpoint as it would (its default, 1000 pages).
+  if (pages >= 1000) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (conn->on_commit_) conn->on_commit_(conn->on_commit_arg_);
+  return SQLITE_OK;
+}
+
 Connection::~Connection() {
   for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
   sqlite3_close_v2(db_);
@@ -163,6 +177,7 @@ Connection& Database::ThisThread() {
     if (id == id_) return *conn;
   }
   auto conn = std::make_unique<Connection>(options_.path, options_.busy_timeout_ms);
+  conn->SetCommitHook(&Database::Committed, this);
   Connection* raw = conn.get();
   {
     std::lock_guard lock(mu_);
@@ -170,6 +185,24 @@ Connection& Database::ThisThread() {
   }
   mine.emplace_back(id_, raw);
   return *raw;
+}
+
+void Database::Committed(void* self) {
+  auto* db = static_cast<Database*>(self);
+  std::shared_lock lock(db->listeners_mu_);
+  for (const auto& [id, listener] : db->listeners_) listener();
+}
+
+std::uint64_t Database::AddCommitListener(std::function<void()> listener) {
+  std::unique_lock lock(listeners_mu_);
+  const std::uint64_t id = next_listener_++;
+  listeners_.emplace_back(id, std::move(listener));
+  return id;
+}
+
+void Database::RemoveCommitListener(std::uint64_t id) {
+  std::unique_lock lock(listeners_mu_);
+  std::erase_if(listeners_, [id](const auto& entry) { return entry.first == id; });
 }
 
 bool Database::Ping() {

@@ -58,9 +58,9 @@ class Publisher {
 };
 
 /// Publishes a module's outbox after commit, oldest first, one at a time (so in order per module),
-/// marks what was accepted, and prunes published rows after `retention`. Woken by Notify() after
-/// each commit that added events; a poll every `poll_every` is the safety net (a commit whose
-/// Notify was lost, a publisher that was down). Thread-safe.
+/// marks what was accepted, and prunes published rows after `retention`. Woken by every commit on
+/// `db` (Database::AddCommitListener) or Notify(); a poll every `poll_every` is the safety net (a
+/// commit by another process on the same file, a publisher that was down). Thread-safe.
 class Relay {
  public:
   struct Options {
@@ -98,6 +98,7 @@ class Relay {
   sqlite::Database& db_;
   Publisher& publisher_;
   Options options_;
+  std::uint64_t commit_listener_ = 0;
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable drained_;

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -76,14 +77,22 @@ class Connection {
   void Exec(std::string_view sql);
   std::int64_t LastInsertRowId() const;
   int Changes() const;
+  /// Calls `on_commit(arg)` after each transaction this connection commits (sqlite3_wal_hook: after
+  /// the commit took place and the write lock was released), and checkpoints the WAL as SQLite's
+  /// own auto-checkpoint would (1000 pages), which the hook replaces.
+  void SetCommitHook(void (*on_commit)(void*), void* arg);
 
  private:
   struct SqlHash {
     using is_transparent = void;  // look up by string_view without building a std::string
     std::size_t operator()(std::string_view sql) const { return std::hash<std::string_view>{}(sql); }
   };
+  static int WalHook(void* self, sqlite3* db, const char* name, int pages);
+
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> statements_;
+  void (*on_commit_)(void*) = nullptr;
+  void* on_commit_arg_ = nullptr;
 };
 
 /// A transaction on one connection: rolled back unless Commit() is called.
@@ -124,13 +133,25 @@ class Database {
   Connection& ThisThread();
   /// True when a trivial query succeeds on the calling thread's connection.
   bool Ping();
+
+  /// Calls `listener` on the committing thread after every transaction committed through this
+  /// Database, on any thread (e.g. to wake an outbox relay at once instead of polling). Keep it
+  /// short: it runs inside the committing call. Returns an id for RemoveCommitListener.
+  std::uint64_t AddCommitListener(std::function<void()> listener);
+  /// Stops calling the listener; after it returns the listener is no longer running or called.
+  void RemoveCommitListener(std::uint64_t id);
   const std::string& path() const { return options_.path; }
 
  private:
   explicit Database(Options options);
 
+  static void Committed(void* self);
+
   Options options_;
   std::uint64_t id_;
+  std::shared_mutex listeners_mu_;  // shared while calling, exclusive while changing
+  std::vector<std::pair<std::uint64_t, std::function<void()>>> listeners_;
+  std::uint64_t next_listener_ = 1;
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> connections_;
 };
