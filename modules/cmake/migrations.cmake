@@ -1,4 +1,4 @@
-# shop_embed_migrations(TARGET <target> MODULE <name> NAMESPACE <c++ ns> FILES <NNN_x.sql>...)
+# shop_embed_migrations(TARGET <target> MODULE <name> NAMESPACE <c++ ns> FILES <NNN_x.sql | shared/NNN_x.sql>...)
 # Compiles the module's SQL migrations into the binary, in the order given, as
 #   std::span<const shop::sqlite::Migration> <ns>::EmbeddedMigrations();
 # so a binary never depends on where it was built. Files are listed, not globbed.
@@ -8,15 +8,23 @@ function(shop_embed_migrations)
   set(body "")
   set(deps "")
   foreach(file IN LISTS ARG_FILES)
-    set(path "${PROJECT_SOURCE_DIR}/migrations/${ARG_MODULE}/${file}")
+    # `shared/NNN_x.sql` is migrations/shared/NNN_x.sql: the same tables in every module's database.
+    if(file MATCHES "^shared/")
+      set(path "${PROJECT_SOURCE_DIR}/migrations/${file}")
+      set(label "migrations/${file}")
+    else()
+      set(path "${PROJECT_SOURCE_DIR}/migrations/${ARG_MODULE}/${file}")
+      set(label "migrations/${ARG_MODULE}/${file}")
+    endif()
     list(APPEND deps "${path}")
     file(READ "${path}" sql)
-    string(REGEX MATCH "^([0-9]+)_" _ "${file}")
+    get_filename_component(name "${file}" NAME)
+    string(REGEX MATCH "^([0-9]+)_" _ "${name}")
     if(NOT CMAKE_MATCH_1)
       message(FATAL_ERROR "migration file ${file} must be named NNN_description.sql")
     endif()
     math(EXPR version "${CMAKE_MATCH_1}")
-    string(APPEND body "  {${version}, \"migrations/${ARG_MODULE}/${file}\", R\"shop_sql(${sql})shop_sql\"},\n")
+    string(APPEND body "  {${version}, \"${label}\", R\"shop_sql(${sql})shop_sql\"},\n")
   endforeach()
   list(LENGTH ARG_FILES count)
   file(WRITE "${out}.tmp"

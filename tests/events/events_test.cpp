@@ -13,16 +13,21 @@
 #include "shop/sqlite/migrations.h"
 #include "temp_dir.h"
 
+namespace shop::events::testing {
+std::span<const shop::sqlite::Migration> EmbeddedMigrations();
+}
+
 namespace {
 
 using namespace shop::events;
 using shop::sqlite::Database;
 using shop::sqlite::Transaction;
 
-/// A module's schema: one table of its own, plus the event tables.
+/// A module's schema: one table of its own, plus the event tables every module gets
+/// (migrations/shared/002_events.sql, embedded for this test as for the modules).
 std::array<shop::sqlite::Migration, 2> Schema() {
   return {shop::sqlite::Migration{1, "001_things.sql", "CREATE TABLE things(id INTEGER PRIMARY KEY, name TEXT);"},
-          shop::sqlite::Migration{2, "002_events.sql", kSchemaSql}};
+          shop::events::testing::EmbeddedMigrations()[0]};
 }
 
 /// Records what it was given; refuses while `down`.

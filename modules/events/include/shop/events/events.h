@@ -40,10 +40,8 @@ std::string ToCloudEventJson(const Event& event);
 /// nullopt when it is not JSON, not specversion 1.0, or lacks id, source, type or an object `data`.
 std::optional<Event> FromCloudEventJson(std::string_view json);
 
-/// The outbox and inbox tables, for a module's migrations (the same DDL in each module's database).
-/// outbox(seq, id, source, type, time, data, published_at); inbox(consumer, event_id, applied_at);
-/// dead_letters(consumer, event_id, type, payload, error, attempts, set_aside_at).
-extern const char* const kSchemaSql;
+// The tables (outbox, inbox, dead_letters) come with each module's migrations:
+// migrations/shared/002_events.sql.
 
 /// Writes `event` to the outbox on `conn`, which must be inside the write transaction that makes
 /// the change the event announces: both commit, or neither. Throws sqlite::Error like any write.
