@@ -22,6 +22,7 @@
 
 #include "shop/http/request_context.h"
 #include "shop/http/wire_parser.h"
+#include "shop/platform/log.h"
 #include "wire_common.h"
 
 namespace shop::http {
@@ -207,7 +208,19 @@ struct AsyncClient::Impl {
     }
   }
 
+  /// Runs one call and answers it exactly once, whatever happens (an exception escaping a detached
+  /// coroutine would end the server thread).
   static asio::awaitable<void> Run(asio::io_context& loop, std::shared_ptr<Call> call) {
+    std::expected<Response, CallError> result = std::unexpected(CallError::kUnavailable);
+    try {
+      result = co_await Exchange(loop, call);
+    } catch (const std::exception& e) {
+      log::Write(log::Level::kError, "call failed", {{"dependency", call->impl->options.name}, {"error", e.what()}});
+    }
+    call->done(std::move(result));
+  }
+
+  static asio::awaitable<std::expected<Response, CallError>> Exchange(asio::io_context& loop, std::shared_ptr<Call> call) {
     Impl& impl = *call->impl;
     const std::shared_ptr<const EndpointSet> set = impl.source->Current();
     const int attempts = call->safe_to_repeat ? std::max(1, impl.options.max_attempts) : 1;
@@ -243,7 +256,7 @@ struct AsyncClient::Impl {
       co_await pause.async_wait(kUseTuple);
       ++attempt;
     }
-    call->done(std::move(result));
+    co_return result;
   }
 };
 
