@@ -21,7 +21,7 @@ int Run(const Flags& flags) {
   // Configuration: defaults, then flags and environment, then what was set through the admin API
   // (kept in DATA_DIR/config.json, so it survives restarts).
   std::unique_ptr<config::Config> config = runtime::MakeConfig(flags);
-  config::FileStore config_store((data_dir / "config.json").string());
+  config::FileStore config_store((data_dir / "config.json").string(), *config);
   config->ResetCentral(config_store.LoadAll());
   runtime::FollowLogLevel(*config);
   const config::Settings settings = config->Current()->settings;  // a copy: snapshots come and go

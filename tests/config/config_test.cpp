@@ -122,15 +122,17 @@ TEST_CASE("subscribers get the current snapshot at once and every change after")
 TEST_CASE("the file store keeps values across instances and skips what it cannot read") {
   shop::testing::TempDir dir;
   const std::string path = (dir.path() / "config.json").string();
+  Config config;
   {
-    FileStore store(path);
+    FileStore store(path, config);
     CHECK(store.LoadAll().empty());
     CHECK(store.Put("log.level", {std::string("debug"), 10}));
     CHECK(store.Put("edge.rate_limit.rps", {2.5, 11}));
     CHECK(store.Remove("edge.rate_limit.rps"));
     CHECK(store.Put("client.timeout_ms", {std::int64_t{800}, 12}));
   }
-  FileStore again(path);
+  CHECK(config.Current()->settings.client_timeout.count() == 800);  // applied as written
+  FileStore again(path, config);
   auto values = again.LoadAll();
   REQUIRE(values.size() == 2);
   CHECK(std::get<std::string>(values.at("log.level").value) == "debug");
@@ -140,12 +142,16 @@ TEST_CASE("the file store keeps values across instances and skips what it cannot
 
   // A damaged entry is left out, the others stay.
   std::ofstream(path) << R"({"log.level":{"value":"warn","updated_at":1},"client.timeout_ms":{"v":1}})";
-  values = FileStore(path).LoadAll();
+  values = FileStore(path, config).LoadAll();
   CHECK(values.size() == 1);
   CHECK(values.contains("log.level"));
   // A file that is not JSON at all: starting values, nothing central.
   std::ofstream(path) << "{not json";
-  CHECK(FileStore(path).LoadAll().empty());
+  CHECK(FileStore(path, config).LoadAll().empty());
+  // Nor does a directory where the file should be.
+  std::filesystem::remove(path);
+  std::filesystem::create_directory(path);
+  CHECK(FileStore(path, config).LoadAll().empty());
 }
 
 TEST_CASE("values are written as plain JSON: whole numbers without a fraction, others in their shortest form") {
@@ -167,6 +173,10 @@ TEST_CASE("stored values round-trip through their JSON form") {
   CHECK_FALSE(ParseCentralValue("[]").has_value());
   CHECK_FALSE(ParseCentralValue(R"({"value":true,"updated_at":1})").has_value());
   CHECK_FALSE(ParseCentralValue(R"({"value":1})").has_value());
+  // updated_at must be a time RFC 3339 can write.
+  CHECK_FALSE(ParseCentralValue(R"({"value":1,"updated_at":-1})").has_value());
+  CHECK_FALSE(ParseCentralValue(R"({"value":1,"updated_at":253402300800})").has_value());
+  CHECK(ParseCentralValue(R"({"value":1,"updated_at":253402300799})").has_value());
 }
 
 }  // namespace

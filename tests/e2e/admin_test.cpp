@@ -4,6 +4,7 @@
 
 #include <boost/json/parse.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api_client.h"
@@ -191,12 +192,26 @@ TEST_CASE("admin config: a value survives a restart of the single binary") {
     MESSAGE("skipped: needs the harness to start the server (SHOP_E2E_BASE_URL is set)");
     return;
   }
-  ResetConfig reset{{"client.timeout_ms"}};
-  Api api;
-  REQUIRE(Put(api, "client.timeout_ms", R"({"value":777})", Admin().token).status == 200);
+  const std::vector<std::pair<std::string, std::string>> changes = {
+      {"client.timeout_ms", "777"},          {"client.breaker.failures", "7"},   {"auth.token_ttl_seconds", "1234"},
+      {"edge.rate_limit.burst", "77"},        {"log.level", "\"warn\""}};
+  ResetConfig reset;
+  for (const auto& [key, value] : changes) reset.keys.push_back(key);
+  // Changes at once, to different keys: none may be lost from the file.
+  std::vector<std::thread> writers;
+  for (const auto& [key, value] : changes) {
+    writers.emplace_back([&key, &value] {
+      Api api;
+      CHECK(Put(api, key, R"({"value":)" + value + "}", Admin().token).status == 200);
+    });
+  }
+  for (auto& w : writers) w.join();
   TestServer::Get().Restart(SIGTERM);
   Api after;
-  CHECK(Item(after, "client.timeout_ms").at("value") == 777);
+  for (const auto& [key, value] : changes) {
+    CAPTURE(key);
+    CHECK(Dump(Item(after, key).at("value")) == value);
+  }
 }
 
 }  // namespace

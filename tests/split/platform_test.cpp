@@ -707,6 +707,39 @@ TEST_CASE("DELETE /admin/config/{key} answers the item at its default with updat
   CHECK(l.Call("DELETE", "/admin/config/log.level", TheSession().admin).status == 200);
 }
 
+TEST_CASE("concurrent changes of one key, through several processes, end with one value everywhere") {
+  Layout& l = TheLayout();
+  const std::string key = "edge.rate_limit.burst";
+  auto running = l.Running();
+  for (int round = 0; round < 5; ++round) {
+    // One PUT per process at once (each process serves the admin API), each with its own value.
+    std::vector<std::thread> writers;
+    std::vector<int> statuses(running.size());
+    for (std::size_t i = 0; i < running.size(); ++i) {
+      writers.emplace_back([&, i] {
+        auto client = TestClient(running[i].second->url());
+        statuses[i] = Call(*client, "PUT", "/admin/config/" + key, TheSession().admin,
+                           ValueBody(json::value(1000 + round * 10 + static_cast<int>(i))))
+                          .status;
+      });
+    }
+    for (auto& w : writers) w.join();
+    for (int status : statuses) REQUIRE(status == 200);
+    // Every process ends on the same value (the bucket's last write) within 1 s.
+    const auto until = Clock::now() + std::chrono::seconds(1);
+    std::set<std::string> values;
+    do {
+      values.clear();
+      for (auto& [name, p] : running) {
+        values.insert(json::serialize(ItemValue(Call(l.Direct(*p), "GET", "/admin/config", TheSession().admin), key)));
+      }
+    } while (values.size() != 1 && Clock::now() < until);
+    CAPTURE(round);
+    CHECK(values.size() == 1);
+  }
+  REQUIRE(l.Call("DELETE", "/admin/config/" + key, TheSession().admin).status == 200);
+}
+
 TEST_CASE("auth.token_ttl_seconds=120: tokens issued from then on live 120 s (expires_in, exp - iat)") {
   Layout& l = TheLayout();
   ChangeAndMeasure(l, "auth.token_ttl_seconds", 120, 120);

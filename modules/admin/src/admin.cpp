@@ -101,10 +101,9 @@ void AddRoutes(http::Router& router, config::Config& config, config::Store& stor
         auto value = ValueFromBody(ctx.request, *spec);
         if (!value) return std::move(value.error());
         const config::CentralValue central{std::move(*value), UnixNow()};
-        if (!store.Put(spec->key, central)) {
+        if (!store.Put(spec->key, central)) {  // applied here too when it returns true
           return http::Problem(503, "dependency_unavailable", "the configuration store cannot be written now");
         }
-        config.ApplyCentral(spec->key, central);
         return http::JsonResponse(200, ItemJson(config.Current()->Find(spec->key)));
       },
       http::RouteOptions{.json_body = true});
@@ -112,10 +111,9 @@ void AddRoutes(http::Router& router, config::Config& config, config::Store& stor
     if (auto denied = RequireAdmin(ctx.request, verifier)) return std::move(*denied);
     const config::KeySpec* spec = config::FindKey(ctx.params[0]);
     if (!spec || !spec->central) return http::Problem(404, "not_found", "no configuration key " + std::string(ctx.params[0]));
-    if (!store.Remove(spec->key)) {
+    if (!store.Remove(spec->key)) {  // applied here too when it returns true
       return http::Problem(503, "dependency_unavailable", "the configuration store cannot be written now");
     }
-    config.ApplyCentral(spec->key, std::nullopt);
     return http::JsonResponse(200, ItemJson(config.Current()->Find(spec->key)));
   });
   router.Add("GET", "/admin/services", [&directory, &verifier](const http::Context& ctx) {

@@ -318,7 +318,10 @@ std::optional<CentralValue> ParseCentralValue(std::string_view json_text) {
   const auto& object = parsed.as_object();
   const auto* value = object.if_contains("value");
   const auto* updated = object.if_contains("updated_at");
-  if (!value || !updated || !updated->is_int64()) return std::nullopt;
+  // A time RFC 3339 can write: years 1970 to 9999.
+  if (!value || !updated || !updated->is_int64() || updated->as_int64() < 0 || updated->as_int64() > 253402300799) {
+    return std::nullopt;
+  }
   CentralValue out;
   out.updated_at = updated->as_int64();
   if (value->is_string()) {
@@ -337,14 +340,25 @@ std::string FormatCentralValue(const CentralValue& value) {
   return R"({"value":)" + ToJsonText(value.value) + R"(,"updated_at":)" + std::to_string(value.updated_at) + "}";
 }
 
-FileStore::FileStore(std::string path) : path_(std::move(path)) {}
+FileStore::FileStore(std::string path, Config& config) : path_(std::move(path)), config_(config) {}
 
 std::map<std::string, CentralValue, std::less<>> FileStore::LoadAll() {
   std::lock_guard lock(mu_);
+  return LoadLocked();
+}
+
+std::map<std::string, CentralValue, std::less<>> FileStore::LoadLocked() {
   std::map<std::string, CentralValue, std::less<>> values;
-  std::ifstream in(path_, std::ios::binary);
-  if (!in) return values;  // no file yet: nothing set centrally
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text;
+  try {
+    std::ifstream in(path_, std::ios::binary);
+    if (!in) return values;  // no file yet: nothing set centrally
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  } catch (const std::exception& e) {  // e.g. a directory where the file should be
+    log::Write(log::Level::kError, "configuration file unreadable; using starting values",
+               {{"path", path_}, {"error", e.what()}});
+    return values;
+  }
   boost::system::error_code ec;
   boost::json::value parsed = boost::json::parse(text, ec);
   if (ec || !parsed.is_object()) {
@@ -390,17 +404,23 @@ bool FileStore::WriteLocked(const std::map<std::string, CentralValue, std::less<
 }
 
 bool FileStore::Put(std::string_view key, const CentralValue& value) {
-  auto values = LoadAll();
+  // Read, change, write and apply under one lock: concurrent changes neither lose each other in the
+  // file nor reach the Config in another order than the file's.
   std::lock_guard lock(mu_);
+  auto values = LoadLocked();
   values.insert_or_assign(std::string(key), value);
-  return WriteLocked(values);
+  if (!WriteLocked(values)) return false;
+  config_.ApplyCentral(key, value);
+  return true;
 }
 
 bool FileStore::Remove(std::string_view key) {
-  auto values = LoadAll();
   std::lock_guard lock(mu_);
+  auto values = LoadLocked();
   if (auto it = values.find(key); it != values.end()) values.erase(it);
-  return WriteLocked(values);
+  if (!WriteLocked(values)) return false;
+  config_.ApplyCentral(key, std::nullopt);
+  return true;
 }
 
 }  // namespace shop::config

@@ -56,7 +56,12 @@ Connection::Connection(const std::string& url, const std::string& name) : url_(u
     natsOptions_Destroy(impl_->options);
     throw std::runtime_error("cannot use NATS at " + url + ": " + StatusText(s));
   }
-  s = natsConnection_JetStream(&impl_->js, impl_->conn, nullptr);
+  // JetStream API calls (KV puts among them) wait at most 500 ms for an answer, not the default 5 s: a
+  // hung server then stalls an admin change briefly, and a heartbeat less than one liveness window.
+  jsOptions js_options;
+  jsOptions_Init(&js_options);
+  js_options.Wait = 500;
+  s = natsConnection_JetStream(&impl_->js, impl_->conn, &js_options);
   if (s != NATS_OK) throw std::runtime_error("JetStream context: " + StatusText(s));
 }
 
@@ -77,6 +82,7 @@ Connection::~Connection() {
 struct KeyValue::Impl {
   std::mutex mu;
   kvStore* kv = nullptr;  // bound once; valid across reconnects
+  std::vector<kvStore*> retired;  // handles of a bucket that was lost (see Unbind)
   std::atomic<std::int64_t> last_error_log_ms{0};
 };
 
@@ -85,6 +91,7 @@ KeyValue::KeyValue(Connection& connection, BucketOptions options)
 
 KeyValue::~KeyValue() {
   if (impl_->kv) kvStore_Destroy(impl_->kv);
+  for (kvStore* kv : impl_->retired) kvStore_Destroy(kv);
 }
 
 namespace {
@@ -116,18 +123,32 @@ kvStore* Bind(KeyValue& bucket) {
   return kv;
 }
 
+/// Forgets the bound bucket: a server restarted without its data has no such stream any more, and
+/// the next use creates the bucket again.
+void Unbind(KeyValue& bucket) {
+  auto& impl = bucket.impl();
+  std::lock_guard lock(impl.mu);
+  if (impl.kv) {
+    // Kept until the KeyValue goes: another thread may be using the handle right now.
+    impl.retired.push_back(impl.kv);
+    impl.kv = nullptr;
+    log::Write(log::Level::kWarn, "nats bucket lost; will create it again", {{"bucket", bucket.options().name}});
+  }
+}
+
 }  // namespace
 
-bool KeyValue::Put(const std::string& key, const std::string& value) {
+std::optional<std::uint64_t> KeyValue::Put(const std::string& key, const std::string& value) {
   kvStore* kv = Bind(*this);
-  if (!kv || !connection_.connected()) return false;
+  if (!kv || !connection_.connected()) return std::nullopt;
   uint64_t revision = 0;
   natsStatus s = kvStore_Put(&revision, kv, key.c_str(), value.data(), static_cast<int>(value.size()));
   if (s != NATS_OK) {
     LogThrottled(impl_->last_error_log_ms, "nats put failed", {{"bucket", options_.name}, {"key", key}, {"error", StatusText(s)}});
-    return false;
+    if (connection_.connected() && s != NATS_TIMEOUT) Unbind(*this);  // e.g. the stream is gone
+    return std::nullopt;
   }
-  return true;
+  return revision;
 }
 
 bool KeyValue::Delete(const std::string& key) {
@@ -137,6 +158,7 @@ bool KeyValue::Delete(const std::string& key) {
   if (s != NATS_OK) {
     LogThrottled(impl_->last_error_log_ms, "nats delete failed",
                  {{"bucket", options_.name}, {"key", key}, {"error", StatusText(s)}});
+    if (connection_.connected() && s != NATS_TIMEOUT) Unbind(*this);  // e.g. the stream is gone
     return false;
   }
   return true;
@@ -207,6 +229,7 @@ void Watch::Run() {
     kvStore* kv = Bind(bucket_);
     kvWatcher* watcher = nullptr;
     natsStatus s = kv ? kvStore_Watch(&watcher, kv, pattern_.c_str(), nullptr) : NATS_NOT_YET_CONNECTED;
+    if (kv && connection.connected() && s != NATS_TIMEOUT) Unbind(bucket_);
     if (s != NATS_OK) {
       LogThrottled(last_log, "nats watch failed", {{"bucket", bucket_.options().name}, {"error", StatusText(s)}});
       if (!pause(std::chrono::milliseconds(250))) break;

@@ -72,14 +72,20 @@ Registry::Registry(Connection& connection, std::vector<Dependency> dependencies,
                                                          std::lock_guard lock(mu_);
                                                          PublishLocked();
                                                        }});
-  ticker_ = std::thread([this] {
-    std::unique_lock lock(tick_mu_);
-    while (!tick_cv_.wait_for(lock, options_.heartbeat / 2, [this] { return stopping_; })) {
-      lock.unlock();
-      Tick();
-      lock.lock();
-    }
-  });
+  // Two threads: the sweep (no I/O, so a hung NATS cannot delay the switch to "serve on the last
+  // view") and the heartbeat (a KV write, which may block while NATS hangs).
+  auto every = [this](std::chrono::milliseconds period, void (Registry::*step)()) {
+    return std::thread([this, period, step] {
+      std::unique_lock lock(tick_mu_);
+      while (!tick_cv_.wait_for(lock, period, [this] { return stopping_; })) {
+        lock.unlock();
+        (this->*step)();
+        lock.lock();
+      }
+    });
+  };
+  sweeper_ = every(std::chrono::milliseconds(50), &Registry::Sweep);
+  heartbeat_ = every(options_.heartbeat, &Registry::Heartbeat);
 }
 
 Registry::~Registry() {
@@ -88,7 +94,8 @@ Registry::~Registry() {
     stopping_ = true;
   }
   tick_cv_.notify_all();
-  ticker_.join();
+  sweeper_.join();
+  heartbeat_.join();
   std::optional<std::string> key;
   {
     std::lock_guard lock(mu_);
@@ -172,9 +179,10 @@ void Registry::Remove(const std::string& key) {
 
 bool Registry::FlowingLocked() const {
   // Heartbeats (this process's own among them) arrive several times a second while the watch works.
-  // Connected but silent longer than the liveness window means a hung server or watch, not dead
-  // instances: judge nobody on silence then.
-  return watch_ && watch_->synced() && http::SteadyNowMs() - last_event_ms_ <= options_.liveness.count();
+  // Connected but silent for half the liveness window (two heartbeats) means a hung server or watch,
+  // not dead instances: judge nobody on silence then. Half, so that the switch is published before
+  // any instance's last heartbeat ages past the window in the callers' Pick.
+  return watch_ && watch_->synced() && http::SteadyNowMs() - last_event_ms_ <= options_.liveness.count() / 2;
 }
 
 void Registry::PublishLocked() {
@@ -238,48 +246,45 @@ void Registry::Changed(const KvEntry& e) {
   PublishLocked();
 }
 
-void Registry::Tick() {
-  std::optional<std::pair<std::string, std::string>> announcement;
-  std::function<bool()> ready;
-  {
-    std::lock_guard lock(mu_);
-    if (self_) ready = self_->second;
+void Registry::Sweep() {
+  std::lock_guard lock(mu_);
+  // Instances whose heartbeats stopped: dead without deregistering (kill -9, a cut network).
+  const bool flowing = FlowingLocked();
+  if (flowing != published_flowing_) PublishLocked();
+  if (!flowing) return;
+  const std::int64_t now = http::SteadyNowMs();
+  std::vector<std::string> dead;
+  for (const auto& [key, record] : records_) {
+    if (now - record.last_seen_steady_ms > options_.liveness.count()) dead.push_back(key);
   }
-  // Registered once ready; from then on the heartbeat says "alive", not "ready": an instance whose own
-  // dependency is down still serves what it can (orders lists orders while products is down).
+  for (const std::string& key : dead) Remove(key);
+  if (!dead.empty()) PublishLocked();
+}
+
+void Registry::Heartbeat() {
+  std::function<bool()> ready;
   bool announced = false;
   {
     std::lock_guard lock(mu_);
+    if (!self_) return;
+    ready = self_->second;
     announced = announced_;
   }
+  // Registered once ready; from then on the heartbeat says "alive", not "ready": an instance whose own
+  // dependency is down still serves what it can (orders lists orders while products is down).
   // Readiness checks may take a moment (a database ping): not under the lock.
-  const bool is_ready = ready && (announced || ready());
+  if (!announced && !(ready && ready())) return;
+  std::string key, value;
   {
     std::lock_guard lock(mu_);
-    if (is_ready && self_) announcement.emplace(Key(self_->first), Encode(self_->first));
-    // Instances whose heartbeats stopped: dead without deregistering (kill -9, a cut network).
-    const bool flowing = FlowingLocked();
-    if (flowing != published_flowing_) PublishLocked();
-    if (flowing) {
-      const std::int64_t now = http::SteadyNowMs();
-      std::vector<std::string> dead;
-      for (const auto& [key, record] : records_) {
-        if (now - record.last_seen_steady_ms > options_.liveness.count()) dead.push_back(key);
-      }
-      for (const std::string& key : dead) Remove(key);
-      if (!dead.empty()) PublishLocked();
-    }
+    key = Key(self_->first);
+    value = Encode(self_->first);
   }
-  if (announcement) {
-    static thread_local std::int64_t last_write_ms = 0;
-    const std::int64_t now = http::SteadyNowMs();
-    if (now - last_write_ms >= options_.heartbeat.count() && bucket_.Put(announcement->first, announcement->second)) {
-      last_write_ms = now;
-      std::lock_guard lock(mu_);
-      if (!announced_) log::Write(log::Level::kInfo, "registered", {{"key", announcement->first}});
-      announced_ = true;
-    }
-  }
+  // May block while NATS hangs (up to the JetStream wait): on this thread only, never the sweep's.
+  if (!bucket_.Put(key, value)) return;
+  std::lock_guard lock(mu_);
+  if (!announced_) log::Write(log::Level::kInfo, "registered", {{"key", key}});
+  announced_ = true;
 }
 
 std::vector<admin::Service> Registry::Services() const {

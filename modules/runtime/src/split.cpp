@@ -13,9 +13,20 @@ namespace {
 /// Central values kept in this process only: the store of a process run without NATS.
 class LocalStore final : public config::Store {
  public:
+  explicit LocalStore(config::Config& config) : config_(config) {}
   std::map<std::string, config::CentralValue, std::less<>> LoadAll() override { return {}; }
-  bool Put(std::string_view, const config::CentralValue&) override { return true; }
-  bool Remove(std::string_view) override { return true; }
+  bool Put(std::string_view key, const config::CentralValue& value) override {
+    std::lock_guard lock(mu_);  // applied in the order taken
+    return config_.ApplyCentral(key, value);
+  }
+  bool Remove(std::string_view key) override {
+    std::lock_guard lock(mu_);
+    return config_.ApplyCentral(key, std::nullopt);
+  }
+
+ private:
+  config::Config& config_;
+  std::mutex mu_;
 };
 
 }  // namespace
@@ -47,7 +58,7 @@ SplitPlatform::SplitPlatform(const Flags& flags, std::string service, std::strin
   const std::string& nats_url = flags.Get("nats-url");
   if (nats_url.empty() || nats_url == "off") {
     log::Write(log::Level::kWarn, "no --nats-url: configuration from flags only, dependencies by static URL");
-    local_store_ = std::make_unique<LocalStore>();
+    local_store_ = std::make_unique<LocalStore>(*config_);
     store_ = local_store_.get();
     self_ = std::make_unique<admin::SelfDirectory>(service_, version_);
     config_read_ = true;

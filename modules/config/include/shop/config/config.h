@@ -124,14 +124,17 @@ class Config {
 };
 
 /// Where central values are kept: a file in the data dir (single binary), a NATS KV bucket (split).
+/// Writes take effect in this process's Config before they return, in the order the store took
+/// them, so concurrent changes of one key end with the same value everywhere (the last stored).
 class Store {
  public:
   virtual ~Store() = default;
   /// Every central value stored now. Entries that cannot be read are logged and left out.
   virtual std::map<std::string, CentralValue, std::less<>> LoadAll() = 0;
-  /// Stores `value` for `key` durably; false (and a log line) when the store cannot be written.
+  /// Stores `value` for `key` durably and applies it; false (and a log line) when the store cannot
+  /// be written: then nothing changed.
   virtual bool Put(std::string_view key, const CentralValue& value) = 0;
-  /// Removes `key`'s central value; false when the store cannot be written.
+  /// Removes `key`'s central value and applies that; false when the store cannot be written.
   virtual bool Remove(std::string_view key) = 0;
 };
 
@@ -139,14 +142,17 @@ class Store {
 /// temporary file and rename(2) so a crash leaves the old or the new file, never half of one.
 class FileStore final : public Store {
  public:
-  explicit FileStore(std::string path);
+  /// Writes are applied to `config` (which must outlive the store) under the store's lock.
+  FileStore(std::string path, Config& config);
   std::map<std::string, CentralValue, std::less<>> LoadAll() override;
   bool Put(std::string_view key, const CentralValue& value) override;
   bool Remove(std::string_view key) override;
 
  private:
   bool WriteLocked(const std::map<std::string, CentralValue, std::less<>>& values);
+  std::map<std::string, CentralValue, std::less<>> LoadLocked();
   std::string path_;
+  Config& config_;
   std::mutex mu_;
 };
 

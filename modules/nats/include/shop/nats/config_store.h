@@ -1,5 +1,6 @@
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 
 #include "shop/config/config.h"
@@ -11,6 +12,9 @@ namespace shop::nats {
 /// value = `{"value":V,"updated_at":N}`. Every process watches the bucket and applies each change to
 /// its Config within milliseconds; after a (re)connect the full state is re-read. Values that are
 /// invalid (written by hand, or by a newer version) are logged and skipped; the last good one stays.
+/// Put and Remove apply nothing themselves: they return once this process's watch has applied their
+/// write (at most 1 s), so every process applies the bucket's writes in the bucket's order and
+/// concurrent changes of one key end with the last one everywhere.
 class ConfigStore final : public config::Store {
  public:
   ConfigStore(Connection& connection, config::Config& config);
@@ -30,6 +34,9 @@ class ConfigStore final : public config::Store {
   KeyValue bucket_;
   std::mutex mu_;
   std::map<std::string, config::CentralValue, std::less<>> last_;  // the bucket as last read
+  std::uint64_t applied_revision_ = 0;                            // guarded by mu_
+  std::map<std::string, std::uint64_t, std::less<>> events_by_key_;  // guarded by mu_
+  std::condition_variable applied_;
   std::unique_ptr<Watch> watch_;
 };
 

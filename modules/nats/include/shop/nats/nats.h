@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -67,9 +68,10 @@ class KeyValue {
   KeyValue(const KeyValue&) = delete;
   KeyValue& operator=(const KeyValue&) = delete;
 
-  /// Writes `value` at `key`. False (and a log line at most every few seconds) when the server cannot
-  /// be reached or refuses; nothing is queued.
-  bool Put(const std::string& key, const std::string& value);
+  /// Writes `value` at `key`; the entry's revision (the stream sequence watchers see it under), or
+  /// nullopt (and a log line at most every few seconds) when the server cannot be reached or refuses;
+  /// nothing is queued.
+  std::optional<std::uint64_t> Put(const std::string& key, const std::string& value);
   /// Deletes `key` (a delete marker watchers see). False when the server cannot be reached.
   bool Delete(const std::string& key);
 

@@ -91,7 +91,8 @@ class Registry final : public admin::Directory {
   void Remove(const std::string& key);                 // mu_ held
   void PublishLocked();                                // mu_ held
   bool FlowingLocked() const;                          // mu_ held
-  void Tick();
+  void Sweep();      // drops dead instances, switches liveness checks on and off; no I/O
+  void Heartbeat();  // writes this instance's entry
 
   Connection& connection_;
   KeyValue bucket_;
@@ -111,7 +112,8 @@ class Registry final : public admin::Directory {
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;
   bool stopping_ = false;
-  std::thread ticker_;
+  std::thread sweeper_;
+  std::thread heartbeat_;
 };
 
 }  // namespace shop::nats
