@@ -1,7 +1,6 @@
 #include "shop/admin/admin.h"
 
 #include <boost/json.hpp>
-#include <cmath>
 
 #include "shop/core/time.h"
 #include "shop/http/adapter.h"

@@ -29,7 +29,6 @@ namespace {
 namespace beast = boost::beast;
 using Clock = std::chrono::steady_clock;
 
-std::atomic<std::uint64_t> next_client_id{1};
 
 /// A keep-alive connection: a non-blocking socket waited on with poll(2) against a deadline.
 /// Plain blocking-style I/O on the calling thread: one send and one receive per call, no event

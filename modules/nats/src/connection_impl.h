@@ -3,13 +3,26 @@
 // The NATS C client behind shop::nats::Connection; internal to shop::nats.
 #include <nats/nats.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <initializer_list>
+#include <string_view>
 #include <mutex>
 
 #include "shop/nats/nats.h"
 #include "shop/platform/log.h"
 
 namespace shop::nats {
+
+/// Logs a failure at most every 5 s per call site, so a NATS outage does not flood the log.
+inline void LogThrottled(std::atomic<std::int64_t>& last_ms, std::string_view msg, std::initializer_list<log::Field> fields) {
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t last = last_ms.load(std::memory_order_relaxed);
+  if (now - last < 5000 || !last_ms.compare_exchange_strong(last, now)) return;
+  log::Write(log::Level::kWarn, msg, fields);
+}
 
 struct Connection::Impl {
   natsOptions* options = nullptr;

@@ -5,19 +5,6 @@
 #include "shop/platform/log.h"
 
 namespace shop::nats {
-namespace {
-
-/// At most one warning per 5 s: a NATS outage must not flood the log with one line per event.
-void Warn(std::atomic<std::int64_t>& last_ms, std::string_view msg, natsStatus s, jsErrCode code) {
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::steady_clock::now().time_since_epoch())
-                               .count();
-  std::int64_t last = last_ms.load();
-  if (now - last < 5000 || !last_ms.compare_exchange_strong(last, now)) return;
-  log::Write(log::Level::kWarn, msg, {{"error", natsStatus_GetText(s)}, {"jetstream_code", static_cast<int>(code)}});
-}
-
-}  // namespace
 
 JetStreamPublisher::JetStreamPublisher(Connection& connection) : connection_(connection) {}
 
@@ -53,7 +40,8 @@ bool JetStreamPublisher::EnsureStream() {
     stream_ready_ = true;
     return true;
   }
-  Warn(last_error_log_ms_, "event stream unavailable", s, code);
+  LogThrottled(last_error_log_ms_, "event stream unavailable",
+               {{"error", natsStatus_GetText(s)}, {"jetstream_code", static_cast<int>(code)}});
   return false;
 }
 
@@ -70,7 +58,8 @@ bool JetStreamPublisher::Publish(const events::Event& event) {
                                   static_cast<int>(body.size()), &options, &code);
   if (ack) jsPubAck_Destroy(ack);
   if (s != NATS_OK) {
-    Warn(last_error_log_ms_, "event not published", s, code);
+    LogThrottled(last_error_log_ms_, "event not published",
+                 {{"error", natsStatus_GetText(s)}, {"jetstream_code", static_cast<int>(code)}});
     return false;
   }
   return true;

@@ -19,14 +19,6 @@ std::string StatusText(natsStatus s) {
   return text;
 }
 
-/// Logs a failure at most every 5 s per call site, so a NATS outage does not flood the log.
-void LogThrottled(std::atomic<std::int64_t>& last_ms, std::string_view msg, std::initializer_list<log::Field> fields) {
-  const std::int64_t now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
-  std::int64_t last = last_ms.load(std::memory_order_relaxed);
-  if (now - last < 5000 || !last_ms.compare_exchange_strong(last, now)) return;
-  log::Write(log::Level::kWarn, msg, fields);
-}
 
 }  // namespace
 
