@@ -167,19 +167,64 @@ TEST_CASE("CloudEvents JSON round-trips, and readers ignore what they do not kno
   CHECK_FALSE(FromCloudEventJson("not json"));
 }
 
-TEST_CASE("the in-process bus accepts an event once every handler of its type applied it") {
+TEST_CASE("the in-process bus accepts an event once every subscription of its type applied it") {
   InProcessBus bus;
   int applied = 0;
   bool healthy = false;
-  bus.Subscribe("a", [&](const Event&) { return ++applied, true; });
-  bus.Subscribe("a", [&](const Event&) { return healthy; });
+  bus.Subscribe({.consumer = "one", .type = "a", .handle = [&](const Event&) { ++applied; }, .set_aside = {}});
+  bus.Subscribe({.consumer = "two",
+                 .type = "a",
+                 .handle = [&](const Event&) { if (!healthy) throw std::runtime_error("not now"); },
+                 .set_aside = {}});
   Event e{.id = "1", .source = "/shop/x", .type = "a", .time = "", .data = "{}"};
   CHECK_FALSE(bus.Publish(e));
   healthy = true;
   CHECK(bus.Publish(e));
-  CHECK(applied == 2);
+  CHECK(applied == 2);  // the first subscription saw it twice: its inbox makes that harmless
+  CHECK(bus.stats().consumed == 3);
+  CHECK(bus.stats().failed == 1);
+  CHECK(bus.stats().redelivered == 1);
   e.type = "nobody-listens";
   CHECK(bus.Publish(e));
+}
+
+TEST_CASE("the in-process bus sets a poison event aside after max_attempts and lets the next through") {
+  InProcessBus bus;
+  std::vector<std::string> applied;
+  std::vector<std::pair<std::string, int>> aside;
+  bus.Subscribe({.consumer = "c",
+                 .type = "a",
+                 .handle =
+                     [&](const Event& e) {
+                       if (e.data == "{\"poison\":true}") throw std::runtime_error("cannot apply");
+                       applied.push_back(e.id);
+                     },
+                 .set_aside = [&](const Event& e, std::string_view, int attempts) { aside.emplace_back(e.id, attempts); },
+                 .max_attempts = 3});
+  Event poison{.id = "p", .source = "/shop/x", .type = "a", .time = "", .data = "{\"poison\":true}"};
+  CHECK_FALSE(bus.Publish(poison));
+  CHECK_FALSE(bus.Publish(poison));
+  CHECK(bus.Publish(poison));  // third failure: set aside, accepted
+  REQUIRE(aside.size() == 1);
+  CHECK(aside[0] == std::pair<std::string, int>{"p", 3});
+  CHECK(bus.Publish(Event{.id = "n", .source = "/shop/x", .type = "a", .time = "", .data = "{}"}));
+  CHECK(applied == std::vector<std::string>{"n"});
+  CHECK(bus.stats().set_aside == 1);
+}
+
+TEST_CASE("SetAside keeps the first record of an event") {
+  shop::testing::TempDir dir;
+  const auto schema = Schema();
+  auto db = Database::Open({(dir.path() / "m.db").string()}, schema);
+  Event e{.id = "x1", .source = "/shop/orders", .type = "t", .time = "", .data = "not json"};
+  SetAside(*db, "c", e, "first", 5);
+  SetAside(*db, "c", e, "second", 6);
+  auto st = db->ThisThread().Prepare("SELECT error, attempts, payload FROM dead_letters WHERE consumer = 'c'");
+  REQUIRE(st.Step());
+  CHECK(st.Text(0) == "first");
+  CHECK(st.Int(1) == 5);
+  CHECK(st.Text(2) == "not json");
+  CHECK_FALSE(st.Step());
 }
 
 }  // namespace

@@ -171,14 +171,84 @@ void Relay::Run() {
   }
 }
 
-void InProcessBus::Subscribe(std::string type, Handler handler) { handlers_.emplace(std::move(type), std::move(handler)); }
+void SetAside(sqlite::Database& db, std::string_view consumer, const Event& event, std::string_view error,
+              int attempts) {
+  db.ThisThread()
+      .Prepare(
+          "INSERT OR IGNORE INTO dead_letters (consumer, event_id, type, payload, error, attempts, set_aside_at) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .Bind(1, consumer)
+      .Bind(2, event.id)
+      .Bind(3, event.type)
+      .Bind(4, event.data)
+      .Bind(5, error)
+      .Bind(6, attempts)
+      .Bind(7, FormatRfc3339(UnixNow()))
+      .Step();
+}
+
+void InProcessBus::Subscribe(Subscription subscription) {
+  std::lock_guard lock(mu_);
+  std::string type = subscription.type;
+  subscriptions_.emplace(std::move(type), Entry{std::move(subscription), {}, 0});
+}
 
 bool InProcessBus::Publish(const Event& event) {
-  auto [begin, end] = handlers_.equal_range(event.type);
+  // One event at a time across every relay of the process: handlers see events one by one.
+  std::unique_lock lock(mu_);
+  auto [begin, end] = subscriptions_.equal_range(event.type);
   for (auto it = begin; it != end; ++it) {
-    if (!it->second(event)) return false;
+    Entry& entry = it->second;
+    const Subscription& sub = entry.subscription;
+    if (entry.failing_event != event.id) {
+      entry.failing_event.clear();
+      entry.failures = 0;
+    }
+    const bool repeat = entry.failures > 0;
+    try {
+      sub.handle(event);
+      entry.failing_event.clear();
+      entry.failures = 0;
+      std::lock_guard stats_lock(stats_mu_);
+      ++stats_.consumed;
+      if (repeat) ++stats_.redelivered;
+      continue;
+    } catch (const std::exception& e) {
+      entry.failing_event = event.id;
+      ++entry.failures;
+      {
+        std::lock_guard stats_lock(stats_mu_);
+        ++stats_.failed;
+        if (repeat) ++stats_.redelivered;
+      }
+      if (entry.failures < sub.max_attempts) {
+        log::Write(log::Level::kWarn, "event not applied; will retry",
+                   {{"consumer", sub.consumer}, {"event_id", event.id}, {"type", event.type},
+                    {"attempt", entry.failures}, {"error", e.what()}});
+        return false;
+      }
+      log::Write(log::Level::kError, "event set aside",
+                 {{"consumer", sub.consumer}, {"event_id", event.id}, {"type", event.type},
+                  {"attempts", entry.failures}, {"error", e.what()}});
+      try {
+        if (sub.set_aside) sub.set_aside(event, e.what(), entry.failures);
+      } catch (const std::exception& aside_error) {
+        log::Write(log::Level::kError, "event not set aside; will retry",
+                   {{"consumer", sub.consumer}, {"event_id", event.id}, {"error", aside_error.what()}});
+        return false;
+      }
+      entry.failing_event.clear();
+      entry.failures = 0;
+      std::lock_guard stats_lock(stats_mu_);
+      ++stats_.set_aside;
+    }
   }
   return true;
+}
+
+ConsumerStats InProcessBus::stats() const {
+  std::lock_guard lock(stats_mu_);
+  return stats_;
 }
 
 }  // namespace shop::events

@@ -110,18 +110,68 @@ class Relay {
 /// True the first time; false when it was applied before (the caller then rolls back: nothing to do).
 bool ClaimInInbox(sqlite::Connection& conn, std::string_view consumer, std::string_view event_id);
 
-/// Delivers events in process to handlers subscribed by type (the single binary's broker): Publish
-/// calls each handler of the event's type on the relay's thread and accepts the event once every
-/// handler returned true. Handlers apply their effect idempotently (ClaimInInbox).
-class InProcessBus final : public Publisher {
+/// Records on `db` (the consumer's own database, table dead_letters) that `consumer` gave up on
+/// `event` after `attempts` deliveries that failed with `error`. `event.data` is kept as received
+/// (it may not be JSON when the message was unreadable). A second call for the same event keeps the
+/// first record. Throws sqlite::Error.
+void SetAside(sqlite::Database& db, std::string_view consumer, const Event& event, std::string_view error,
+              int attempts);
+
+/// A durable consumer's subscription to one event type (PLATFORM.md "Events": at least once
+/// delivery, effect once).
+struct Subscription {
+  /// The durable name: unique per consuming module and purpose, [A-Za-z0-9_-], e.g.
+  /// "products-stock-release". It survives restarts: a consumer that was down gets what it missed.
+  std::string consumer;
+  std::string type;  ///< the event type it takes, e.g. "shop.orders.order_cancelled.v1"
+  /// Applies the event's effect idempotently: the effect and ClaimInInbox commit together, so a
+  /// second delivery changes nothing. Throws when it could not apply it now: the event is delivered
+  /// again later, up to `max_attempts` deliveries in all.
+  std::function<void(const Event&)> handle;
+  /// Records an event given up on: after `max_attempts` failed deliveries, or unreadable (not
+  /// CloudEvents JSON: then `event` holds what is known, its data the raw body). Not delivered again.
+  std::function<void(const Event& event, std::string_view error, int attempts)> set_aside;
+  int max_attempts = 5;
+};
+
+/// What a process's consumers did since it started (exposed on /metrics).
+struct ConsumerStats {
+  std::uint64_t consumed = 0;     ///< deliveries handled successfully (first or repeated)
+  std::uint64_t redelivered = 0;  ///< deliveries that were not the first of their event
+  std::uint64_t failed = 0;       ///< deliveries whose handler threw
+  std::uint64_t set_aside = 0;    ///< events given up on
+};
+
+/// Where consumers subscribe: the in-process bus (single binary) or JetStream (split layout).
+class Subscriber {
  public:
-  using Handler = std::function<bool(const Event&)>;
-  /// Call before events flow.
-  void Subscribe(std::string type, Handler handler);
+  virtual ~Subscriber() = default;
+  /// Starts delivering events of `subscription.type` to it. Call before events flow.
+  virtual void Subscribe(Subscription subscription) = 0;
+  virtual ConsumerStats stats() const = 0;
+};
+
+/// The single binary's broker: Publish (on the relay's thread) hands the event to each subscription
+/// of its type and accepts it once every one applied it or set it aside. A handler that throws makes
+/// Publish return false, so the relay offers the event again after its retry pause (and later
+/// events wait: order is kept); after `max_attempts` failed deliveries to a subscription the event
+/// is set aside for it and the next events flow.
+class InProcessBus final : public Publisher, public Subscriber {
+ public:
+  void Subscribe(Subscription subscription) override;
   bool Publish(const Event& event) override;
+  ConsumerStats stats() const override;
 
  private:
-  std::multimap<std::string, Handler, std::less<>> handlers_;
+  struct Entry {
+    Subscription subscription;
+    std::string failing_event;  // the id of the event that failed last, and how many times
+    int failures = 0;
+  };
+  std::mutex mu_;  // held while a handler runs: one event at a time
+  std::multimap<std::string, Entry, std::less<>> subscriptions_;
+  mutable std::mutex stats_mu_;
+  ConsumerStats stats_;
 };
 
 }  // namespace shop::events
