@@ -25,10 +25,14 @@ using shop::sqlite::Transaction;
 
 /// A module's schema: one table of its own, plus the event tables every module gets
 /// (migrations/shared/002_events.sql, embedded for this test as for the modules).
-std::array<shop::sqlite::Migration, 2> Schema() {
+std::array<shop::sqlite::Migration, 3> Schema() {
   return {shop::sqlite::Migration{1, "001_things.sql", "CREATE TABLE things(id INTEGER PRIMARY KEY, name TEXT);"},
-          shop::events::testing::EmbeddedMigrations()[0]};
+          shop::events::testing::EmbeddedMigrations()[0], shop::events::testing::EmbeddedMigrations()[1]};
 }
+
+/// Events the destination has not accepted yet.
+constexpr const char* kUnpublished =
+    "SELECT count(*) FROM outbox WHERE seq > (SELECT last_seq FROM outbox_cursors WHERE destination = 'jetstream')";
 
 /// Records what it was given; refuses while `down`.
 class RecordingPublisher final : public Publisher {
@@ -79,7 +83,7 @@ TEST_CASE("events commit with their change and are published in order, once; a r
   CHECK(data.front() == R"({"id":1})");
   CHECK(data.back() == R"({"id":19})");
   CHECK(std::ranges::is_sorted(seen, {}, [](const Event& e) { return std::stoi(e.data.substr(6)); }));
-  CHECK(Count(*db, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0);
+  CHECK(Count(*db, kUnpublished) == 0);
   CHECK(relay.stats().published == 16);
 }
 
@@ -98,7 +102,7 @@ TEST_CASE("a publisher that is down keeps events in the outbox; they go out in o
     CHECK_FALSE(relay.stats().publisher_up);
   }
   // A new relay (a restarted process) finds them still there.
-  CHECK(Count(*db, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 3);
+  CHECK(Count(*db, kUnpublished) == 3);
   {
     std::lock_guard lock(publisher.mu);
     publisher.down = false;
@@ -109,6 +113,34 @@ TEST_CASE("a publisher that is down keeps events in the outbox; they go out in o
   REQUIRE(seen.size() == 3);
   CHECK(seen[0].data == R"({"id":1})");
   CHECK(seen[2].data == R"({"id":3})");
+}
+
+TEST_CASE("each destination has its own cursor: one that is down holds up neither the other nor pruning") {
+  shop::testing::TempDir dir;
+  auto schema = Schema();
+  auto db = Database::Open({(dir.path() / "m.db").string()}, schema);
+  RecordingPublisher local, broker;
+  broker.down = true;
+  Relay to_local(*db, local, {.destination = "in_process", .poll_every = std::chrono::milliseconds(20)});
+  {
+    Relay to_broker(*db, broker,
+                    {.destination = "jetstream", .poll_every = std::chrono::milliseconds(20),
+                     .retry_after_failure = std::chrono::milliseconds(5)});
+    for (int i = 1; i <= 4; ++i) AddThing(*db, i);
+    REQUIRE(to_local.WaitDrained(std::chrono::seconds(5)));
+    CHECK(local.Seen().size() == 4);
+    CHECK_FALSE(to_broker.WaitDrained(std::chrono::milliseconds(100)));
+    {
+      std::lock_guard lock(broker.mu);
+      broker.down = false;
+    }
+    REQUIRE(to_broker.WaitDrained(std::chrono::seconds(5)));
+    CHECK(broker.Seen().size() == 4);
+  }
+  CHECK(local.Seen().size() == 4);  // the broker's recovery sent the local destination nothing again
+  // A retired destination no longer counts; the one left decides what may be pruned.
+  Relay::Retire(*db, "jetstream");
+  CHECK(Count(*db, "SELECT count(*) FROM outbox_cursors") == 1);
 }
 
 TEST_CASE("a commit wakes the relay: no poll needed") {

@@ -65,7 +65,13 @@ bool ClaimInInbox(sqlite::Connection& conn, std::string_view consumer, std::stri
 }
 
 Relay::Relay(sqlite::Database& db, Publisher& publisher, Options options)
-    : db_(db), publisher_(publisher), options_(options) {
+    : db_(db), publisher_(publisher), options_(std::move(options)) {
+  // A new destination starts at the beginning of what the outbox retains: consumers are idempotent.
+  db_.ThisThread()
+      .Prepare("INSERT OR IGNORE INTO outbox_cursors (destination, last_seq, updated_at) VALUES (?, 0, ?)")
+      .Bind(1, options_.destination)
+      .Bind(2, FormatRfc3339(UnixNow()))
+      .Step();
   thread_ = std::thread([this] { Run(); });
   commit_listener_ = db_.AddCommitListener([this] { Notify(); });
 }
@@ -78,6 +84,10 @@ Relay::~Relay() {
   }
   wake_.notify_all();
   thread_.join();
+}
+
+void Relay::Retire(sqlite::Database& db, std::string_view destination) {
+  db.ThisThread().Prepare("DELETE FROM outbox_cursors WHERE destination = ?").Bind(1, destination).Step();
 }
 
 void Relay::Notify() {
@@ -108,8 +118,9 @@ bool Relay::PublishBatch() {
   std::vector<Row> rows;
   {
     auto select = conn.Prepare(
-        "SELECT seq, id, source, type, time, data FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?");
-    select.Bind(1, options_.batch);
+        "SELECT seq, id, source, type, time, data FROM outbox "
+        "WHERE seq > (SELECT last_seq FROM outbox_cursors WHERE destination = ?) ORDER BY seq LIMIT ?");
+    select.Bind(1, options_.destination).Bind(2, options_.batch);
     while (select.Step()) {
       rows.push_back({select.Int(0), Event{select.Text(1), select.Text(2), select.Text(3), select.Text(4), select.Text(5)}});
     }
@@ -121,9 +132,12 @@ bool Relay::PublishBatch() {
       stats_.publisher_up = false;
       return false;
     }
-    conn.Prepare("UPDATE outbox SET published_at = ? WHERE seq = ?")
-        .Bind(1, FormatRfc3339(UnixNow()))
-        .Bind(2, row.seq)
+    // A crash between the publish and this write publishes the event again on restart: at least
+    // once. The broker drops the repeat by its id (Nats-Msg-Id), and consumers by their inbox.
+    conn.Prepare("UPDATE outbox_cursors SET last_seq = ?, updated_at = ? WHERE destination = ?")
+        .Bind(1, row.seq)
+        .Bind(2, FormatRfc3339(UnixNow()))
+        .Bind(3, options_.destination)
         .Step();
     std::lock_guard lock(mu_);
     ++stats_.published;
@@ -148,12 +162,16 @@ void Relay::Run() {
       sqlite::Connection& conn = db_.ThisThread();
       auto count = conn.Prepare(
           "SELECT count(*), coalesce(CAST((julianday('now') - julianday(min(time))) * 86400000 AS INTEGER), 0) "
-          "FROM outbox WHERE published_at IS NULL");
+          "FROM outbox WHERE seq > (SELECT last_seq FROM outbox_cursors WHERE destination = ?)");
+      count.Bind(1, options_.destination);
       count.Step();
       const std::int64_t backlog = count.Int(0);
       const std::int64_t oldest_ms = count.Int(1);
       if (std::chrono::steady_clock::now() - last_prune > std::chrono::minutes(1)) {
-        conn.Prepare("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?")
+        // Only what every destination has passed, and only after the retention.
+        conn.Prepare(
+                "DELETE FROM outbox WHERE seq <= (SELECT coalesce(min(last_seq), 0) FROM outbox_cursors) "
+                "AND time < ?")
             .Bind(1, FormatRfc3339(UnixNow() - options_.retention.count()))
             .Step();
         last_prune = std::chrono::steady_clock::now();
@@ -164,7 +182,8 @@ void Relay::Run() {
       // More than one batch waiting: go on at once.
       if (ok && backlog > 0) notified_ = true;
     } catch (const std::exception& e) {
-      log::Write(log::Level::kError, "outbox relay failed", {{"error", e.what()}});
+      log::Write(log::Level::kError, "outbox relay failed",
+                 {{"destination", options_.destination}, {"error", e.what()}});
       ok = false;
     }
     drained_.notify_all();

@@ -55,13 +55,16 @@ class Publisher {
   virtual bool Publish(const Event& event) = 0;
 };
 
-/// Publishes a module's outbox after commit, oldest first, one at a time (so in order per module),
-/// marks what was accepted, and prunes published rows after `retention`. Woken by every commit on
-/// `db` (Database::AddCommitListener) or Notify(); a poll every `poll_every` is the safety net (a
-/// commit by another process on the same file, a publisher that was down). Thread-safe.
+/// Publishes a module's outbox to one destination after commit, oldest first, one at a time (so in
+/// order per module), and moves the destination's cursor (table outbox_cursors) past what was
+/// accepted. Each destination has its own cursor, so one being down never holds up another. Rows
+/// every destination has passed are pruned after `retention`. Woken by every commit on `db`
+/// (Database::AddCommitListener) or Notify(); a poll every `poll_every` is the safety net (a commit
+/// by another process on the same file, a publisher that was down). Thread-safe.
 class Relay {
  public:
   struct Options {
+    std::string destination = "jetstream";  ///< the cursor's name in outbox_cursors
     std::chrono::milliseconds poll_every{1000};
     std::chrono::milliseconds retry_after_failure{250};
     std::chrono::seconds retention{3600};
@@ -84,9 +87,15 @@ class Relay {
 
   /// Wakes the relay: call after a transaction that added events has committed.
   void Notify();
-  /// Blocks until the outbox holds nothing unpublished or `timeout` passes; true when drained.
+  /// Blocks until the outbox holds nothing this destination has not accepted, or `timeout` passes;
+  /// true when drained.
   bool WaitDrained(std::chrono::milliseconds timeout);
   Stats stats() const;
+  const std::string& destination() const { return options_.destination; }
+
+  /// Forgets `destination`'s cursor on `db`, so it no longer holds back pruning: for a destination
+  /// a process is no longer configured with (the single binary started without a NATS URL).
+  static void Retire(sqlite::Database& db, std::string_view destination);
 
  private:
   void Run();
