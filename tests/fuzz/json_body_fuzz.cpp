@@ -158,7 +158,7 @@ void ProductsDecoders(std::string_view body) {
   RoundTrip<pw::ReserveRequest>(
       "products::wire::DecodeReserveRequest", body, pw::DecodeReserveRequest,
       [](const pw::ReserveRequest& r) {
-        return Must(pw::EncodeReserveRequest(r.order_ref, r.lines), "EncodeReserveRequest");
+        return Must(pw::EncodeReserveRequest(r.order_ref, r.order_id, r.lines), "EncodeReserveRequest");
       },
       [](const pw::ReserveRequest& a, const pw::ReserveRequest& b) {
         return a.order_ref == b.order_ref && std::ranges::equal(a.lines, b.lines, [](const auto& x, const auto& y) {

@@ -78,8 +78,9 @@ class StubProducts final : public products::Api {
         id,        "mug-1", patch.name.value_or("Mug"), patch.price_cents.value_or(1200), patch.stock.value_or(10),
         kCreatedAt};
   }
+  using products::Api::Reserve;
   std::expected<std::vector<products::ReservedLine>, products::Error> Reserve(
-      std::string_view, const std::vector<products::ReserveLine>&) override {
+      std::string_view, std::optional<std::int64_t>, const std::vector<products::ReserveLine>&) override {
     return std::unexpected(products::Error(products::Errc::kInsufficientStock));
   }
   std::expected<void, products::Error> Release(std::string_view) override { return {}; }

@@ -60,8 +60,13 @@ std::expected<products::Product, products::Error> FakeProducts::UpdateProduct(co
   return Fail(Errc::kUnavailable, "not implemented by the fake");
 }
 
+std::map<std::string, std::optional<std::int64_t>, std::less<>> FakeProducts::OrderIds() const {
+  std::lock_guard lock(mu_);
+  return order_ids_;
+}
+
 std::expected<std::vector<products::ReservedLine>, products::Error> FakeProducts::Reserve(
-    std::string_view order_ref, const std::vector<products::ReserveLine>& lines) {
+    std::string_view order_ref, std::optional<std::int64_t> order_id, const std::vector<products::ReserveLine>& lines) {
   ++reserve_calls;
   if (reserve_unavailable) return Fail(Errc::kUnavailable, "products is down (fake)");
   std::vector<products::ReservedLine> reserved;
@@ -86,6 +91,7 @@ std::expected<std::vector<products::ReservedLine>, products::Error> FakeProducts
       reserved.push_back({line.product_id, line.quantity, p.price_cents});
     }
     reservations_.emplace(std::string(order_ref), reserved);
+    order_ids_.emplace(std::string(order_ref), order_id);
   }
   if (after_reserve) after_reserve(order_ref);
   if (reserve_lost_reply) return Fail(Errc::kUnavailable, "reply lost (fake)");

@@ -45,8 +45,12 @@ class FakeProducts final : public products::Api {
                                                                   const products::NewProduct& product) override;
   std::expected<products::Product, products::Error> UpdateProduct(const Principal& caller, std::int64_t id,
                                                                   const products::ProductPatch& patch) override;
+  using products::Api::Reserve;
   std::expected<std::vector<products::ReservedLine>, products::Error> Reserve(
-      std::string_view order_ref, const std::vector<products::ReserveLine>& lines) override;
+      std::string_view order_ref, std::optional<std::int64_t> order_id,
+      const std::vector<products::ReserveLine>& lines) override;
+  /// The order id each reference was reserved for.
+  std::map<std::string, std::optional<std::int64_t>, std::less<>> OrderIds() const;
   std::expected<void, products::Error> Release(std::string_view order_ref) override;
 
  private:
@@ -55,6 +59,7 @@ class FakeProducts final : public products::Api {
   std::map<std::int64_t, products::Product> products_;
   std::map<std::string, std::vector<products::ReservedLine>, std::less<>> reservations_;
   std::set<std::string, std::less<>> released_;
+  std::map<std::string, std::optional<std::int64_t>, std::less<>> order_ids_;
 };
 
 }  // namespace shop::testing

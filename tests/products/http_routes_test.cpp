@@ -407,7 +407,7 @@ class FailingApi final : public Api {
     return Failure();
   }
   std::expected<std::vector<products::ReservedLine>, products::Error> Reserve(
-      std::string_view, const std::vector<products::ReserveLine>&) override {
+      std::string_view, std::optional<std::int64_t>, const std::vector<products::ReserveLine>&) override {
     return Failure();
   }
   std::expected<void, products::Error> Release(std::string_view) override { return Failure(); }

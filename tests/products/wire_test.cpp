@@ -154,22 +154,30 @@ TEST_CASE("products wire: new products and patches") {
   CHECK(not_utf8.error().code == Errc::kValidationFailed);
   CHECK(not_utf8.error().detail.find("name") != std::string::npos);
   CHECK_FALSE(wire::EncodePatch(ProductPatch{"\xC0\xAF", std::nullopt, std::nullopt}).has_value());
-  CHECK_FALSE(wire::EncodeReserveRequest("ref\xED\xA0\x80", {{1, 1}}).has_value());
+  CHECK_FALSE(wire::EncodeReserveRequest("ref\xED\xA0\x80", std::nullopt, {{1, 1}}).has_value());
   CHECK_FALSE(wire::EncodeReleaseRequest("ref\xC3").has_value());
 }
 
 TEST_CASE("products wire: reservations and releases") {
-  auto request = wire::EncodeReserveRequest("order \"1\"", {{3, 2}, {1, -5}});
+  auto request = wire::EncodeReserveRequest("order \"1\"", 7, {{3, 2}, {1, -5}});
   REQUIRE(request.has_value());
   auto decoded = wire::DecodeReserveRequest(*request);
   REQUIRE_MESSAGE(decoded.has_value(), Rejection(decoded));
   CHECK(decoded->order_ref == "order \"1\"");
+  CHECK(decoded->order_id == 7);
   REQUIRE(decoded->lines.size() == 2);
   CHECK(decoded->lines[1].product_id == 1);
   CHECK(decoded->lines[1].quantity == -5);  // rules are the domain's; the format only carries it
-  auto empty = wire::DecodeReserveRequest(*wire::EncodeReserveRequest("r", {}));
+  auto empty = wire::DecodeReserveRequest(*wire::EncodeReserveRequest("r", std::nullopt, {}));
   REQUIRE(empty.has_value());
   CHECK(empty->lines.empty());
+  CHECK_FALSE(empty->order_id.has_value());
+  // A caller of an earlier minor version sends no order_id at all.
+  auto older = wire::DecodeReserveRequest(R"({"order_ref":"r","lines":[]})");
+  REQUIRE(older.has_value());
+  CHECK_FALSE(older->order_id.has_value());
+  CHECK(Rejection(wire::DecodeReserveRequest(R"({"order_ref":"r","order_id":"7","lines":[]})")) ==
+        "order_id: must be an integer");
   CHECK(Rejection(wire::DecodeReserveRequest(R"({"order_ref":"r","lines":[{"product_id":1}]})")) ==
         "lines[0].quantity: is required");
   CHECK(Rejection(wire::DecodeReserveRequest(R"({"order_ref":"r","lines":{}})")) == "lines: must be an array");

@@ -52,9 +52,11 @@ class HttpClient final : public Api {
                         wire::DecodeProduct);
   }
 
+  using Api::Reserve;
   std::expected<std::vector<ReservedLine>, Error> Reserve(std::string_view order_ref,
+                                                          std::optional<std::int64_t> order_id,
                                                           const std::vector<ReserveLine>& lines) override {
-    auto body = wire::EncodeReserveRequest(order_ref, lines);
+    auto body = wire::EncodeReserveRequest(order_ref, order_id, lines);
     if (!body) return std::unexpected(std::move(body.error()));
     // Safe to repeat: a reservation is idempotent by its order reference.
     return remote_.Call(

@@ -35,7 +35,7 @@ void AddInternalRoutes(http::Router& router, Api& products, const auth::Verifier
         if (auto refusal = Refusal(ctx.request, verifier, *allowed)) return std::move(*refusal);
         auto input = wire::DecodeReserveRequest(ctx.request.body);
         if (!input) return http::DecodeProblem(input.error());
-        auto lines = products.Reserve(input->order_ref, input->lines);
+        auto lines = products.Reserve(input->order_ref, input->order_id, input->lines);
         if (!lines) return wire::kErrors.Problem(lines.error());
         return http::JsonResponse(200, wire::EncodeReservedLines(*lines));
       },

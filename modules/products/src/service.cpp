@@ -3,6 +3,9 @@
 
 #include "shop/core/time.h"
 #include "shop/core/text.h"
+#include "shop/orders/events.h"
+#include "shop/platform/log.h"
+#include "shop/products/events.h"
 #include "shop/products/products.h"
 #include "product_cache.h"
 #include "store.h"
@@ -81,10 +84,15 @@ std::optional<Error> CheckLines(const std::vector<ReserveLine>& lines) {
 
 std::string Now() { return FormatRfc3339(UnixNow()); }
 
-class Service final : public Api {
+/// The durable name of the consumer that gives a cancelled order's stock back.
+constexpr std::string_view kStockReleaseConsumer = "products-stock-release";
+
+class ServiceImpl final : public Service {
  public:
-  explicit Service(sqlite::Database& db)
-      : store_(db),
+  using Api::Reserve;
+  explicit ServiceImpl(sqlite::Database& db)
+      : db_(db),
+        store_(db),
         counters_(sqlite::ChangeCounters::Open(db.path().empty() || db.path().starts_with(":memory:") ||
                                                        db.path().starts_with("file::memory:")
                                                    ? std::string()
@@ -125,14 +133,18 @@ class Service final : public Api {
 
     NewProduct clean{product.sku, std::move(*name), product.price_cents, product.stock};
     std::string created_at = Now();
+    sqlite::Transaction tx = store_.BeginWrite();
     auto id = store_.InsertProduct(clean, created_at);
     if (!id) return Fail(Errc::kSkuTaken, "sku: another product has sku " + clean.sku);
-    return Product{.id = *id,
-                   .sku = std::move(clean.sku),
-                   .name = std::move(clean.name),
-                   .price_cents = clean.price_cents,
-                   .stock = clean.stock,
-                   .created_at = std::move(created_at)};
+    Product created{.id = *id,
+                    .sku = std::move(clean.sku),
+                    .name = std::move(clean.name),
+                    .price_cents = clean.price_cents,
+                    .stock = clean.stock,
+                    .created_at = std::move(created_at)};
+    store_.AddEvent(ProductCreatedEvent(created));
+    tx.Commit();
+    return created;
   }
 
   std::expected<Product, Error> UpdateProduct(const Principal& caller, std::int64_t id,
@@ -155,23 +167,34 @@ class Service final : public Api {
       if (auto invalid = CheckStock(*patch.stock)) return std::unexpected(std::move(*invalid));
       clean.stock = patch.stock;
     }
+    sqlite::Transaction tx = store_.BeginWrite();
+    const std::optional<Store::StockLevel> before = store_.FindStock(id);
     auto product = store_.UpdateProduct(id, clean);
-    cache_.Invalidate(id);
     if (!product) return NoSuchProduct(id);
+    store_.AddEvent(ProductUpdatedEvent(*product));
+    if (before && before->stock != product->stock) {
+      store_.AddEvent(StockChangedEvent(id, product->stock, std::nullopt));
+    }
+    tx.Commit();
+    cache_.Invalidate(id);
     return std::move(*product);
   }
 
   std::expected<std::vector<ReservedLine>, Error> Reserve(std::string_view order_ref,
+                                                          std::optional<std::int64_t> order_id,
                                                           const std::vector<ReserveLine>& lines) override {
     if (auto invalid = CheckOrderRef(order_ref)) return std::unexpected(std::move(*invalid));
     sqlite::Transaction tx = store_.BeginWrite();
-    if (auto state = store_.FindReservation(order_ref)) {
-      if (*state == Store::ReservationState::kReleased) {
+    if (auto existing = store_.FindReservation(order_ref)) {
+      if (existing->state == Store::ReservationState::kReleased) {
         return Fail(Errc::kReservationReleased, "order reference " + std::string(order_ref) + " was released");
       }
       return store_.ReservationLines(order_ref);  // a repeat: what the first call took, and nothing more
     }
     if (auto invalid = CheckLines(lines)) return std::unexpected(std::move(*invalid));
+    if (order_id && store_.FindReservationOfOrder(*order_id)) {
+      return std::unexpected(Invalid("order_id", "another reservation is for order " + std::to_string(*order_id)));
+    }
 
     // Every product must exist before any stock is looked at, so an unknown product always wins.
     std::vector<Store::StockLevel> levels;
@@ -189,11 +212,13 @@ class Service final : public Api {
     reserved.reserve(lines.size());
     for (std::size_t i = 0; i < lines.size(); ++i) {
       // Cannot fail after the check above within this transaction; if it did, the rollback keeps it all or nothing.
-      if (!store_.TakeStock(lines[i].product_id, lines[i].quantity)) return NotEnoughStock(lines[i], levels[i].stock);
+      const std::optional<std::int64_t> left = store_.TakeStock(lines[i].product_id, lines[i].quantity);
+      if (!left) return NotEnoughStock(lines[i], levels[i].stock);
+      store_.AddEvent(StockChangedEvent(lines[i].product_id, *left, order_id));
       reserved.push_back(ReservedLine{lines[i].product_id, lines[i].quantity, levels[i].price_cents});
     }
     const std::string now = Now();
-    store_.InsertReservation(order_ref, Store::ReservationState::kReserved, now);
+    store_.InsertReservation(order_ref, order_id, Store::ReservationState::kReserved, now);
     for (std::size_t i = 0; i < reserved.size(); ++i) {
       store_.InsertReservationLine(order_ref, static_cast<std::int64_t>(i) + 1, reserved[i]);
     }
@@ -205,26 +230,66 @@ class Service final : public Api {
   std::expected<void, Error> Release(std::string_view order_ref) override {
     if (auto invalid = CheckOrderRef(order_ref)) return std::unexpected(std::move(*invalid));
     sqlite::Transaction tx = store_.BeginWrite();
-    auto state = store_.FindReservation(order_ref);
-    if (state == Store::ReservationState::kReleased) return {};
-    const std::string now = Now();
+    auto reservation = store_.FindReservation(order_ref);
     std::vector<std::int64_t> changed;
-    if (!state) {
+    if (!reservation) {
       // A tombstone: a Reserve that arrives after this (a late or retried call) takes nothing.
-      store_.InsertReservation(order_ref, Store::ReservationState::kReleased, now);
+      store_.InsertReservation(order_ref, std::nullopt, Store::ReservationState::kReleased, Now());
     } else {
-      for (const ReservedLine& line : store_.ReservationLines(order_ref)) {
-        store_.ReturnStock(line.product_id, line.quantity);
-        changed.push_back(line.product_id);
-      }
-      store_.SetReservationState(order_ref, Store::ReservationState::kReleased, now);
+      changed = GiveBack(*reservation);
     }
     tx.Commit();
     for (std::int64_t id : changed) cache_.Invalidate(id);
     return {};
   }
 
+  std::vector<events::Subscription> Consumers() override {
+    return {events::Subscription{
+        .consumer = std::string(kStockReleaseConsumer),
+        .type = std::string(orders::kOrderCancelled),
+        .handle = [this](const events::Event& event) { ApplyOrderCancelled(event); },
+        .set_aside =
+            [this](const events::Event& event, std::string_view error, int attempts) {
+              events::SetAside(db_, kStockReleaseConsumer, event, error, attempts);
+            },
+    }};
+  }
+
  private:
+  /// Inside a write transaction: returns what `reservation` holds, once (a released one gives
+  /// nothing), announcing each line's new stock. The ids of the products changed.
+  std::vector<std::int64_t> GiveBack(const Store::Reservation& reservation) {
+    if (reservation.state == Store::ReservationState::kReleased) return {};
+    std::vector<std::int64_t> changed;
+    for (const ReservedLine& line : store_.ReservationLines(reservation.order_ref)) {
+      const std::int64_t stock = store_.ReturnStock(line.product_id, line.quantity);
+      store_.AddEvent(StockChangedEvent(line.product_id, stock, reservation.order_id));
+      changed.push_back(line.product_id);
+    }
+    store_.SetReservationState(reservation.order_ref, Store::ReservationState::kReleased, Now());
+    return changed;
+  }
+
+  /// The consumer of order_cancelled: gives the order's stock back, once whatever the number of
+  /// deliveries (the inbox row and the stock commit together). Throws when it cannot now (the event
+  /// comes again) or cannot ever (unreadable data: set aside after the attempts).
+  void ApplyOrderCancelled(const events::Event& event) {
+    const std::optional<orders::OrderCancelled> cancelled = orders::ReadOrderCancelled(event);
+    if (!cancelled) throw std::invalid_argument("order_cancelled data lacks order_id, user_id or items");
+    sqlite::Transaction tx = store_.BeginWrite();
+    if (!events::ClaimInInbox(db_.ThisThread(), kStockReleaseConsumer, event.id)) return;  // applied before
+    std::vector<std::int64_t> changed;
+    if (auto reservation = store_.FindReservationOfOrder(cancelled->order_id)) {
+      changed = GiveBack(*reservation);
+    } else {
+      // Reservations made before they recorded their order id cannot be matched; nothing is taken twice.
+      log::Write(log::Level::kWarn, "cancelled order has no reservation here",
+                 {{"order_id", static_cast<long long>(cancelled->order_id)}, {"event_id", event.id}});
+    }
+    tx.Commit();
+    for (std::int64_t id : changed) cache_.Invalidate(id);
+  }
+
   static std::unexpected<Error> NoSuchProduct(std::int64_t id) {
     return Fail(Errc::kNotFound, "product " + std::to_string(id) + " does not exist");
   }
@@ -235,6 +300,7 @@ class Service final : public Api {
                                               std::to_string(line.quantity) + " requested");
   }
 
+  sqlite::Database& db_;
   Store store_;
   std::unique_ptr<sqlite::ChangeCounters> counters_;  // shared with other instances on the same file
   ProductCache cache_;
@@ -242,6 +308,6 @@ class Service final : public Api {
 
 }  // namespace
 
-std::unique_ptr<Api> MakeService(sqlite::Database& db) { return std::make_unique<Service>(db); }
+std::unique_ptr<Service> MakeService(sqlite::Database& db) { return std::make_unique<ServiceImpl>(db); }
 
 }  // namespace shop::products

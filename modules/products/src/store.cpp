@@ -1,5 +1,8 @@
 #include "store.h"
 
+#include <stdexcept>
+#include <string>
+
 namespace shop::products {
 namespace {
 
@@ -67,25 +70,51 @@ std::optional<Store::StockLevel> Store::FindStock(std::int64_t product_id) {
   return StockLevel{stmt.Int(0), stmt.Int(1)};
 }
 
-bool Store::TakeStock(std::int64_t product_id, std::int64_t quantity) {
-  sqlite::Connection& conn = db_.ThisThread();
-  {
-    auto stmt = conn.Prepare("UPDATE products SET stock = stock - ?1 WHERE id = ?2 AND stock >= ?1");
-    stmt.Bind(1, quantity).Bind(2, product_id).Step();
-  }
-  return conn.Changes() == 1;
+std::optional<std::int64_t> Store::TakeStock(std::int64_t product_id, std::int64_t quantity) {
+  auto stmt = db_.ThisThread().Prepare(
+      "UPDATE products SET stock = stock - ?1 WHERE id = ?2 AND stock >= ?1 RETURNING stock");
+  stmt.Bind(1, quantity).Bind(2, product_id);
+  if (!stmt.Step()) return std::nullopt;
+  const std::int64_t left = stmt.Int(0);
+  stmt.Step();  // runs the statement to completion
+  return left;
 }
 
-void Store::ReturnStock(std::int64_t product_id, std::int64_t quantity) {
-  auto stmt = db_.ThisThread().Prepare("UPDATE products SET stock = stock + ? WHERE id = ?");
-  stmt.Bind(1, quantity).Bind(2, product_id).Step();
+std::int64_t Store::ReturnStock(std::int64_t product_id, std::int64_t quantity) {
+  auto stmt = db_.ThisThread().Prepare("UPDATE products SET stock = stock + ? WHERE id = ? RETURNING stock");
+  stmt.Bind(1, quantity).Bind(2, product_id);
+  // A reserved product cannot be deleted (nothing deletes products), so the row is there.
+  if (!stmt.Step()) throw std::runtime_error("stock returned to a missing product " + std::to_string(product_id));
+  const std::int64_t stock = stmt.Int(0);
+  stmt.Step();
+  return stock;
 }
 
-std::optional<Store::ReservationState> Store::FindReservation(std::string_view order_ref) {
-  auto stmt = db_.ThisThread().Prepare("SELECT state = 'reserved' FROM reservations WHERE order_ref = ?");
+namespace {
+
+/// A row of `order_ref, state, order_id`.
+Store::Reservation ReadReservation(const sqlite::Statement& row) {
+  Store::Reservation r;
+  r.order_ref = row.Text(0);
+  r.state = row.Text(1) == "reserved" ? Store::ReservationState::kReserved : Store::ReservationState::kReleased;
+  if (!row.IsNull(2)) r.order_id = row.Int(2);
+  return r;
+}
+
+}  // namespace
+
+std::optional<Store::Reservation> Store::FindReservation(std::string_view order_ref) {
+  auto stmt = db_.ThisThread().Prepare("SELECT order_ref, state, order_id FROM reservations WHERE order_ref = ?");
   stmt.Bind(1, order_ref);
   if (!stmt.Step()) return std::nullopt;
-  return stmt.Int(0) != 0 ? ReservationState::kReserved : ReservationState::kReleased;
+  return ReadReservation(stmt);
+}
+
+std::optional<Store::Reservation> Store::FindReservationOfOrder(std::int64_t order_id) {
+  auto stmt = db_.ThisThread().Prepare("SELECT order_ref, state, order_id FROM reservations WHERE order_id = ?");
+  stmt.Bind(1, order_id);
+  if (!stmt.Step()) return std::nullopt;
+  return ReadReservation(stmt);
 }
 
 std::vector<ReservedLine> Store::ReservationLines(std::string_view order_ref) {
@@ -97,10 +126,13 @@ std::vector<ReservedLine> Store::ReservationLines(std::string_view order_ref) {
   return lines;
 }
 
-void Store::InsertReservation(std::string_view order_ref, ReservationState state, std::string_view now) {
+void Store::InsertReservation(std::string_view order_ref, std::optional<std::int64_t> order_id,
+                              ReservationState state, std::string_view now) {
   auto stmt = db_.ThisThread().Prepare(
-      "INSERT INTO reservations(order_ref, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)");
-  stmt.Bind(1, order_ref).Bind(2, StateName(state)).Bind(3, now).Step();
+      "INSERT INTO reservations(order_ref, state, created_at, updated_at, order_id) VALUES (?1, ?2, ?3, ?3, ?4)");
+  stmt.Bind(1, order_ref).Bind(2, StateName(state)).Bind(3, now);
+  if (order_id) stmt.Bind(4, *order_id);
+  stmt.Step();
 }
 
 void Store::InsertReservationLine(std::string_view order_ref, std::int64_t line_no, const ReservedLine& line) {
@@ -115,5 +147,7 @@ void Store::SetReservationState(std::string_view order_ref, ReservationState sta
   auto stmt = db_.ThisThread().Prepare("UPDATE reservations SET state = ?, updated_at = ? WHERE order_ref = ?");
   stmt.Bind(1, StateName(state)).Bind(2, now).Bind(3, order_ref).Step();
 }
+
+void Store::AddEvent(const events::Event& event) { events::AddToOutbox(db_.ThisThread(), event); }
 
 }  // namespace shop::products

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shop/events/events.h"
 #include "shop/products/api.h"
 #include "shop/sqlite/database.h"
 
@@ -36,16 +37,27 @@ class Store {
   std::optional<Product> UpdateProduct(std::int64_t id, const ProductPatch& patch);
 
   std::optional<StockLevel> FindStock(std::int64_t product_id);
-  /// Takes `quantity` units if that many are in stock; false (and nothing taken) otherwise.
-  bool TakeStock(std::int64_t product_id, std::int64_t quantity);
-  void ReturnStock(std::int64_t product_id, std::int64_t quantity);
+  /// Takes `quantity` units if that many are in stock: the stock left, or nullopt (and nothing taken).
+  std::optional<std::int64_t> TakeStock(std::int64_t product_id, std::int64_t quantity);
+  /// Puts `quantity` units back; the stock after.
+  std::int64_t ReturnStock(std::int64_t product_id, std::int64_t quantity);
 
-  std::optional<ReservationState> FindReservation(std::string_view order_ref);
+  struct Reservation {
+    std::string order_ref;
+    ReservationState state = ReservationState::kReserved;
+    std::optional<std::int64_t> order_id;
+  };
+  std::optional<Reservation> FindReservation(std::string_view order_ref);
+  std::optional<Reservation> FindReservationOfOrder(std::int64_t order_id);
   /// The lines held under `order_ref`, in the order they were reserved.
   std::vector<ReservedLine> ReservationLines(std::string_view order_ref);
-  void InsertReservation(std::string_view order_ref, ReservationState state, std::string_view now);
+  void InsertReservation(std::string_view order_ref, std::optional<std::int64_t> order_id, ReservationState state,
+                         std::string_view now);
   void InsertReservationLine(std::string_view order_ref, std::int64_t line_no, const ReservedLine& line);
   void SetReservationState(std::string_view order_ref, ReservationState state, std::string_view now);
+
+  /// Writes `event` to the outbox, inside the write transaction that makes its change.
+  void AddEvent(const events::Event& event);
 
  private:
   sqlite::Database& db_;

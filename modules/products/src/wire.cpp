@@ -192,13 +192,21 @@ std::expected<ProductPatch, DecodeError> DecodePatch(std::string_view body) {
 }
 
 void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const ReserveRequest& request) {
-  json = boost::json::object{{"order_ref", request.order_ref}, {"lines", boost::json::value_from(request.lines)}};
+  boost::json::object& object = json.emplace_object();
+  object.emplace("order_ref", request.order_ref);
+  if (request.order_id) {
+    object.emplace("order_id", *request.order_id);
+  } else {
+    object.emplace("order_id", nullptr);
+  }
+  object.emplace("lines", boost::json::value_from(request.lines));
 }
 
 std::expected<std::string, Error> EncodeReserveRequest(std::string_view order_ref,
+                                                       std::optional<std::int64_t> order_id,
                                                        const std::vector<ReserveLine>& lines) {
   if (auto invalid = NotUtf8("order_ref", order_ref)) return std::unexpected(std::move(*invalid));
-  return boost::json::serialize(boost::json::value_from(ReserveRequest{std::string(order_ref), lines}));
+  return boost::json::serialize(boost::json::value_from(ReserveRequest{std::string(order_ref), order_id, lines}));
 }
 
 std::expected<ReserveRequest, DecodeError> DecodeReserveRequest(std::string_view body) {
@@ -206,11 +214,13 @@ std::expected<ReserveRequest, DecodeError> DecodeReserveRequest(std::string_view
   if (!object) return std::unexpected(std::move(object.error()));
   ObjectReader reader(*object, kTolerant);
   auto order_ref = reader.String("order_ref");
+  // Optional: a caller of an earlier minor version sends none.
+  auto order_id = reader.NullableInt("order_id", /*required=*/false);
   const boost::json::array* lines = reader.Array("lines");
   if (auto error = reader.Finish()) return std::unexpected(std::move(*error));
   auto decoded = Elements<ReserveLine>(*lines, "lines", ReserveLineFrom);
   if (!decoded) return std::unexpected(std::move(decoded.error()));
-  return ReserveRequest{std::move(*order_ref), std::move(*decoded)};
+  return ReserveRequest{std::move(*order_ref), order_id, std::move(*decoded)};
 }
 
 std::string EncodeReservedLines(const std::vector<ReservedLine>& lines) {

@@ -71,10 +71,12 @@ std::expected<ProductPatch, json::DecodeError> DecodePatch(std::string_view body
 /// types are checked here; the rules (at least one line, positive quantities) are the domain's.
 struct ReserveRequest {
   std::string order_ref;
+  std::optional<std::int64_t> order_id;  ///< absent or null: no order id given
   std::vector<ReserveLine> lines;
 };
 void tag_invoke(boost::json::value_from_tag, boost::json::value& json, const ReserveRequest& request);
 std::expected<std::string, Error> EncodeReserveRequest(std::string_view order_ref,
+                                                       std::optional<std::int64_t> order_id,
                                                        const std::vector<ReserveLine>& lines);
 std::expected<ReserveRequest, json::DecodeError> DecodeReserveRequest(std::string_view body);
 

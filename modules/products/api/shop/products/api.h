@@ -78,11 +78,18 @@ class Api {
                                                       const ProductPatch& patch) = 0;
 
   /// Takes stock for every line at once, or for none (all or nothing), and records it under
-  /// `order_ref`. Idempotent: reserving an existing reference again returns the lines it holds
-  /// and takes nothing more. Fails with kReservationReleased if the reference was released.
-  /// Lines are returned in the order given, with current unit prices.
+  /// `order_ref`, for order `order_id` when given (named in the stock_changed events, and found
+  /// again by the order's order_cancelled event). Idempotent: reserving an existing reference again
+  /// returns the lines it holds and takes nothing more. Fails with kReservationReleased if the
+  /// reference was released. Lines are returned in the order given, with current unit prices.
   virtual std::expected<std::vector<ReservedLine>, Error> Reserve(std::string_view order_ref,
+                                                                  std::optional<std::int64_t> order_id,
                                                                   const std::vector<ReserveLine>& lines) = 0;
+  /// Reserve for no particular order id.
+  std::expected<std::vector<ReservedLine>, Error> Reserve(std::string_view order_ref,
+                                                          const std::vector<ReserveLine>& lines) {
+    return Reserve(order_ref, std::nullopt, lines);
+  }
 
   /// Gives back the stock held under `order_ref`, once. Idempotent; releasing an unknown reference
   /// records it as released, so a late Reserve with it takes nothing.

@@ -2,7 +2,9 @@
 
 #include <memory>
 #include <span>
+#include <vector>
 
+#include "shop/events/events.h"
 #include "shop/products/api.h"
 #include "shop/sqlite/database.h"
 #include "shop/sqlite/migrations.h"
@@ -12,7 +14,17 @@ namespace shop::products {
 /// Migrations of `products.db`, compiled into the binary from migrations/products/.
 std::span<const sqlite::Migration> EmbeddedMigrations();
 
-/// The in-process implementation over the module's own database.
-std::unique_ptr<Api> MakeService(sqlite::Database& db);
+/// The in-process implementation over the module's own database. Every change writes its events
+/// (shop/products/events.h) to the database's outbox in its own transaction.
+class Service : public Api {
+ public:
+  using Api::Reserve;
+  /// The subscriptions of products' consumers of other modules' events (PLATFORM.md "Events"), for
+  /// the process to hand to its Subscriber: the stock of a cancelled order comes back on
+  /// `order_cancelled`, once whatever the number of deliveries; poison events go to dead_letters.
+  virtual std::vector<events::Subscription> Consumers() = 0;
+};
+
+std::unique_ptr<Service> MakeService(sqlite::Database& db);
 
 }  // namespace shop::products
