@@ -306,6 +306,7 @@ TEST_CASE("POST /orders/{id}/cancel: 200 cancelled, stock back once, repeat unch
   bj::object expected = Json(placed);
   expected["status"] = "cancelled";
   CHECK(body == expected);
+  REQUIRE(f.DeliverEvents());
   CHECK(f.products.Stock(pen) == 10);
 
   auto again = f.Send("POST", path, kAdmin);

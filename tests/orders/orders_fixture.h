@@ -9,6 +9,8 @@
 #include <doctest/doctest.h>
 
 #include "fake_products.h"
+#include "shop/events/events.h"
+#include "shop/orders/events.h"
 #include "shop/orders/orders.h"
 #include "shop/sqlite/database.h"
 #include "temp_dir.h"
@@ -32,6 +34,37 @@ struct OrdersFixture {
   std::unique_ptr<sqlite::Database> db = OpenDatabase();
   FakeProducts products;
   std::unique_ptr<orders::Service> service = orders::MakeService(*db, products);
+  /// Orders' events delivered in process, as the single binary does: order_cancelled gives the
+  /// stock back through FakeProducts::Release, by the reference reserved for the order's id.
+  events::InProcessBus bus;
+  bool subscribed = SubscribeFakeProducts();
+  events::Relay relay{*db, bus,
+                      {.destination = "in_process",
+                       .poll_every = std::chrono::milliseconds(50),
+                       .retry_after_failure = std::chrono::milliseconds(5)}};
+
+  /// Waits until every event written so far was delivered; false after 5 s.
+  bool DeliverEvents() { return relay.WaitDrained(std::chrono::seconds(5)); }
+
+  bool SubscribeFakeProducts() {
+    bus.Subscribe({.consumer = "fake-products",
+                 .type = std::string(orders::kOrderCancelled),
+                 .handle =
+                     [this](const events::Event& event) {
+                       auto cancelled = orders::ReadOrderCancelled(event);
+                       if (!cancelled) throw std::runtime_error("unreadable order_cancelled");
+                       for (const auto& [ref, order_id] : products.OrderIds()) {
+                         if (order_id == cancelled->order_id) {
+                           if (!products.Release(ref)) throw std::runtime_error("products is down (fake)");
+                           return;
+                         }
+                       }
+                       throw std::runtime_error("no reservation for the cancelled order");
+                     },
+                 .set_aside = {},
+                 .max_attempts = 1'000'000});
+    return true;
+  }
 
   std::unique_ptr<sqlite::Database> OpenDatabase() {
     return sqlite::Database::Open({.path = (dir / "orders.db").string(), .busy_timeout_ms = 60000},

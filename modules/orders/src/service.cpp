@@ -103,15 +103,55 @@ bool ReservedAsAsked(const std::vector<products::ReservedLine>& reserved, const 
 
 Error NotFound() { return Error(Errc::kNotFound, "no such order"); }
 
+/// What a saga step's action reports.
+enum class StepOutcome {
+  kDone,     ///< it happened: go on to the next step
+  kRefused,  ///< it did not happen (a business refusal, nothing held): undo the earlier steps
+  kUnknown,  ///< it may have happened (an outage, a lost reply): undo it too, with the earlier steps
+};
+
+/// One placement as it goes through the saga's steps.
+struct Placement {
+  const Principal& caller;
+  const NewOrder& order;
+  const std::optional<KeyRef>& key;
+  SagaRef saga;
+  std::vector<OrderLine> reserved;  ///< reserve_stock's result
+  std::optional<Order> recorded;    ///< record_order's result
+  std::optional<Error> failure;     ///< what the client is told when a step did not complete
+  std::string detail_if_undone;     ///< the failure's detail instead, once the compensations confirmed
+};
+
+class OrdersService;
+
+/// One step of a saga, declared once (kPlaceOrderSteps): what it does, and what undoes it. The
+/// saga pattern: Garcia-Molina and Salem, "Sagas" (SIGMOD 1987); Richardson, Microservices Patterns,
+/// ch. 4 (a compensatable step before the pivot, the pivot last).
+struct SagaStep {
+  /// Stored in the saga log; a step that may be in a log is never renamed.
+  std::string_view name;
+  /// Runs the step. Its failure detail goes to `Placement::failure`.
+  StepOutcome (OrdersService::*run)(Placement&);
+  /// Undoes the step from the log alone (it may run after a restart), idempotently; true once the
+  /// undo is confirmed, false to be retried. Null for the pivot: the last step, a local transaction
+  /// that commits with the log, has nothing to undo. A step with a compensation is logged before it
+  /// runs, so a crash in the middle is undone.
+  bool (OrdersService::*compensate)(const SagaRef&);
+};
+
 class OrdersService final : public Service {
  public:
+  /// The steps of placing an order, declared once below the class.
+  static const std::array<SagaStep, 2> kPlaceOrderSteps;
+  static constexpr std::string_view kPlaceOrder = "place_order";
+
   OrdersService(sqlite::Database& db, products::Api& products) : store_(db), products_(products) {}
 
   /// Start-up: requests that were running died with the previous process, so their keys are
-  /// dropped and every reservation they may have made is given back.
+  /// dropped and every saga they left running is compensated.
   void Recover() {
     store_.ForgetUnfinishedKeys();
-    RetryReleases(kEverything);
+    CompensateSagas(kEverything);
   }
 
   std::expected<Order, Error> PlaceOrder(const Principal& caller, const NewOrder& order) override {
@@ -119,8 +159,8 @@ class OrdersService final : public Service {
     std::optional<KeyRef> key;
     if (order.idempotency_key) key = KeyRef{caller.user_id, *order.idempotency_key, Fingerprint(order.items)};
 
-    const std::string order_ref = RandomHex(16);
-    KeyClaim claim = store_.BeginPlacement(key, order_ref, UnixNow());
+    const std::string saga_id = RandomHex(16);
+    KeyClaim claim = store_.BeginPlacement(key, saga_id, kPlaceOrder, kPlaceOrderSteps[0].name, UnixNow());
     switch (claim.kind) {
       case KeyClaim::Kind::kClaimed:
         break;
@@ -137,8 +177,9 @@ class OrdersService final : public Service {
         return Fail(Errc::kRequestInProgress, "the first request with this Idempotency-Key is still being handled");
     }
 
+    Placement placement{caller, order, key, SagaRef{saga_id, claim.order_id}, {}, {}, {}};
     try {
-      return RunSaga(caller, order, key, order_ref);
+      return RunSaga(placement);
     } catch (...) {
       if (key) ForgetKey(*key);
       throw;
@@ -164,6 +205,9 @@ class OrdersService final : public Service {
     return std::move(stored->order);
   }
 
+  /// Records the cancellation and its order_cancelled event together; products gives the stock back
+  /// when it consumes the event (at once while it is up, or as soon as it is back). No call to
+  /// products here: a cancel never waits for, or fails with, another service.
   std::expected<Order, Error> CancelOrder(const Principal& caller, std::int64_t id) override {
     std::optional<StoredOrder> stored = store_.FindOrder(id);
     if (!stored || !caller.MayAccess(stored->order.user_id)) return std::unexpected(NotFound());
@@ -171,120 +215,148 @@ class OrdersService final : public Service {
 
     std::optional<Store::CancelResult> cancelled = store_.CancelOrder(id, UnixNow());
     if (!cancelled) return std::unexpected(NotFound());
-    // Only the cancel that changed the status releases; if products is down the release stays
-    // pending in the saga log and RetryPendingReleases gives the stock back later.
-    if (cancelled->changed) ReleaseStock(cancelled->stored.order_ref);
     return std::move(cancelled->stored.order);
   }
 
-  int RetryPendingReleases() override { return RetryReleases(UnixNow() - kAbandonReservingAfterSeconds); }
+  int RetryPendingReleases() override { return CompensateSagas(UnixNow() - kAbandonReservingAfterSeconds); }
 
  private:
-  std::expected<Order, Error> RunSaga(const Principal& caller, const NewOrder& order, const std::optional<KeyRef>& key,
-                                      const std::string& order_ref) {
+  /// Runs the steps in order. When one does not complete, the steps that may have had an effect are
+  /// compensated at once, synchronously: the client is still waiting for its answer, and the stock
+  /// of an order that was never placed should not stay held for the length of an event round trip.
+  /// (Cancelling a placed order is different: that travels as an event.)
+  std::expected<Order, Error> RunSaga(Placement& p) {
+    for (std::size_t i = 0; i < kPlaceOrderSteps.size(); ++i) {
+      const SagaStep& step = kPlaceOrderSteps[i];
+      if (i > 0 && step.compensate && !store_.AdvanceSaga(p.saga.saga_id, step.name, UnixNow())) {
+        p.failure = Error(Errc::kDependencyUnavailable, "placing the order took too long; its stock will be given back");
+        return Compensate(p, i - 1, "abandoned while running");
+      }
+      const StepOutcome outcome = (this->*step.run)(p);
+      if (outcome == StepOutcome::kDone) continue;
+      if (outcome == StepOutcome::kRefused && i == 0) {
+        // Nothing is held: the saga ends here and the key replays the refusal.
+        store_.RecordRefusal(p.saga.saga_id, p.key, RefusalName(p.failure->code), p.failure->detail, UnixNow());
+        return std::unexpected(std::move(*p.failure));
+      }
+      const std::size_t last_effect = outcome == StepOutcome::kUnknown ? i : i - 1;
+      return Compensate(p, last_effect, step.name);
+    }
+    return std::move(*p.recorded);
+  }
+
+  /// Undoes steps `last` down to the first, logging the saga as compensating first so that an undo
+  /// that is not confirmed now is retried (CompensateSagas); frees the key so the client may retry.
+  std::unexpected<Error> Compensate(Placement& p, std::size_t last, std::string_view reason) {
+    try {
+      store_.StartCompensating(p.saga.saga_id, kPlaceOrderSteps[last].name, reason, UnixNow());
+    } catch (const std::exception& e) {
+      // The saga stays 'running' and is compensated once it counts as abandoned.
+      log::Write(log::Level::kError, "saga not updated", {{"saga_id", p.saga.saga_id}, {"error", e.what()}});
+    }
+    const bool undone = RunCompensations(p.saga, last);
+    if (undone && !p.detail_if_undone.empty()) p.failure->detail = std::move(p.detail_if_undone);
+    if (p.key) ForgetKey(*p.key);
+    return std::unexpected(std::move(*p.failure));
+  }
+
+  /// Runs the compensations of steps `last` down to 0 and records the attempt; true when all confirmed.
+  bool RunCompensations(const SagaRef& saga, std::size_t last) {
+    bool compensated = true;
+    for (std::size_t j = last + 1; j-- > 0;) {
+      const SagaStep& step = kPlaceOrderSteps[j];
+      if (step.compensate && !(this->*step.compensate)(saga)) compensated = false;
+    }
+    try {
+      store_.RecordCompensation(saga.saga_id, compensated, UnixNow());
+    } catch (const std::exception& e) {
+      // Still 'compensating': the next retry runs the compensations again, which are idempotent.
+      log::Write(log::Level::kError, "saga not updated", {{"saga_id", saga.saga_id}, {"error", e.what()}});
+    }
+    return compensated;
+  }
+
+  // --- the steps of kPlaceOrderSteps and their compensations ---
+
+  StepOutcome ReserveStock(Placement& p) {
     std::vector<products::ReserveLine> lines;
-    lines.reserve(order.items.size());
-    for (const NewOrderLine& line : order.items) lines.push_back({line.product_id, line.quantity});
+    lines.reserve(p.order.items.size());
+    for (const NewOrderLine& line : p.order.items) lines.push_back({line.product_id, line.quantity});
 
     std::expected<std::vector<products::ReservedLine>, products::Error> reserved =
         std::unexpected(products::Error(products::Errc::kUnavailable));
     try {
-      reserved = products_.Reserve(order_ref, lines);
+      reserved = products_.Reserve(p.saga.saga_id, p.saga.order_id, lines);
     } catch (const std::exception& e) {
       reserved = std::unexpected(products::Error(products::Errc::kUnavailable, e.what()));
     }
-
     if (!reserved) {
       const products::Error& error = reserved.error();
       switch (error.code) {
         case products::Errc::kUnknownProduct:
-          return Refuse(order_ref, key, Errc::kUnknownProduct,
-                        error.detail.empty() ? "an item names a product that does not exist" : error.detail);
+          p.failure = Error(Errc::kUnknownProduct,
+                            error.detail.empty() ? "an item names a product that does not exist" : error.detail);
+          return StepOutcome::kRefused;
         case products::Errc::kInsufficientStock:
-          return Refuse(order_ref, key, Errc::kInsufficientStock,
-                        error.detail.empty() ? "not enough stock for every item; nothing was taken" : error.detail);
+          p.failure = Error(Errc::kInsufficientStock,
+                            error.detail.empty() ? "not enough stock for every item; nothing was taken" : error.detail);
+          return StepOutcome::kRefused;
         case products::Errc::kValidationFailed:
-          return Refuse(order_ref, key, Errc::kValidationFailed, error.detail);
+          p.failure = Error(Errc::kValidationFailed, error.detail);
+          return StepOutcome::kRefused;
         default:
           // The reservation may or may not have happened: give it back either way.
-          log::Write(log::Level::kWarn, "reserve failed", {{"order_ref", order_ref}, {"error", error.detail}});
-          return GiveBack(order_ref, key, "reserve outcome unknown",
-                          "could not reserve stock: products is unavailable; no order was placed",
-                          "could not reserve stock: products is unavailable; no order was placed");
+          log::Write(log::Level::kWarn, "reserve failed", {{"saga_id", p.saga.saga_id}, {"error", error.detail}});
+          p.failure = Error(Errc::kDependencyUnavailable,
+                            "could not reserve stock: products is unavailable; no order was placed");
+          return StepOutcome::kUnknown;
       }
     }
-    if (!ReservedAsAsked(*reserved, order.items)) {
-      log::Write(log::Level::kError, "reservation does not match the order", {{"order_ref", order_ref}});
-      return GiveBack(order_ref, key, "reservation does not match the order",
-                      "products answered the reservation wrongly; no stock was taken",
-                      "products answered the reservation wrongly; its stock will be given back");
+    if (!ReservedAsAsked(*reserved, p.order.items)) {
+      log::Write(log::Level::kError, "reservation does not match the order", {{"saga_id", p.saga.saga_id}});
+      p.failure = Error(Errc::kDependencyUnavailable,
+                        "products answered the reservation wrongly; its stock will be given back");
+      p.detail_if_undone = "products answered the reservation wrongly; no stock was taken";
+      return StepOutcome::kUnknown;
     }
-
-    std::vector<OrderLine> items;
-    items.reserve(reserved->size());
+    p.reserved.reserve(reserved->size());
     for (const products::ReservedLine& line : *reserved) {
-      items.push_back({line.product_id, line.quantity, line.unit_price_cents});
+      p.reserved.push_back({line.product_id, line.quantity, line.unit_price_cents});
     }
-    std::optional<Order> recorded;
-    try {
-      recorded = store_.RecordOrder(caller.user_id, order_ref, items, key, UnixNow());
-    } catch (const std::exception& e) {
-      log::Write(log::Level::kError, "order not recorded", {{"order_ref", order_ref}, {"error", e.what()}});
-      return GiveBack(order_ref, key, "order not recorded", "the order could not be recorded; no stock was taken",
-                      "the order could not be recorded; its stock will be given back");
-    }
-    if (!recorded) {
-      // RetryPendingReleases gave the reservation up as abandoned while products was answering.
-      return GiveBack(order_ref, key, "abandoned while reserving",
-                      "placing the order took too long; no stock was taken",
-                      "placing the order took too long; its stock will be given back");
-    }
-    return std::move(*recorded);
+    return StepOutcome::kDone;
   }
 
-  /// Products refused the reservation, so nothing is held: close the saga and let the key replay the refusal.
-  std::expected<Order, Error> Refuse(const std::string& order_ref, const std::optional<KeyRef>& key, Errc code,
-                                     std::string detail) {
-    store_.RecordRefusal(order_ref, key, RefusalName(code), detail, UnixNow());
-    return Fail(code, std::move(detail));
+  /// Asks products once to give back what the saga's reservation holds; true when it confirmed.
+  bool ReleaseStock(const SagaRef& saga) {
+    try {
+      auto result = products_.Release(saga.saga_id);
+      if (result) return true;
+      log::Write(log::Level::kWarn, "release failed; will retry",
+                 {{"saga_id", saga.saga_id}, {"error", result.error().detail}});
+    } catch (const std::exception& e) {
+      log::Write(log::Level::kWarn, "release failed; will retry", {{"saga_id", saga.saga_id}, {"error", e.what()}});
+    }
+    return false;
   }
 
-  /// Compensates a reservation that may be held: logs the release as owed, tries it once now (it is
-  /// retried later if products does not confirm it), and frees the key so the client may try again.
-  std::expected<Order, Error> GiveBack(const std::string& order_ref, const std::optional<KeyRef>& key,
-                                       std::string_view reason, std::string_view detail_if_released,
-                                       std::string_view detail_if_pending) {
+  /// The pivot: the order, its order_placed event and the end of the saga commit together.
+  StepOutcome RecordOrder(Placement& p) {
     try {
-      store_.MarkReleasePending(order_ref, reason, UnixNow());
+      p.recorded = store_.RecordOrder(p.saga, kPlaceOrderSteps.back().name, p.caller.user_id, p.reserved, p.key,
+                                      UnixNow());
     } catch (const std::exception& e) {
-      // The saga stays 'reserving' and is given back once it counts as abandoned.
-      log::Write(log::Level::kError, "saga not updated", {{"order_ref", order_ref}, {"error", e.what()}});
+      log::Write(log::Level::kError, "order not recorded", {{"saga_id", p.saga.saga_id}, {"error", e.what()}});
+      p.failure = Error(Errc::kDependencyUnavailable, "the order could not be recorded; its stock will be given back");
+      p.detail_if_undone = "the order could not be recorded; no stock was taken";
+      return StepOutcome::kRefused;  // the transaction rolled back: nothing of this step to undo
     }
-    const bool released = ReleaseStock(order_ref);
-    if (key) ForgetKey(*key);
-    return Fail(Errc::kDependencyUnavailable, std::string(released ? detail_if_released : detail_if_pending));
-  }
-
-  /// Asks products once to give back what `order_ref` holds and records the attempt; true when it did.
-  bool ReleaseStock(const std::string& order_ref) {
-    bool released = false;
-    try {
-      auto result = products_.Release(order_ref);
-      released = result.has_value();
-      if (!result) {
-        log::Write(log::Level::kWarn, "release failed; will retry",
-                   {{"order_ref", order_ref}, {"error", result.error().detail}});
-      }
-    } catch (const std::exception& e) {
-      log::Write(log::Level::kWarn, "release failed; will retry", {{"order_ref", order_ref}, {"error", e.what()}});
+    if (!p.recorded) {
+      // CompensateSagas gave the saga up as abandoned while products was answering.
+      p.failure = Error(Errc::kDependencyUnavailable, "placing the order took too long; its stock will be given back");
+      p.detail_if_undone = "placing the order took too long; no stock was taken";
+      return StepOutcome::kRefused;
     }
-    try {
-      store_.RecordReleaseAttempt(order_ref, released, UnixNow());
-    } catch (const std::exception& e) {
-      // Still 'release_pending': the next retry releases again, which products treats as a no-op.
-      log::Write(log::Level::kError, "saga not updated", {{"order_ref", order_ref}, {"error", e.what()}});
-    }
-    return released;
+    return StepOutcome::kDone;
   }
 
   /// Best effort: a key left 'in_progress' only blocks its client until the next start.
@@ -296,16 +368,30 @@ class OrdersService final : public Service {
     }
   }
 
-  int RetryReleases(std::int64_t reserving_before) {
-    for (const std::string& order_ref : store_.TakePendingReleases(reserving_before, UnixNow())) {
-      ReleaseStock(order_ref);
+  /// Compensates every saga that is compensating, after turning those still running since before
+  /// `running_before` into compensating; returns how many are left.
+  int CompensateSagas(std::int64_t running_before) {
+    for (const SagaToCompensate& saga : store_.TakeSagasToCompensate(running_before, UnixNow())) {
+      auto step = std::ranges::find(kPlaceOrderSteps, saga.step, &SagaStep::name);
+      if (step == kPlaceOrderSteps.end()) {
+        log::Write(log::Level::kError, "saga log names an unknown step", {{"saga_id", saga.ref.saga_id}, {"step", saga.step}});
+        continue;
+      }
+      RunCompensations(saga.ref, static_cast<std::size_t>(step - kPlaceOrderSteps.begin()));
     }
-    return store_.CountPendingReleases();
+    return store_.CountCompensating();
   }
 
   Store store_;
   products::Api& products_;
 };
+
+/// Placing an order: take the stock, then record the order (the pivot). A payment would be one
+/// more line between them, with its refund as compensation; nothing else changes.
+const std::array<SagaStep, 2> OrdersService::kPlaceOrderSteps{{
+    {"reserve_stock", &OrdersService::ReserveStock, &OrdersService::ReleaseStock},
+    {"record_order", &OrdersService::RecordOrder, nullptr},
+}};
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include "shop/core/time.h"
+#include "shop/orders/events.h"
 
 namespace shop::orders {
 namespace {
@@ -47,7 +48,8 @@ std::optional<StoredOrder> LoadOrder(Connection& conn, std::int64_t id) {
 
 }  // namespace
 
-KeyClaim Store::BeginPlacement(const std::optional<KeyRef>& key, std::string_view order_ref, std::int64_t now) {
+KeyClaim Store::BeginPlacement(const std::optional<KeyRef>& key, std::string_view saga_id, std::string_view saga,
+                               std::string_view first_step, std::int64_t now) {
   Connection& conn = db_.ThisThread();
   Transaction tx(conn, Transaction::Kind::kWrite);
   if (key) {
@@ -77,23 +79,49 @@ KeyClaim Store::BeginPlacement(const std::optional<KeyRef>& key, std::string_vie
     // Write transactions are serialised, so a conflict can only mean another request holds the key.
     if (insert.TryStep() == sqlite::StepResult::kConstraint) return Claim(KeyClaim::Kind::kInProgress);
   }
+  // The next order id: above every id handed out, whether its saga ended in an order or not (both
+  // maxima are index lookups). Write transactions are serialised, so no two sagas get one id.
+  KeyClaim claim = Claim(KeyClaim::Kind::kClaimed);
+  {
+    Statement next = conn.Prepare(
+        "SELECT max(coalesce((SELECT max(order_id) FROM saga_log), 0), coalesce((SELECT max(id) FROM orders), 0)) + 1");
+    next.Step();
+    claim.order_id = next.Int(0);
+  }
   conn.Prepare(
-          "INSERT INTO sagas (order_ref, state, reason, attempts, updated_at) VALUES (?, 'reserving', 'place', 0, ?)")
-      .Bind(1, order_ref)
-      .Bind(2, now)
+          "INSERT INTO saga_log (saga_id, saga, order_id, step, state, reason, attempts, updated_at) "
+          "VALUES (?, ?, ?, ?, 'running', 'started', 0, ?)")
+      .Bind(1, saga_id)
+      .Bind(2, saga)
+      .Bind(3, claim.order_id)
+      .Bind(4, first_step)
+      .Bind(5, now)
       .Step();
   tx.Commit();
-  return Claim(KeyClaim::Kind::kClaimed);
+  return claim;
 }
 
-std::optional<Order> Store::RecordOrder(std::int64_t user_id, std::string_view order_ref,
+bool Store::AdvanceSaga(std::string_view saga_id, std::string_view step, std::int64_t now) {
+  Connection& conn = db_.ThisThread();
+  conn.Prepare("UPDATE saga_log SET step = ?, updated_at = ? WHERE saga_id = ? AND state = 'running'")
+      .Bind(1, step)
+      .Bind(2, now)
+      .Bind(3, saga_id)
+      .Step();
+  return conn.Changes() == 1;
+}
+
+std::optional<Order> Store::RecordOrder(const SagaRef& saga, std::string_view step, std::int64_t user_id,
                                         const std::vector<OrderLine>& lines, const std::optional<KeyRef>& key,
                                         std::int64_t now) {
   Connection& conn = db_.ThisThread();
   Transaction tx(conn, Transaction::Kind::kWrite);
-  conn.Prepare("UPDATE sagas SET state = 'done', updated_at = ? WHERE order_ref = ? AND state = 'reserving'")
-      .Bind(1, now)
-      .Bind(2, order_ref)
+  conn.Prepare(
+          "UPDATE saga_log SET state = 'done', step = ?, reason = 'completed', updated_at = ? "
+          "WHERE saga_id = ? AND state = 'running'")
+      .Bind(1, step)
+      .Bind(2, now)
+      .Bind(3, saga.saga_id)
       .Step();
   if (conn.Changes() == 0) return std::nullopt;
 
@@ -104,13 +132,10 @@ std::optional<Order> Store::RecordOrder(std::int64_t user_id, std::string_view o
   for (const OrderLine& line : lines) order.total_cents += line.quantity * line.unit_price_cents;
   order.created_at = FormatRfc3339(now);
 
-  conn.Prepare(
-          "INSERT INTO orders (user_id, status, total_cents, order_ref, created_at) VALUES (?, 'confirmed', ?, ?, ?)")
-      .Bind(1, user_id)
-      .Bind(2, order.total_cents)
-      .Bind(3, order_ref)
-      .Bind(4, order.created_at)
-      .Step();
+  Statement insert = conn.Prepare(
+      "INSERT INTO orders (id, user_id, status, total_cents, order_ref, created_at) VALUES (?, ?, 'confirmed', ?, ?, ?)");
+  if (saga.order_id) insert.Bind(1, *saga.order_id);  // else the next rowid
+  insert.Bind(2, user_id).Bind(3, order.total_cents).Bind(4, saga.saga_id).Bind(5, order.created_at).Step();
   order.id = conn.LastInsertRowId();
   std::int64_t line_no = 0;
   for (const OrderLine& line : lines) {
@@ -133,19 +158,20 @@ std::optional<Order> Store::RecordOrder(std::int64_t user_id, std::string_view o
         .Bind(3, key->key)
         .Step();
   }
+  events::AddToOutbox(conn, OrderPlacedEvent(order));
   tx.Commit();
   return order;
 }
 
-void Store::RecordRefusal(std::string_view order_ref, const std::optional<KeyRef>& key, std::string_view error_code,
+void Store::RecordRefusal(std::string_view saga_id, const std::optional<KeyRef>& key, std::string_view error_code,
                           std::string_view error_detail, std::int64_t now) {
   Connection& conn = db_.ThisThread();
   Transaction tx(conn, Transaction::Kind::kWrite);
   conn.Prepare(
-          "UPDATE sagas SET state = 'done', reason = 'reserve refused', updated_at = ? "
-          "WHERE order_ref = ? AND state = 'reserving'")
-      .Bind(1, now)
-      .Bind(2, order_ref)
+          "UPDATE saga_log SET state = 'done', reason = ?, updated_at = ? WHERE saga_id = ? AND state = 'running'")
+      .Bind(1, "refused: " + std::string(error_code))
+      .Bind(2, now)
+      .Bind(3, saga_id)
       .Step();
   if (key) {
     conn.Prepare(
@@ -160,25 +186,27 @@ void Store::RecordRefusal(std::string_view order_ref, const std::optional<KeyRef
   tx.Commit();
 }
 
-void Store::MarkReleasePending(std::string_view order_ref, std::string_view reason, std::int64_t now) {
+void Store::StartCompensating(std::string_view saga_id, std::string_view step, std::string_view reason,
+                              std::int64_t now) {
   db_.ThisThread()
       .Prepare(
-          "UPDATE sagas SET state = 'release_pending', reason = ?, updated_at = ? "
-          "WHERE order_ref = ? AND state = 'reserving'")
-      .Bind(1, reason)
-      .Bind(2, now)
-      .Bind(3, order_ref)
+          "UPDATE saga_log SET state = 'compensating', step = ?, reason = ?, updated_at = ? "
+          "WHERE saga_id = ? AND state = 'running'")
+      .Bind(1, step)
+      .Bind(2, reason)
+      .Bind(3, now)
+      .Bind(4, saga_id)
       .Step();
 }
 
-void Store::RecordReleaseAttempt(std::string_view order_ref, bool released, std::int64_t now) {
+void Store::RecordCompensation(std::string_view saga_id, bool compensated, std::int64_t now) {
   db_.ThisThread()
-      .Prepare(released ? "UPDATE sagas SET state = 'done', attempts = attempts + 1, updated_at = ? "
-                          "WHERE order_ref = ? AND state = 'release_pending'"
-                        : "UPDATE sagas SET attempts = attempts + 1, updated_at = ? "
-                          "WHERE order_ref = ? AND state = 'release_pending'")
+      .Prepare(compensated ? "UPDATE saga_log SET state = 'done', attempts = attempts + 1, updated_at = ? "
+                             "WHERE saga_id = ? AND state = 'compensating'"
+                           : "UPDATE saga_log SET attempts = attempts + 1, updated_at = ? "
+                             "WHERE saga_id = ? AND state = 'compensating'")
       .Bind(1, now)
-      .Bind(2, order_ref)
+      .Bind(2, saga_id)
       .Step();
 }
 
@@ -236,39 +264,39 @@ std::optional<Store::CancelResult> Store::CancelOrder(std::int64_t id, std::int6
       .Bind(1, FormatRfc3339(now))
       .Bind(2, id)
       .Step();
-  conn.Prepare(
-          "INSERT INTO sagas (order_ref, state, reason, attempts, updated_at) VALUES (?, 'release_pending', 'cancel', "
-          "0, ?) "
-          "ON CONFLICT (order_ref) DO UPDATE SET state = 'release_pending', reason = 'cancel', "
-          "updated_at = excluded.updated_at")
-      .Bind(1, stored->order_ref)
-      .Bind(2, now)
-      .Step();
-  tx.Commit();
   stored->order.status = Status::kCancelled;
+  events::AddToOutbox(conn, OrderCancelledEvent(stored->order));
+  tx.Commit();
   return CancelResult{std::move(*stored), true};
 }
 
-std::vector<std::string> Store::TakePendingReleases(std::int64_t reserving_before, std::int64_t now) {
+std::vector<SagaToCompensate> Store::TakeSagasToCompensate(std::int64_t running_before, std::int64_t now) {
   Connection& conn = db_.ThisThread();
   Transaction tx(conn, Transaction::Kind::kWrite);
   conn.Prepare(
-          "UPDATE sagas SET state = 'release_pending', reason = 'abandoned while reserving', updated_at = ? "
-          "WHERE state = 'reserving' AND updated_at < ?")
+          "UPDATE saga_log SET state = 'compensating', reason = 'abandoned while running', updated_at = ? "
+          "WHERE state = 'running' AND updated_at < ?")
       .Bind(1, now)
-      .Bind(2, reserving_before)
+      .Bind(2, running_before)
       .Step();
-  std::vector<std::string> refs;
+  std::vector<SagaToCompensate> sagas;
   {
-    Statement st = conn.Prepare("SELECT order_ref FROM sagas WHERE state = 'release_pending' ORDER BY updated_at");
-    while (st.Step()) refs.push_back(st.Text(0));
+    Statement st =
+        conn.Prepare("SELECT saga_id, order_id, step FROM saga_log WHERE state = 'compensating' ORDER BY updated_at");
+    while (st.Step()) {
+      SagaToCompensate saga;
+      saga.ref.saga_id = st.Text(0);
+      if (!st.IsNull(1)) saga.ref.order_id = st.Int(1);
+      saga.step = st.Text(2);
+      sagas.push_back(std::move(saga));
+    }
   }
   tx.Commit();
-  return refs;
+  return sagas;
 }
 
-int Store::CountPendingReleases() {
-  Statement st = db_.ThisThread().Prepare("SELECT COUNT(*) FROM sagas WHERE state = 'release_pending'");
+int Store::CountCompensating() {
+  Statement st = db_.ThisThread().Prepare("SELECT COUNT(*) FROM saga_log WHERE state = 'compensating'");
   st.Step();
   return static_cast<int>(st.Int(0));
 }

@@ -1,5 +1,7 @@
 #include "store.h"
 
+#include "shop/users/events.h"
+
 namespace shop::users {
 namespace {
 
@@ -9,6 +11,7 @@ Role ParseRole(std::string_view text) { return text == RoleName(Role::kAdmin) ? 
 
 std::expected<User, Error> Store::Insert(const UserRecord& record) {
   sqlite::Connection& conn = db_.ThisThread();
+  sqlite::Transaction tx(conn, sqlite::Transaction::Kind::kWrite);
   auto stmt = conn.Prepare("INSERT INTO users(email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?)");
   stmt.Bind(1, record.email)
       .Bind(2, record.name)
@@ -20,7 +23,10 @@ std::expected<User, Error> Store::Insert(const UserRecord& record) {
   if (stmt.TryStep() == sqlite::StepResult::kConstraint) {
     return Fail(Errc::kEmailTaken, "email: is already registered");
   }
-  return User{conn.LastInsertRowId(), record.email, record.name, record.role, record.created_at};
+  User user{conn.LastInsertRowId(), record.email, record.name, record.role, record.created_at};
+  events::AddToOutbox(conn, UserRegisteredEvent(user));
+  tx.Commit();
+  return user;
 }
 
 std::optional<User> Store::FindById(std::int64_t id) {
