@@ -1,11 +1,14 @@
 // The modular monolith: the three modules over their own databases, orders given the in-process
 // products implementation, every module's routes on one App behind one port. Only wiring here.
 #include "shop/admin/admin.h"
+#include "shop/events/events.h"
+#include "shop/nats/event_publisher.h"
 #include "shop/orders/http.h"
 #include "shop/orders/orders.h"
 #include "shop/platform/periodic.h"
 #include "shop/products/http.h"
 #include "shop/products/products.h"
+#include "shop/runtime/events.h"
 #include "shop/runtime/runtime.h"
 #include "shop/users/http.h"
 #include "shop/users/users.h"
@@ -44,6 +47,30 @@ int Run(const Flags& flags) {
   auto products_service = products::MakeService(*products_db);
   auto orders_service = orders::MakeService(*orders_db, *products_service);
 
+  // Events: every module's outbox is delivered in process to the consumers (products takes a
+  // cancelled order's stock back), and, given a NATS URL, also to JetStream for outside consumers,
+  // each destination with its own cursor so one being away never holds up the other.
+  events::InProcessBus bus;
+  for (events::Subscription& s : products_service->Consumers()) bus.Subscribe(std::move(s));
+  const std::string nats_url = flags.Get("nats-url");
+  std::unique_ptr<nats::Connection> nats;
+  std::unique_ptr<nats::JetStreamPublisher> jetstream;
+  if (!nats_url.empty() && nats_url != "off") {
+    nats = std::make_unique<nats::Connection>(nats_url, "shop");
+    jetstream = std::make_unique<nats::JetStreamPublisher>(*nats);
+  }
+  runtime::EventRelays relays;
+  const std::pair<const char*, sqlite::Database*> modules[] = {
+      {"users", users_db.get()}, {"products", products_db.get()}, {"orders", orders_db.get()}};
+  for (auto [module, db] : modules) {
+    relays.Add(module, *db, bus, "in_process");
+    if (jetstream) {
+      relays.Add(module, *db, *jetstream, "jetstream");
+    } else {
+      events::Relay::Retire(*db, "jetstream");  // a NATS given before no longer holds back pruning
+    }
+  }
+
   http::App app("shop", SHOP_VERSION);
   users::AddRoutes(app.router(), *users_service, verifier);
   products::AddRoutes(app.router(), *products_service, verifier);
@@ -54,8 +81,9 @@ int Run(const Flags& flags) {
   app.AddReadinessCheck("users_db", [&] { return users_db->Ping(); });
   app.AddReadinessCheck("products_db", [&] { return products_db->Ping(); });
   app.AddReadinessCheck("orders_db", [&] { return orders_db->Ping(); });
+  relays.Mount(app, &bus);
 
-  // Stock whose release could not be confirmed (see the orders saga) is given back in the background.
+  // Sagas whose compensation could not be confirmed (see the orders saga) are finished in the background.
   PeriodicTask release_retrier("retry pending releases", settings.release_retry_every,
                                [&] { orders_service->RetryPendingReleases(); });
   return runtime::Serve(app, server_options, [&](std::uint16_t port) {
@@ -72,6 +100,10 @@ int main(int argc, char** argv) {
             "./data", "SHOP_DATA_DIR");
   runtime::AddTokenFlags(flags);
   runtime::AddConfigFlags(flags);
+  flags.Add("nats-url", "URL",
+            "also publish domain events to NATS JetStream at URL (stream SHOP_EVENTS), e.g. nats://127.0.0.1:4222; "
+            "empty or 'off': in process only",
+            "", "SHOP_NATS_URL");
   if (auto exit_code = runtime::Start(flags, argc, argv, "shop",
                                       "\nEnvironment: SHOP_ADMIN_EMAIL and SHOP_ADMIN_PASSWORD create the first admin.\n")) {
     return *exit_code;

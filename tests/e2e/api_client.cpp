@@ -214,6 +214,14 @@ std::int64_t StockOf(Api& api, std::int64_t product_id) {
   return Int(r.Json(), "stock");
 }
 
+std::int64_t StockWithin(Api& api, std::int64_t product_id, std::int64_t expected, std::chrono::milliseconds within) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (true) {
+    const std::int64_t stock = StockOf(api, product_id);
+    if (stock == expected || std::chrono::steady_clock::now() >= deadline) return stock;
+  }
+}
+
 void SetStock(Api& api, std::int64_t product_id, std::int64_t stock) {
   HttpResponse r =
       api.Patch("/products/" + std::to_string(product_id), boost::json::object{{"stock", stock}}, Admin().token);

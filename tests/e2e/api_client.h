@@ -80,6 +80,10 @@ const User& Admin();
 /// A product made by the admin with a unique sku; fails the test unless 201.
 boost::json::object CreateProduct(Api& api, std::int64_t price_cents, std::int64_t stock, std::string_view label = "p");
 std::int64_t StockOf(Api& api, std::int64_t product_id);
+/// The product's stock once it is `expected`, or as last read when `within` passed first: for stock
+/// that comes back asynchronously (a cancel's order_cancelled event; API.md allows 1 s).
+std::int64_t StockWithin(Api& api, std::int64_t product_id, std::int64_t expected,
+                         std::chrono::milliseconds within = std::chrono::seconds(1));
 void SetStock(Api& api, std::int64_t product_id, std::int64_t stock);
 
 using OrderLines = std::vector<std::pair<std::int64_t, std::int64_t>>;  ///< (product_id, quantity)

@@ -6,6 +6,9 @@
 #include <future>
 #include <memory>
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
 #include "shop/core/random.h"
 #include "shop/http/request_context.h"
 #include "shop/platform/log.h"
@@ -53,6 +56,16 @@ App::App(std::string service, std::string version)
       if (!checks.empty()) checks += ',';
       checks += '"' + c.name + "\":\"" + (ok ? "ok" : "failing") + '"';
     }
+    for (const auto& [name, report] : reports_) {
+      std::string state;
+      try {
+        state = report();
+      } catch (const std::exception&) {
+        state = "unknown";
+      }
+      if (!checks.empty()) checks += ',';
+      checks += '"' + name + "\":" + boost::json::serialize(boost::json::value(state));
+    }
     return JsonResponse(all ? 200 : 503, std::string(R"({"status":")") + (all ? "ready" : "not_ready") +
                                              R"(","service":")" + service_ + R"(","version":")" + version_ +
                                              R"(","checks":{)" + checks + "}}");
@@ -61,6 +74,7 @@ App::App(std::string service, std::string version)
     Response r;
     r.headers.Add("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     r.body = metrics_.Render();
+    for (const auto& render : extra_metrics_) r.body += render();
     return r;
   });
 }
@@ -79,6 +93,12 @@ bool App::Ready() const {
 void App::AddReadinessCheck(std::string name, std::function<bool()> ready) {
   checks_.push_back({std::move(name), std::move(ready)});
 }
+
+void App::AddStatusReport(std::string name, std::function<std::string()> report) {
+  reports_.emplace_back(std::move(name), std::move(report));
+}
+
+void App::AddMetrics(std::function<std::string()> render) { extra_metrics_.push_back(std::move(render)); }
 
 void App::SetFallback(std::string label, Handler handler) {
   fallback_.method = "ANY";

@@ -30,6 +30,13 @@ class App {
   void AddReadinessCheck(std::string name, std::function<bool()> ready);
   /// True when every readiness check passes now (what /health/ready answers 200 for).
   bool Ready() const;
+  /// Shows `report()` (a short state, e.g. "ok" or "publisher_down") under `name` among the checks
+  /// of /health/ready without deciding readiness: for what the process keeps serving through (an
+  /// outbox relay whose broker is away). Call before serving.
+  void AddStatusReport(std::string name, std::function<std::string()> report);
+  /// Appends `render()` (Prometheus text exposition format 0.0.4, complete families with their
+  /// HELP and TYPE lines) to /metrics. Call before serving; `render` is called on every scrape.
+  void AddMetrics(std::function<std::string()> render);
 
   /// Answers requests that match no route (instead of 404): the gateway's proxy. `label` names
   /// them in logs and metrics.
@@ -81,6 +88,8 @@ class App {
   std::string version_;
   Router router_;
   std::vector<ReadinessCheck> checks_;
+  std::vector<std::pair<std::string, std::function<std::string()>>> reports_;
+  std::vector<std::function<std::string()>> extra_metrics_;
   metrics::HttpMetrics metrics_;
   metrics::HttpMetrics::RouteId unmatched_metrics_id_ = 0;
   Router::Route fallback_;
