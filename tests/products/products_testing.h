@@ -58,6 +58,7 @@ class InProcessService {
   InProcessService() { Open(); }
 
   Api& api() { return *api_; }
+  Service& service() { return *api_; }
   sqlite::Database& db() { return *db_; }
 
   /// Closes the database and opens the same file again, as a restarted process would.
@@ -75,7 +76,7 @@ class InProcessService {
 
   shop::testing::TempDir dir_;
   std::unique_ptr<sqlite::Database> db_;
-  std::unique_ptr<Api> api_;
+  std::unique_ptr<Service> api_;
 };
 
 }  // namespace shop::products::testing
