@@ -10,7 +10,7 @@ packages=(
   python3 python3-jwt python3-cryptography prometheus curl
   libbenchmark-dev wrk nginx gnuplot-nox
   docker.io docker-compose debootstrap
-  nats-server libnats-dev  # split layout: registry, central configuration (JetStream KV)
+  nats-server libnats-dev  # events on NATS (both layouts); split: registry, central configuration (JetStream KV)
   clang-16 libclang-rt-16-dev  # tests/fuzz: libFuzzer with ASan/UBSan (clang 14 cannot compile <expected>)
 )
 
