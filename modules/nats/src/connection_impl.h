@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <initializer_list>
+#include <string>
 #include <string_view>
 #include <mutex>
 
@@ -14,6 +15,14 @@
 #include "shop/platform/log.h"
 
 namespace shop::nats {
+
+/// The status's text, with the library's last error for this thread when it has one (it names the
+/// cause: "no responders", a JetStream error description).
+inline std::string StatusText(natsStatus s) {
+  std::string text = natsStatus_GetText(s);
+  if (const char* last = nats_GetLastError(nullptr); last && *last) text += std::string(": ") + last;
+  return text;
+}
 
 /// Logs a failure at most every 5 s per call site, so a NATS outage does not flood the log.
 inline void LogThrottled(std::atomic<std::int64_t>& last_ms, std::string_view msg, std::initializer_list<log::Field> fields) {

@@ -1,6 +1,7 @@
 #include "shop/nats/event_publisher.h"
 
 #include "connection_impl.h"
+#include "event_stream.h"
 
 #include "shop/platform/log.h"
 
@@ -11,38 +12,15 @@ JetStreamPublisher::JetStreamPublisher(Connection& connection) : connection_(con
 bool JetStreamPublisher::EnsureStream() {
   std::lock_guard lock(mu_);
   if (stream_ready_) return true;
-  jsCtx* js = connection_.impl().js;
-  jsStreamInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&info, js, kEventStream, nullptr, &code);
-  if (s == NATS_OK) {
-    jsStreamInfo_Destroy(info);
-    stream_ready_ = true;
-    return true;
+  const natsStatus s = EnsureEventStream(connection_.impl().js, code);
+  if (s != NATS_OK) {
+    LogThrottled(last_error_log_ms_, "event stream unavailable",
+                 {{"error", natsStatus_GetText(s)}, {"jetstream_code", static_cast<int>(code)}});
+    return false;
   }
-  jsStreamConfig cfg;
-  jsStreamConfig_Init(&cfg);
-  const char* subjects[] = {kEventSubjects};
-  cfg.Name = kEventStream;
-  cfg.Subjects = subjects;
-  cfg.SubjectsLen = 1;
-  cfg.Storage = js_FileStorage;
-  s = js_AddStream(&info, js, &cfg, nullptr, &code);
-  if (s == NATS_OK) {
-    jsStreamInfo_Destroy(info);
-    log::Write(log::Level::kInfo, "event stream created", {{"stream", kEventStream}});
-    stream_ready_ = true;
-    return true;
-  }
-  // Another process may have created it meanwhile.
-  if (js_GetStreamInfo(&info, js, kEventStream, nullptr, &code) == NATS_OK) {
-    jsStreamInfo_Destroy(info);
-    stream_ready_ = true;
-    return true;
-  }
-  LogThrottled(last_error_log_ms_, "event stream unavailable",
-               {{"error", natsStatus_GetText(s)}, {"jetstream_code", static_cast<int>(code)}});
-  return false;
+  stream_ready_ = true;
+  return true;
 }
 
 bool JetStreamPublisher::Publish(const events::Event& event) {

@@ -13,12 +13,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string StatusText(natsStatus s) {
-  std::string text = natsStatus_GetText(s);
-  if (const char* last = nats_GetLastError(nullptr); last && *last) text += std::string(": ") + last;
-  return text;
-}
-
 
 }  // namespace
 

@@ -1,0 +1,39 @@
+#include "event_stream.h"
+
+#include "shop/nats/event_publisher.h"
+#include "shop/platform/log.h"
+
+namespace shop::nats {
+
+natsStatus EnsureEventStream(jsCtx* js, jsErrCode& code) {
+  code = static_cast<jsErrCode>(0);
+  jsStreamInfo* info = nullptr;
+  natsStatus s = js_GetStreamInfo(&info, js, kEventStream, nullptr, &code);
+  if (s == NATS_OK) {
+    jsStreamInfo_Destroy(info);
+    return NATS_OK;
+  }
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  const char* subjects[] = {kEventSubjects};
+  cfg.Name = kEventStream;
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  s = js_AddStream(&info, js, &cfg, nullptr, &code);
+  if (s == NATS_OK) {
+    jsStreamInfo_Destroy(info);
+    log::Write(log::Level::kInfo, "event stream created", {{"stream", kEventStream}});
+    return NATS_OK;
+  }
+  // Another process may have created it meanwhile.
+  jsErrCode again = static_cast<jsErrCode>(0);
+  if (js_GetStreamInfo(&info, js, kEventStream, nullptr, &again) == NATS_OK) {
+    jsStreamInfo_Destroy(info);
+    code = static_cast<jsErrCode>(0);
+    return NATS_OK;
+  }
+  return s;
+}
+
+}  // namespace shop::nats
