@@ -51,4 +51,27 @@ TEST_CASE("events reach SHOP_EVENTS once each, repeats of an id are dropped, and
   CHECK(StoredEvents(server.url()) == 2);
 }
 
+TEST_CASE("a stream lost from the server is created again by the publisher") {
+  testing::TempDir dir;
+  testing::NatsServer server(dir.path());
+  server.Start();
+  nats::Connection connection(server.url(), "event-publisher-test");
+  nats::JetStreamPublisher publisher(connection);
+  CHECK(publisher.Publish(events::MakeEvent("orders", "shop.orders.order_placed.v1", R"({"order_id":1})")));
+  {
+    natsConnection* conn = nullptr;
+    REQUIRE(natsConnection_ConnectTo(&conn, server.url().c_str()) == NATS_OK);
+    jsCtx* js = nullptr;
+    REQUIRE(natsConnection_JetStream(&js, conn, nullptr) == NATS_OK);
+    REQUIRE(js_DeleteStream(js, nats::kEventStream, nullptr, nullptr) == NATS_OK);  // as a wiped store would
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(conn);
+  }
+  // The relay offers the event again after a refusal: the second offer at the latest is accepted.
+  const auto event = events::MakeEvent("orders", "shop.orders.order_placed.v1", R"({"order_id":2})");
+  const bool accepted = publisher.Publish(event) || publisher.Publish(event);
+  CHECK(accepted);
+  CHECK(StoredEvents(server.url()) == 1);
+}
+
 }  // namespace

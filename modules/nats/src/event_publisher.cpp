@@ -36,6 +36,12 @@ bool JetStreamPublisher::Publish(const events::Event& event) {
                                   static_cast<int>(body.size()), &options, &code);
   if (ack) jsPubAck_Destroy(ack);
   if (s != NATS_OK) {
+    if (s == NATS_NO_RESPONDERS) {
+      // No stream takes the subject: it was deleted, or the server came back without its store. The
+      // next offer makes it again.
+      std::lock_guard lock(mu_);
+      stream_ready_ = false;
+    }
     LogThrottled(last_error_log_ms_, "event not published",
                  {{"error", natsStatus_GetText(s)}, {"jetstream_code", static_cast<int>(code)}});
     return false;

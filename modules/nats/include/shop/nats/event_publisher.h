@@ -9,7 +9,7 @@
 namespace shop::nats {
 
 /// Publishes domain events to JetStream stream `SHOP_EVENTS` (subjects `shop.>`, file storage,
-/// created if absent), subject = the event's type, body = its CloudEvents JSON, and the event id as
+/// created if absent, and again if it is lost), subject = the event's type, body = its CloudEvents JSON, and the event id as
 /// `Nats-Msg-Id`, so the broker drops a repeat within its duplicate window (2 minutes, the
 /// JetStream default) when a relay publishes again after a lost ack. Thread-safe.
 class JetStreamPublisher final : public events::Publisher {
