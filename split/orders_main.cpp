@@ -34,13 +34,16 @@ int Run(const Flags& flags) {
   http::App app("orders", SHOP_VERSION);
   orders::AddRoutes(app.router(), *service, verifier);
   platform.Mount(app, verifier);
+  runtime::SplitEvents events(platform, "orders", *db, {});
+  events.Mount(app);
   app.AddReadinessCheck("orders_db", [&] { return db->Ping(); });
   app.AddReadinessCheck("token_keys", [&] { return verifier.HasKeys(); });
   http::Client products_probe(platform.ClientOptionsFor("products", flags.Get("products-url")));
   app.AddReadinessCheck("products", [&] { return products_probe.Probe("/health/live"); });
   // Without a service token products refuses every reservation.
   app.AddReadinessCheck("service_identity", [&] { return identity.Token().has_value(); });
-  // Releases products could not confirm are retried from orders.db until it does.
+  // Compensations products could not confirm (a failed placement's release) are retried from
+  // orders.db until it does. A cancel's release travels as the order_cancelled event instead.
   PeriodicTask release_retrier("retry pending releases", settings.release_retry_every,
                                [&] { service->RetryPendingReleases(); });
   return runtime::Serve(app, server_options, [&](std::uint16_t port) { platform.Listening(port, app); });

@@ -29,6 +29,9 @@ int Run(const Flags& flags) {
   products::AddRoutes(app.router(), *service, verifier);
   products::AddInternalRoutes(app.router(), *service, verifier, {"orders"});
   platform.Mount(app, verifier);
+  // products' events go out to JetStream; its consumer gives a cancelled order's stock back.
+  runtime::SplitEvents events(platform, "products", *db, service->Consumers());
+  events.Mount(app);
   app.AddReadinessCheck("products_db", [&] { return db->Ping(); });
   app.AddReadinessCheck("token_keys", [&] { return verifier.HasKeys(); });
   return runtime::Serve(app, server_options, [&](std::uint16_t port) { platform.Listening(port, app); });

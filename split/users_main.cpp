@@ -41,6 +41,8 @@ int Run(const Flags& flags) {
   users::AddRoutes(app.router(), *service, verifier);
   users::AddInternalRoutes(app.router(), *service);
   platform.Mount(app, verifier);
+  runtime::SplitEvents events(platform, "users", *db, {});
+  events.Mount(app);
   app.AddReadinessCheck("users_db", [&] { return db->Ping(); });
   return runtime::Serve(app, server_options, [&](std::uint16_t port) { platform.Listening(port, app); });
 }

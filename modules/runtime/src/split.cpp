@@ -125,4 +125,24 @@ void SplitPlatform::Listening(std::uint16_t port, const http::App& app) {
   registry_->Register(std::move(self), [&app] { return app.Ready(); });
 }
 
+SplitEvents::SplitEvents(SplitPlatform& platform, std::string module, sqlite::Database& db,
+                         std::vector<events::Subscription> subscriptions) {
+  nats::Connection* connection = platform.nats();
+  if (!connection) {
+    log::Write(log::Level::kWarn, "events are not published without NATS: they wait in the outbox",
+               {{"module", module}});
+    return;
+  }
+  publisher_ = std::make_unique<nats::JetStreamPublisher>(*connection);
+  if (!subscriptions.empty()) {
+    subscriber_ = std::make_unique<nats::JetStreamSubscriber>(*connection);
+    for (events::Subscription& s : subscriptions) subscriber_->Subscribe(std::move(s));
+  }
+  relays_.Add(std::move(module), db, *publisher_, "jetstream");
+}
+
+SplitEvents::~SplitEvents() = default;
+
+void SplitEvents::Mount(http::App& app) { relays_.Mount(app, subscriber_.get()); }
+
 }  // namespace shop::runtime

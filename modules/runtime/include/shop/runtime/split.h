@@ -11,9 +11,12 @@
 #include "shop/http/app.h"
 #include "shop/http_client/client.h"
 #include "shop/nats/config_store.h"
+#include "shop/nats/event_publisher.h"
+#include "shop/nats/event_subscriber.h"
 #include "shop/nats/nats.h"
 #include "shop/nats/registry.h"
 #include "shop/platform/flags.h"
+#include "shop/runtime/events.h"
 
 /// What every process of the split layout shares: one NATS connection, the central configuration
 /// on it (hot), the service registry, and the hot client settings.
@@ -36,6 +39,8 @@ class SplitPlatform {
   config::Store& store() { return *store_; }
   /// Null without NATS.
   nats::Registry* registry() { return registry_.get(); }
+  /// The process's NATS connection, for its events; null without NATS (`--nats-url off`).
+  nats::Connection* nats() { return nats_.get(); }
   /// Follow `client.timeout_ms` and `client.breaker.failures`.
   const http::CallSettings& call_settings() const { return call_settings_; }
 
@@ -63,6 +68,28 @@ class SplitPlatform {
   std::unique_ptr<nats::Registry> registry_;
   std::unique_ptr<admin::SelfDirectory> self_;  // without NATS
   std::atomic<bool> config_read_{false};
+};
+
+/// A split process's events (PLATFORM.md "Events"): its module's outbox relayed to JetStream stream
+/// SHOP_EVENTS (cursor `jetstream`) and, for `subscriptions`, durable JetStream consumers; figures
+/// on /metrics and the relay's state in /health/ready. Without NATS (`--nats-url off`) nothing is
+/// published or consumed and a warning says so: the events wait in the outbox. Declare it after
+/// the database and the service the subscriptions call, so that it stops before them.
+class SplitEvents {
+ public:
+  SplitEvents(SplitPlatform& platform, std::string module, sqlite::Database& db,
+              std::vector<events::Subscription> subscriptions);
+  ~SplitEvents();
+  SplitEvents(const SplitEvents&) = delete;
+  SplitEvents& operator=(const SplitEvents&) = delete;
+
+  /// Adds the figures and the state to `app` (EventRelays::Mount).
+  void Mount(http::App& app);
+
+ private:
+  std::unique_ptr<nats::JetStreamPublisher> publisher_;
+  std::unique_ptr<nats::JetStreamSubscriber> subscriber_;
+  EventRelays relays_;  // declared last: its relays stop first
 };
 
 }  // namespace shop::runtime
