@@ -256,6 +256,9 @@ TestServer& TestServer::Get() {
 }
 
 TestServer::TestServer() {
+  const char* nats = std::getenv("SHOP_E2E_NATS_URL");
+  const bool nats_given = nats != nullptr && *nats != '\0';
+  if (nats_given && std::string_view(nats) != "off") nats_url_ = nats;
   if (const char* url = std::getenv("SHOP_E2E_BASE_URL"); url != nullptr && *url != '\0') {
     base_url_ = ParseBaseUrl(url);
     if (const char* e = std::getenv("SHOP_E2E_ADMIN_EMAIL")) admin_email_ = e;
@@ -273,11 +276,26 @@ TestServer::TestServer() {
   admin_email_ = "admin-" + RunId() + "@e2e.test";
   admin_password_ = "pw-" + RandomHexString(12);
   dir_ = std::make_unique<testing::TempDir>();
+  // A NATS server for the run, so the events shop publishes can be watched as an outside consumer
+  // would; it stays up across the restarts some tests make, and shop is always told (`off` when
+  // there is none), whatever SHOP_NATS_URL the suite itself was started with.
+  if (!nats_given) {
+    if (testing::NatsServer::Installed()) {
+      nats_ = std::make_unique<testing::NatsServer>(dir_->path());
+      nats_->Start();
+      nats_url_ = nats_->url();
+    } else {
+      std::cerr << "e2e harness: " << testing::NatsServer::kBinary
+                << " not found: shop runs without NATS and the events tests are skipped\n";
+    }
+  }
   ShopProcess::Options options;
   options.binary = binary_;
   options.data_dir = *dir_ / "data";
   options.log_dir = dir_->path();
-  options.env = {{"SHOP_ADMIN_EMAIL", admin_email_}, {"SHOP_ADMIN_PASSWORD", admin_password_}};
+  options.env = {{"SHOP_ADMIN_EMAIL", admin_email_},
+                 {"SHOP_ADMIN_PASSWORD", admin_password_},
+                 {"SHOP_NATS_URL", nats_url_.empty() ? "off" : nats_url_}};
   process_ = std::make_unique<ShopProcess>(std::move(options));
   process_->Start();
 }
@@ -294,6 +312,11 @@ TestServer::~TestServer() {
                              std::filesystem::copy_options::overwrite_existing, ec);
   std::filesystem::copy_file(process_->stderr_path(), "e2e_shop_stderr.log",
                              std::filesystem::copy_options::overwrite_existing, ec);
+  if (nats_) {
+    nats_->Stop();
+    std::filesystem::copy_file(dir_->path() / "nats.log", "e2e_nats.log",
+                               std::filesystem::copy_options::overwrite_existing, ec);
+  }
 }
 
 Endpoint TestServer::endpoint() const { return base_url_ ? *base_url_ : process_->endpoint(); }

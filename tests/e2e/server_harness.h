@@ -16,6 +16,10 @@
 #include "http_client.h"
 #include "temp_dir.h"
 
+namespace shop::testing {
+class NatsServer;
+}  // namespace shop::testing
+
 /// Where the end-to-end suite finds the server under test: either one someone else started
 /// (SHOP_E2E_BASE_URL, e.g. the split layout's gateway) or a `shop` process started here.
 namespace shop::e2e {
@@ -95,6 +99,10 @@ class TestServer {
   bool managed() const { return process_ != nullptr; }
   const std::string& admin_email() const { return admin_email_; }
   const std::string& admin_password() const { return admin_password_; }
+  /// The NATS server the server under test publishes its domain events to (PLATFORM.md "Events"),
+  /// empty when none is known. SHOP_E2E_NATS_URL names it (`off`: none); otherwise, in harness
+  /// mode, a nats-server started here for the run when one is installed, kept across restarts.
+  const std::string& nats_url() const { return nats_url_; }
 
   /// Harness mode only (these throw otherwise).
   ShopProcess& process();
@@ -111,7 +119,9 @@ class TestServer {
   std::string admin_email_;
   std::string admin_password_;
   std::filesystem::path binary_;
+  std::string nats_url_;
   std::unique_ptr<testing::TempDir> dir_;
+  std::unique_ptr<testing::NatsServer> nats_;  // outlives process_: shop stops before its NATS does
   std::unique_ptr<ShopProcess> process_;
 };
 

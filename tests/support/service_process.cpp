@@ -113,8 +113,13 @@ bool Accepts(std::uint16_t port) {
 
 }  // namespace
 
+bool NatsServer::Installed() {
+  std::error_code ec;
+  return std::filesystem::exists(kBinary, ec);
+}
+
 NatsServer::NatsServer(const std::filesystem::path& dir)
-    : process_({.binary = "/usr/sbin/nats-server",
+    : process_({.binary = kBinary,
                 .args = {"-js", "-sd", (dir / "nats").string(), "-a", "127.0.0.1", "-p", "{port}"},
                 .env = {},
                 .log_file = dir / "nats.log",

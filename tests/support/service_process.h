@@ -66,6 +66,11 @@ std::uint16_t FreeLoopbackPort();
 /// the same port and data after a restart.
 class NatsServer {
  public:
+  /// The nats-server executable used (Debian's package installs it here).
+  static constexpr const char* kBinary = "/usr/sbin/nats-server";
+  /// True when kBinary exists: tests that can do without NATS run without it otherwise.
+  static bool Installed();
+
   explicit NatsServer(const std::filesystem::path& dir);
   void Start() { process_.Start(); }
   int Stop(int signal = SIGTERM) { return process_.Stop(signal); }
