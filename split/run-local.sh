@@ -6,6 +6,8 @@
 # Instances of one service share its SQLite database in D/<service> (WAL mode). Each process's log
 # lines are prefixed with its name. Ready when the gateway's /health/ready answers 200 and every
 # instance is registered. Ctrl-C or SIGTERM stops them all (each finishes its in-flight requests).
+# On stderr, for scripts: `run-local: nats URL` once the NATS server is known (where the domain
+# events are published), and a line starting `run-local: ready` once ready.
 # Service identities need no typing: the client secrets are made on first start in D/secrets
 # (split/make-secrets.sh: directory 0700, files 0600) and handed to users and orders as files.
 set -euo pipefail
@@ -94,6 +96,7 @@ if [ -z "$nats_url" ]; then
   nats_url="nats://127.0.0.1:$nats_port"
   nats_url_started=1
 fi
+echo "run-local: nats $nats_url" >&2
 common=(--port 0 --nats-url "$nats_url")
 
 launch users "$bin_dir/shop-users" "${common[@]}" --data-dir "$data_dir/users" --service-credentials-dir "$secrets_dir"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the end-to-end API suite, unchanged, against the split layout: starts it with
-# split/run-local.sh on a free port and points the suite at the gateway.
+# split/run-local.sh on a free port and points the suite at the gateway, and at the layout's NATS
+# server for the events tests (the `run-local: nats URL` line).
 #   run_e2e_through_gateway.sh BIN_DIR E2E_TEST_BINARY
 set -euo pipefail
 bin_dir=$1 e2e=$2
@@ -37,9 +38,11 @@ for attempt in 1 2 3; do
   layout=""
 done
 [ -n "$layout" ] || exit 1
+nats_url=$(sed -n 's/^run-local: nats \(nats:\/\/[^ ]*\)$/\1/p' "$work/layout.log" | head -1)
+[ -n "$nats_url" ] || echo "run-local printed no NATS URL: the events tests will be skipped"
 status=0
 SHOP_E2E_BASE_URL="http://127.0.0.1:$port" SHOP_E2E_ADMIN_EMAIL=$SHOP_ADMIN_EMAIL \
-  SHOP_E2E_ADMIN_PASSWORD=$SHOP_ADMIN_PASSWORD "$e2e" --order-by=file || status=$?
+  SHOP_E2E_ADMIN_PASSWORD=$SHOP_ADMIN_PASSWORD SHOP_E2E_NATS_URL=$nats_url "$e2e" --order-by=file || status=$?
 if [ $status -ne 0 ]; then
   echo "---- split layout log (last 60 lines) ----"
   tail -60 "$work/layout.log"
