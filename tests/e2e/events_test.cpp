@@ -2,14 +2,16 @@
 // `shop.>` at the NATS server the layout publishes to (both layouts publish to JetStream stream
 // SHOP_EVENTS; a core subscriber on the subject gets every message published there). Changes are
 // made through the public API; each must be announced by exactly one event of its catalogue type,
-// in the CloudEvents envelope, with exactly the data the catalogue lists.
+// in the CloudEvents envelope, with the catalogue's fields holding exactly the values of the change
+// (fields added beside them are allowed: consumers ignore what they do not know). The first admin,
+// made at start-up before anything here subscribed, is looked for in the stream itself.
 // Needs the NATS URL (TestServer::nats_url(): the harness's own nats-server, or SHOP_E2E_NATS_URL);
 // skipped without one. Other tests publish too: only events carrying the ids made here are judged.
 #include <doctest/doctest.h>
 #include <nats/nats.h>
 
 #include <boost/json/parse.hpp>
-#include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -17,6 +19,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "api_client.h"
@@ -105,6 +108,67 @@ class EventTap {
   std::vector<Message> messages_;
 };
 
+/// What stream SHOP_EVENTS holds under one subject, from its first message on (an ordered JetStream
+/// consumer: ephemeral, nothing acknowledged or kept on the server): the view of a consumer that joins
+/// late. The stream deduplicates publishes by event id (Nats-Msg-Id, within its window).
+class StreamReplay {
+ public:
+  StreamReplay(const std::string& url, const std::string& subject) {
+    natsStatus s = natsConnection_ConnectTo(&conn_, url.c_str());
+    if (s == NATS_OK) s = natsConnection_JetStream(&js_, conn_, nullptr);
+    if (s != NATS_OK) {
+      Close();
+      throw std::runtime_error("cannot use JetStream at " + url + ": " + natsStatus_GetText(s));
+    }
+    jsSubOptions options;
+    jsSubOptions_Init(&options);
+    options.Stream = "SHOP_EVENTS";
+    options.Ordered = true;
+    options.Config.DeliverPolicy = js_DeliverAll;
+    // The stream is made by the first event shop publishes: it may not be there the moment shop is ready.
+    Eventually([&] { return js_SubscribeSync(&sub_, js_, subject.c_str(), nullptr, &options, nullptr) == NATS_OK; },
+               kEventWithin);
+    if (sub_ == nullptr) {
+      Close();
+      throw std::runtime_error("cannot read stream SHOP_EVENTS (" + subject + ") at " + url);
+    }
+  }
+  ~StreamReplay() { Close(); }
+  StreamReplay(const StreamReplay&) = delete;
+  StreamReplay& operator=(const StreamReplay&) = delete;
+
+  /// The next stored message, and whether it was the last one stored when it was sent; nullopt when
+  /// none comes within `within`.
+  std::optional<std::pair<Message, bool>> Next(std::chrono::milliseconds within) {
+    natsMsg* msg = nullptr;
+    if (natsSubscription_NextMsg(&msg, sub_, static_cast<std::int64_t>(within.count())) != NATS_OK) return std::nullopt;
+    Message m{natsMsg_GetSubject(msg),
+              std::string(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)))};
+    jsMsgMetaData* meta = nullptr;
+    bool last = false;
+    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+      last = meta->NumPending == 0;
+      jsMsgMetaData_Destroy(meta);
+    }
+    natsMsg_Destroy(msg);
+    return std::pair{std::move(m), last};
+  }
+
+ private:
+  void Close() {
+    if (sub_ != nullptr) natsSubscription_Destroy(sub_);
+    if (js_ != nullptr) jsCtx_Destroy(js_);
+    if (conn_ != nullptr) natsConnection_Destroy(conn_);
+    sub_ = nullptr;
+    js_ = nullptr;
+    conn_ = nullptr;
+  }
+
+  natsConnection* conn_ = nullptr;
+  jsCtx* js_ = nullptr;
+  natsSubscription* sub_ = nullptr;
+};
+
 /// Reads `text` as RFC 3339 (`2026-11-21T10:00:00Z`, fractional seconds and a numeric offset
 /// allowed); nullopt when it is not.
 std::optional<SysClock::time_point> ParseRfc3339(std::string_view text) {
@@ -166,15 +230,30 @@ struct Received {
     const value* d = envelope.as_object().if_contains("data");
     return d != nullptr && d->is_object() ? &d->as_object() : nullptr;
   }
-  std::string id() const {
-    const value* v = envelope.is_object() ? envelope.as_object().if_contains("id") : nullptr;
+  /// A string attribute of the envelope; empty when absent or not a string.
+  std::string Attribute(std::string_view key) const {
+    const value* v = envelope.is_object() ? envelope.as_object().if_contains(key) : nullptr;
     return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
   }
-  std::string type() const {
-    const value* v = envelope.is_object() ? envelope.as_object().if_contains("type") : nullptr;
-    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-  }
+  std::string id() const { return Attribute("id"); }
+  std::string type() const { return Attribute("type"); }
 };
+
+/// The envelope (CloudEvents 1.0, JSON structured mode): PLATFORM.md "Events".
+void CheckEnvelope(const Received& r) {
+  INFO("event: ", r.message.body);
+  REQUIRE(r.envelope.is_object());
+  const object& env = r.envelope.as_object();
+  CHECK(Str(env, "specversion") == "1.0");
+  CHECK_FALSE(Str(env, "id").empty());
+  const std::string type = Str(env, "type");
+  CHECK(type == r.message.subject);
+  // shop.<service>.<name>.v1 comes from /shop/<service>.
+  const std::string service = type.starts_with("shop.") ? type.substr(5, type.find('.', 5) - 5) : type;
+  CHECK(Str(env, "source") == "/shop/" + service);
+  CHECK_MESSAGE(ParseRfc3339(Str(env, "time")).has_value(), "time is not RFC 3339");
+  CHECK(Str(env, "datacontenttype") == "application/json");
+}
 
 /// One event a change must have published: its type and the data the catalogue lists.
 struct Expected {
@@ -266,24 +345,14 @@ class EventLedger {
     for (const Received* r : Own()) ++by_id[r->id()];
     for (const auto& [id, n] : by_id) CHECK_MESSAGE(n == 1, "event id ", id, " received ", n, " times");
 
-    // The envelope (CloudEvents 1.0, JSON structured mode).
     for (const Received* r : Own()) {
-      INFO("event: ", r->message.body);
-      const object& env = r->envelope.as_object();
-      CHECK(Str(env, "specversion") == "1.0");
-      CHECK_FALSE(Str(env, "id").empty());
-      const std::string type = Str(env, "type");
-      CHECK(type == r->message.subject);
-      // shop.<service>.<name>.v1 comes from /shop/<service>.
-      const std::string service = type.substr(5, type.find('.', 5) - 5);
-      CHECK(Str(env, "source") == "/shop/" + service);
-      const std::optional<SysClock::time_point> time = ParseRfc3339(Str(env, "time"));
-      CHECK_MESSAGE(time.has_value(), "time is not RFC 3339");
-      if (time) {  // made during this test (one machine's clock; a minute of slack)
+      CheckEnvelope(*r);
+      // Made during this test (one machine's clock; a minute of slack).
+      if (std::optional<SysClock::time_point> time = ParseRfc3339(r->Attribute("time"))) {
+        INFO("event: ", r->message.body);
         CHECK(*time >= started - std::chrono::minutes(1));
         CHECK(*time <= SysClock::now() + std::chrono::minutes(1));
       }
-      CHECK(Str(env, "datacontenttype") == "application/json");
     }
     CHECK_MESSAGE(malformed_.empty(),
                   "messages on shop.> that are not CloudEvents JSON objects with an object `data`:\n", malformed_);
@@ -469,6 +538,48 @@ TEST_SUITE("events") {
     ledger.AwaitStep();
 
     ledger.CheckAll(started);
+  }
+
+  TEST_CASE("the first admin, made at start-up, is announced too: user_registered with role admin, once") {
+    TestServer& server = TestServer::Get();
+    if (server.nats_url().empty() || !server.managed()) {
+      MESSAGE("skipped: needs the harness's own shop and NATS (both fresh when the first admin was made)");
+      return;
+    }
+    Api api;
+    HttpResponse me = api.Get("/users/me", Admin().token);
+    REQUIRE(me.status == 200);
+    REQUIRE(Str(me.Json(), "role") == "admin");
+    const std::int64_t admin_id = Int(me.Json(), "id");
+
+    // It was published before this suite subscribed to anything: the stream is where it can be seen.
+    StreamReplay replay(server.nats_url(), std::string(kUserRegistered));
+    std::vector<Received> admin_events;
+    bool at_end = false;
+    const auto deadline = std::chrono::steady_clock::now() + kEventWithin;
+    while (!(at_end && !admin_events.empty())) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left <= std::chrono::milliseconds(0)) break;
+      std::optional<std::pair<Message, bool>> next = replay.Next(left);
+      if (!next) break;
+      at_end = next->second;
+      Received r{std::move(next->first), nullptr};
+      boost::system::error_code ec;
+      r.envelope = boost::json::parse(r.message.body, ec);
+      INFO("stored: ", r.message.body);
+      REQUIRE(r.data() != nullptr);
+      const value* user = r.data()->if_contains("user_id");
+      if (user != nullptr && *user == value(admin_id)) admin_events.push_back(std::move(r));
+    }
+    REQUIRE_MESSAGE(admin_events.size() == 1, "user_registered events of the first admin (id ", admin_id,
+                    ") in SHOP_EVENTS: ", admin_events.size());
+    const Received& e = admin_events.front();
+    CheckEnvelope(e);
+    const Expected expected{
+        "start-up", std::string(kUserRegistered),
+        object{{"user_id", admin_id}, {"role", "admin"}, {"created_at", Str(me.Json(), "created_at")}}};
+    CHECK_MESSAGE(Matches(e, expected), Describe(expected), "\ngot: ", e.message.body);
   }
 }
 
