@@ -143,6 +143,28 @@ TEST_CASE("each destination has its own cursor: one that is down holds up neithe
   CHECK(Count(*db, "SELECT count(*) FROM outbox_cursors") == 1);
 }
 
+TEST_CASE("the relay prunes what every destination passed after the retention, and inbox ids after theirs") {
+  shop::testing::TempDir dir;
+  auto schema = Schema();
+  auto db = Database::Open({(dir.path() / "m.db").string()}, schema);
+  auto& conn = db->ThisThread();
+  conn.Exec(
+      "INSERT INTO inbox (consumer, event_id, applied_at) VALUES ('c', 'old', '2000-01-01T00:00:00Z'), "
+      "('c', 'new', '2999-01-01T00:00:00Z');"
+      "INSERT INTO outbox (id, source, type, time, data) VALUES ('e-old', '/shop/x', 't', '2000-01-01T00:00:00Z', '{}');");
+  AddThing(*db, 1);  // an event of now: published, but kept for the retention
+  RecordingPublisher publisher;
+  {
+    Relay relay(*db, publisher);
+    REQUIRE(relay.WaitDrained(std::chrono::seconds(5)));
+  }
+  CHECK(publisher.Seen().size() == 2);
+  CHECK(Count(*db, "SELECT count(*) FROM outbox") == 1);
+  CHECK(Count(*db, "SELECT count(*) FROM outbox WHERE id = 'e-old'") == 0);
+  CHECK(Count(*db, "SELECT count(*) FROM inbox") == 1);
+  CHECK(Count(*db, "SELECT count(*) FROM inbox WHERE event_id = 'new'") == 1);
+}
+
 TEST_CASE("a commit wakes the relay: no poll needed") {
   shop::testing::TempDir dir;
   auto schema = Schema();

@@ -178,6 +178,9 @@ void Relay::Run() {
                 "AND time < ?")
             .Bind(1, FormatRfc3339(UnixNow() - options_.retention.count()))
             .Step();
+        conn.Prepare("DELETE FROM inbox WHERE applied_at < ?")
+            .Bind(1, FormatRfc3339(UnixNow() - options_.inbox_retention.count()))
+            .Step();
         last_prune = std::chrono::steady_clock::now();
       }
       std::lock_guard lock(mu_);

@@ -1,5 +1,7 @@
 #include "event_stream.h"
 
+#include <chrono>
+
 #include "shop/nats/event_publisher.h"
 #include "shop/platform/log.h"
 
@@ -20,6 +22,10 @@ natsStatus EnsureEventStream(jsCtx* js, jsErrCode& code) {
   cfg.Subjects = subjects;
   cfg.SubjectsLen = 1;
   cfg.Storage = js_FileStorage;
+  // Events older than this are dropped: a consumer away longer misses them. Consumers keep the ids
+  // they applied (their inbox) longer than this (events::Relay::Options::inbox_retention), so a
+  // consumer created again, which replays the stream, applies nothing twice.
+  cfg.MaxAge = std::chrono::duration_cast<std::chrono::nanoseconds>(kEventRetention).count();
   s = js_AddStream(&info, js, &cfg, nullptr, &code);
   if (s == NATS_OK) {
     jsStreamInfo_Destroy(info);

@@ -68,6 +68,9 @@ class Relay {
     std::chrono::milliseconds poll_every{1000};
     std::chrono::milliseconds retry_after_failure{250};
     std::chrono::seconds retention{3600};
+    /// How long the inbox (of this database's consumers) remembers an applied event: longer than
+    /// any broker keeps events (JetStream stream SHOP_EVENTS: 7 days), so a replay applies nothing twice.
+    std::chrono::seconds inbox_retention{std::chrono::hours(24 * 8)};
     int batch = 256;
   };
   struct Stats {

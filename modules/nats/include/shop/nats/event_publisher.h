@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 
 #include "shop/events/events.h"
@@ -30,5 +31,7 @@ class JetStreamPublisher final : public events::Publisher {
 /// The name and subjects of the event stream (PLATFORM.md "Events").
 inline constexpr const char* kEventStream = "SHOP_EVENTS";
 inline constexpr const char* kEventSubjects = "shop.>";
+/// How long the stream keeps an event (its MaxAge when this layer creates it): 7 days.
+inline constexpr std::chrono::hours kEventRetention{24 * 7};
 
 }  // namespace shop::nats
