@@ -44,6 +44,9 @@ class ServiceProcess {
   bool WaitReady(std::chrono::milliseconds deadline);
   /// Sends `signal`, waits up to `deadline`; returns the exit code (128 + signal if killed, -1 on timeout).
   int Stop(int signal = SIGTERM, std::chrono::seconds deadline = std::chrono::seconds(20));
+  /// `kill -9`: the process gets no chance to finish anything (no deregistration, no flush); returns
+  /// 128 + SIGKILL once it is gone, -1 when it was not running. Start() brings it back on the same port.
+  int Kill() { return Stop(SIGKILL, std::chrono::seconds(5)); }
   bool running() const { return pid_ > 0; }
 
   std::uint16_t port() const { return port_; }
@@ -72,8 +75,11 @@ class NatsServer {
   static bool Installed();
 
   explicit NatsServer(const std::filesystem::path& dir);
+  /// Starts (or restarts on the same port, with the same store) and waits until it accepts connections.
   void Start() { process_.Start(); }
   int Stop(int signal = SIGTERM) { return process_.Stop(signal); }
+  bool running() const { return process_.running(); }
+  std::uint16_t port() const { return process_.port(); }
   std::string url() const { return "nats://127.0.0.1:" + std::to_string(process_.port()); }
 
  private:
