@@ -5,12 +5,15 @@
 #     --quick        about two minutes: 1,000 products, 100 users, 16 connections, 2 s runs, 1 repeat
 #                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~16 min)
 #     --bin-dir DIR  use these executables (shop; shop-users, shop-products, shop-orders, shop-gateway for
-#                    the split layouts; shop-bench-products for the micro-benchmarks) instead of building
-#                    them in build-bench/
+#                    the split layouts; shop-bench-products, shop-bench-events for the micro-benchmarks)
+#                    instead of building them in build-bench/
 #     --out DIR      where report.md, chart.png and results.json go (default bench/results/)
 #   options for experiments: --duration S, --warmup S, --repeats N, --conns 1,16,64, --products N, --users N,
 #     --layouts monolith,split,split2, --workloads health,product,list,order,mix, --no-nginx, --no-micro,
-#     --server-cpus LIST, --wrk-cpus LIST, --server-threads N (--threads for every shop process)
+#     --no-events, --events-samples N, --server-cpus LIST, --wrk-cpus LIST, --server-threads N (--threads for
+#     every shop process)
+# Events (every layout): cancel -> stock back latency and the CPU events cost per order. The run exits non-zero
+# when a cancel's stock is not back within API.md's 1 s (or a layout or the events section fails).
 # Needs wrk, taskset, nats-server (split layouts), nginx (reference row), /usr/bin/python3 and, to build,
 # cmake, ninja, g++.
 # Everything runs on 127.0.0.1 from fresh temporary data dirs; every process started is stopped on exit
@@ -24,11 +27,11 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; pass+=(--quick); shift ;;
     --bin-dir) bin_dir=$(cd "$2" && pwd) || { echo "bench: --bin-dir $2 does not exist" >&2; exit 2; }; shift 2 ;;
     --out) mkdir -p "$2"; out=$(cd "$2" && pwd); shift 2 ;;
-    --duration|--warmup|--repeats|--conns|--products|--users|--layouts|--workloads|--server-cpus|--wrk-cpus|--server-threads)
+    --duration|--warmup|--repeats|--conns|--products|--users|--layouts|--workloads|--server-cpus|--wrk-cpus|--server-threads|--events-samples)
       [ $# -ge 2 ] || { echo "bench: $1 needs a value" >&2; exit 2; }
       pass+=("$1" "$2"); shift 2 ;;
-    --no-nginx|--no-micro) pass+=("$1"); shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-nginx|--no-micro|--no-events) pass+=("$1"); shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -64,18 +67,19 @@ if [ -z "$bin_dir" ]; then
   fi
   # Stale executables from an earlier build must not stand in for ones that did not build now.
   [ $split = 1 ] || pass+=(--layouts monolith)
-  if cmake --build "$build" --target help 2>/dev/null | grep -q 'shop-bench-products'; then
-    if ! cmake --build "$build" --target shop-bench-products >>"$blog" 2>&1; then
+  targets=$(cmake --build "$build" --target help 2>/dev/null || true)
+  for micro in shop-bench-products shop-bench-events; do
+    if ! grep -q "$micro" <<<"$targets"; then
+      echo "bench: no $micro target (needs libbenchmark-dev and add_subdirectory(bench)); it is SKIPPED" >&2
+      notes+=(--note "the micro-benchmark $micro was skipped: no such target in this build")
+      pass+=(--skip-micro "$micro")
+    elif ! cmake --build "$build" --target "$micro" >>"$blog" 2>&1; then
       grep -m 10 -E 'error|FAILED' "$blog" >&2 || true
-      echo "bench: building the micro-benchmarks failed (log $blog); they are SKIPPED" >&2
-      notes+=(--note "the micro-benchmarks were skipped: shop-bench-products did not build")
-      pass+=(--no-micro)
+      echo "bench: building $micro failed (log $blog); it is SKIPPED" >&2
+      notes+=(--note "the micro-benchmark $micro was skipped: it did not build")
+      pass+=(--skip-micro "$micro")
     fi
-  else
-    echo "bench: no shop-bench-products target (needs libbenchmark-dev and add_subdirectory(bench)); micro-benchmarks SKIPPED" >&2
-    notes+=(--note "the micro-benchmarks were skipped: no shop-bench-products target in this build")
-    pass+=(--no-micro)
-  fi
+  done
   rm -f "$blog"
   bin_dir="$build/bin"
 fi

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+import events as ev  # bench/lib/events.py: the events section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
 REPO = os.path.dirname(BENCH)
@@ -424,6 +426,7 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     pids = layout.pids
     hwm_ok = measure and reset_peak_rss(pids)
     before = {pid: cpu_ticks(pid) for pid in pids}
+    threads_before = {pid: ev.thread_cpu(pid) for pid in pids} if measure else {}
     core_before = cores_ticks(args.server_cpu_set)
     t0 = time.monotonic()
     out_path = os.path.join(args.work, "wrk.out")
@@ -440,6 +443,7 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped in between
     wrk_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     after = {pid: cpu_ticks(pid) for pid in pids}
+    threads_after = {pid: ev.thread_cpu(pid) for pid in pids} if measure else {}
     core_after = cores_ticks(args.server_cpu_set)
     core_busy, core_steal = ((a - b) / CLK_TCK for a, b in zip(core_after, core_before))
     layout.check_alive()
@@ -452,6 +456,9 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     r = json.loads(m.group(1))
     cpu_by_proc = {pr.bench_name: (after[pr.pid] - before[pr.pid]) / CLK_TCK for pr in layout.procs}
     cpu = sum(cpu_by_proc.values())
+    # Per process, CPU by thread name (stat ticks, and schedstat's ns on CPU): the events section's relay figures.
+    deltas = {pr.bench_name: ev.thread_cpu_delta(threads_before[pr.pid], threads_after[pr.pid], CLK_TCK)
+              for pr in layout.procs}
     hwm = {pr.bench_name: status_kib(pr.pid, "VmHWM") for pr in layout.procs} if hwm_ok else {}
     requests = r["requests"]
     e = r["errors"]
@@ -463,6 +470,7 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
         "mean_ms": r["latency_us"]["mean"] / 1000,
         "cpu_s_per_1k": cpu / requests * 1000 if requests else None,
         "cpu_s": cpu, "cpu_by_proc": cpu_by_proc, "wall_s": wall,
+        "cpu_by_thread": {k: v[0] for k, v in deltas.items()}, "sched_by_thread": {k: v[1] for k, v in deltas.items()},
         "cpu_util": cpu / wall if wall else None,
         # Share of the server core(s) that other processes used during the run (user+system time not the
         # layout's), and that the hypervisor took (steal). Either well above 0 means the machine was not quiet.
@@ -583,12 +591,57 @@ def bench_layout(P, args, name, results):
                         f"cpu {r['cpu_s_per_1k']:.3f} s/1k  rss {r['rss_mib'] or 0:.1f} MiB  errors {r['errors']}")
                 res["workloads"].setdefault(wl, {})[str(c)] = {"median": median_of(runs), "runs": runs}
         res["threads"] = {p.bench_name: len(all_tasks(p.pid)) for p in layout.procs}
+        if not args.no_events:
+            bench_events(args, layout, res, tokens)
     finally:
         P.stop(layout.procs)
     res["public_statuses"] = count_statuses(layout.public_log)
     res["non_2xx_samples"] = non_2xx_samples(layout.public_log)
     res["tokens"] = tokens
     return res
+
+
+def bench_events(args, layout, res, tokens_file):
+    """The events section for a running layout, once its workloads are done: which threads it runs by name,
+    then cancel -> stock back samples (lib/events.py) after every outbox has drained. Never raises: what
+    went wrong is recorded, and fails the run (ev.failures)."""
+    e = res["events"] = {}
+    e["threads_by_name"] = ev.threads_by_name({p.bench_name: p.pid for p in layout.procs})
+    relays = {proc: by.get(ev.RELAY_THREAD, 0) for proc, by in e["threads_by_name"].items()}
+    if layout.name != "monolith" and not any(relays.values()):
+        e["skipped"] = ("no service of this build runs an outbox relay (no thread named "
+                        f"'{ev.RELAY_THREAD}'): the split layout does not publish events yet, so a cancel's stock "
+                        "cannot come back; cancel latency not measured")
+        log(f"{layout.name}: events skipped: {e['skipped']}")
+        return
+    try:
+        if layout.name == "monolith":
+            ports = [layout.port]
+        else:
+            ports = []
+            for p in layout.procs:
+                if p.bench_name not in ("nats", "gateway"):
+                    m = log_match(layout.logs[p.bench_name], LISTENING)
+                    if not m:
+                        raise RuntimeError(f"no 'listening' port in {p.bench_name}'s log")
+                    ports.append(int(m.group(1)))
+        drained, seconds, backlog = ev.wait_drained(ports, timeout=60.0)
+        e["drain"] = {"drained": drained, "seconds": seconds, "backlog": backlog}
+        log(f"{layout.name}: outboxes " + (f"drained ({seconds:.1f} s)" if drained else
+                                          f"NOT drained after {seconds:.0f} s (backlog {backlog})"))
+        with open(tokens_file) as f:
+            token = f.readline().strip()
+        t0 = time.monotonic()
+        e["cancel"] = ev.sample_cancels(layout.port, ADMIN_EMAIL, ADMIN_PASSWORD, token, args.events_samples,
+                                        lambda msg: log(f"{layout.name}: {msg}"))
+        layout.check_alive()
+        s = ev.cancel_summary(e["cancel"])
+        log(f"{layout.name}: cancel -> stock back over {s['samples']} samples in {time.monotonic() - t0:.1f} s: "
+            f"p50 {s.get('p50_ms', 0):.2f} ms, p99 {s.get('p99_ms', 0):.2f} ms, late {s['late']}, "
+            f"not back {s['lost']}, errors {s['errors']}")
+    except Exception as x:  # noqa: BLE001 - recorded; fails the run
+        e["error"] = str(x)
+        log(f"{layout.name}: events section failed: {x}")
 
 
 def bench_nginx_row(P, args, results):
@@ -628,31 +681,35 @@ def bench_nginx_row(P, args, results):
         shutil.rmtree(ng.prefix, ignore_errors=True)
 
 
-def bench_micro(P, args, results):
-    exe = os.path.join(args.bin_dir, "shop-bench-products")
+def run_micro(P, args, exe_name, env=None, timeout=180):
+    """Runs one Google Benchmark executable of bin/ on the load generator's core; {"rows": {name: {real_us,
+    cpu_us, iterations, counters...}}, "context", "log_tail"} or {"skipped": why}."""
+    exe = os.path.join(args.bin_dir, exe_name)
+    if exe_name in args.skip_micro:
+        return {"skipped": f"{exe_name} did not build"}
     if not os.access(exe, os.X_OK):
-        results["micro"] = {"skipped": f"{exe} not built (needs libbenchmark-dev and add_subdirectory(bench))"}
-        log(f"micro-benchmarks skipped: {exe} not found")
-        return
-    out_json = os.path.join(args.work, "micro.json")
+        log(f"micro-benchmarks: {exe} not found; skipped")
+        return {"skipped": f"{exe} not built (needs libbenchmark-dev and add_subdirectory(bench))"}
+    out_json = os.path.join(args.work, f"{exe_name}.json")
+    log_path = os.path.join(args.work, f"{exe_name}.log")
     argv = [exe, f"--benchmark_out={out_json}", "--benchmark_out_format=json",
             f"--benchmark_min_time={args.micro_min_time}", f"--benchmark_repetitions={args.micro_repetitions}",
             "--benchmark_report_aggregates_only=true" if args.micro_repetitions > 1 else "--benchmark_report_aggregates_only=false"]
-    log("micro-benchmarks: " + " ".join(argv[1:]))
-    p = P.start("shop-bench-products", argv, cpus=args.wrk_cpus, log_path=os.path.join(args.work, "micro.log"),
-                env={"SHOP_BENCH_SERVER_CPUS": args.server_cpus, "SHOP_BENCH_BIN_DIR": args.bin_dir})
+    log(f"micro-benchmarks: {exe_name} " + " ".join(argv[1:]))
+    p = P.start(exe_name, argv, cpus=args.wrk_cpus, log_path=log_path, env=env)
     try:
-        p.wait(timeout=180)
+        p.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         P.stop([p])
-        results["micro"] = {"skipped": "did not finish within 180 s"}
-        return
-    text = tail(os.path.join(args.work, "micro.log"), 40)
+        return {"skipped": f"did not finish within {timeout} s"}
+    text = tail(log_path, 40)
     if not os.path.exists(out_json):
-        results["micro"] = {"skipped": f"failed (exit {p.returncode}): {text[-1500:]}"}
-        log(f"micro-benchmarks failed: {text[-1500:]}")
-        return
+        log(f"micro-benchmarks {exe_name} failed: {text[-1500:]}")
+        return {"skipped": f"failed (exit {p.returncode}): {text[-1500:]}"}
     data = json.load(open(out_json))
+    known = {"name", "run_name", "run_type", "repetitions", "repetition_index", "threads", "iterations",
+             "real_time", "cpu_time", "time_unit", "aggregate_name", "aggregate_unit", "family_index",
+             "per_family_instance_index", "error_occurred", "error_message"}
     rows = {}
     for b in data.get("benchmarks", []):
         name = b.get("run_name", b["name"])
@@ -664,9 +721,17 @@ def bench_micro(P, args, results):
         scale = {"ns": 1e-3, "us": 1.0, "ms": 1e3}[b.get("time_unit", "ns")]
         rows[name] = {"real_us": b["real_time"] * scale, "cpu_us": b["cpu_time"] * scale,
                       "iterations": b["iterations"]}
-    results["micro"] = {"rows": rows, "context": {k: data.get("context", {}).get(k) for k in
-                                                   ("library_build_type", "num_cpus", "mhz_per_cpu")},
-                        "log_tail": text[-800:] if p.returncode else ""}
+        rows[name].update({k: v for k, v in b.items() if k not in known and isinstance(v, (int, float))})
+    return {"rows": rows, "context": {k: data.get("context", {}).get(k) for k in
+                                      ("library_build_type", "num_cpus", "mhz_per_cpu")},
+            "log_tail": text[-800:] if p.returncode else ""}
+
+
+def bench_micro(P, args, results):
+    results["micro"] = run_micro(P, args, "shop-bench-products",
+                                 env={"SHOP_BENCH_SERVER_CPUS": args.server_cpus, "SHOP_BENCH_BIN_DIR": args.bin_dir})
+    if not args.no_events:
+        results["micro_events"] = run_micro(P, args, "shop-bench-events", timeout=120)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1177,6 +1242,9 @@ def write_report(results, out_dir):
     md.append("## Reading\n")
     md.append(reading(results) + "\n")
 
+    md += ev.report_section(results, LAYOUTS, "In the split layouts that includes nats-server, like every figure of "
+                                              "the results table.")
+
     bad = []
     for n in LAYOUTS:
         v = L.get(n, {})
@@ -1246,6 +1314,14 @@ def write_report(results, out_dir):
 # ---------------------------------------------------------------------------------------------
 
 
+def add_events_cost(results):
+    """Each layout's cost of events per order (lib/events.py), from its POST /orders runs and the micro-benchmark."""
+    for res in results["layouts"].values():
+        e = res.get("events")
+        if e and not e.get("skipped") and not e.get("error"):
+            e["cost"] = ev.cost(res, results.get("micro_events"), results["config"]["conns"])
+
+
 def cpu_model():
     try:
         for line in open("/proc/cpuinfo"):
@@ -1293,6 +1369,10 @@ def main():
     ap.add_argument("--workloads", default="health,product,list,order,mix")
     ap.add_argument("--no-nginx", action="store_true")
     ap.add_argument("--no-micro", action="store_true")
+    ap.add_argument("--skip-micro", action="append", default=[], metavar="EXE",
+                    help="a micro-benchmark executable that did not build (run.sh)")
+    ap.add_argument("--no-events", action="store_true", help="no events section (cancel latency, cost per order)")
+    ap.add_argument("--events-samples", type=int, help="cancel -> stock back samples per layout (50; full run 300)")
     ap.add_argument("--server-threads", type=int, default=0, help="--threads for every shop process (default: theirs)")
     ap.add_argument("--server-cpus")
     ap.add_argument("--wrk-cpus")
@@ -1301,6 +1381,7 @@ def main():
     a = ap.parse_args()
     if a.rerender:
         results = json.load(open(os.path.join(a.rerender, "results.json")))
+        add_events_cost(results)
         results["chart"] = os.path.join(a.rerender, "chart.png") if write_chart(
             results, os.path.join(a.rerender, "chart.png")) else None
         print(write_report(results, a.rerender))
@@ -1318,6 +1399,7 @@ def main():
     a.seed_timeout = 600
     a.micro_min_time = 0.1 if q else 0.5
     a.micro_repetitions = 1 if q else 3
+    a.events_samples = a.events_samples or (50 if q else 300)
     a.workloads = a.workloads.split(",")
     unknown = [n for n in a.layouts.split(",") if n not in LAYOUTS]
     if unknown:
@@ -1352,6 +1434,7 @@ def main():
             "micro_repetitions": a.micro_repetitions, "command": a.command, "server_threads": a.server_threads,
             "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
             "split_products": SPLIT_PRODUCTS, "nats_server": a.nats_server, "nats_version": nats_version(a.nats_server),
+            "no_events": a.no_events, "events_samples": a.events_samples,
         },
         "layouts": {}, "notes": list(a.note),
     }
@@ -1393,6 +1476,8 @@ def main():
                 rc = 1
         if not a.no_micro:
             bench_micro(P, a, results)
+        elif not a.no_events:
+            results["micro_events"] = {"skipped": "--no-micro"}
     except (KeyboardInterrupt, Stop) as e:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the clean-up finish
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -1403,6 +1488,7 @@ def main():
         P.stop_all()
 
     results["config"]["total_s"] = time.monotonic() - t_start
+    add_events_cost(results)
     chart_path = os.path.join(a.out, "chart.png")
     how = write_chart(results, chart_path)
     results["chart"] = chart_path if how else None
@@ -1426,8 +1512,15 @@ def main():
     for name, v in results.get("micro", {}).get("rows", {}).items():
         if "real_us" in v:
             print(f"micro {name}: {v['real_us']:.2f} µs per call")
+    for line in ev.summary_lines(results, LAYOUTS):
+        print(line)
     for note in results["notes"]:
         print(f"note: {note}")
+    failed = ev.failures(results)
+    for f in failed:
+        print(f"FAILED: events: {f}")
+    if failed:
+        rc = 1
     q = quietness(results)
     if q:
         print(("WARNING: the machine was not quiet: " if q[1] else "quiet: ") + q[0])
