@@ -593,6 +593,8 @@ def bench_layout(P, args, name, results):
         res["threads"] = {p.bench_name: len(all_tasks(p.pid)) for p in layout.procs}
         if not args.no_events:
             bench_events(args, layout, res, tokens)
+            if res["events"].get("skipped"):
+                results["notes"].append(f"{name}: events section skipped: {res['events']['skipped']}")
     finally:
         P.stop(layout.procs)
     res["public_statuses"] = count_statuses(layout.public_log)
