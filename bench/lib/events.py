@@ -488,8 +488,12 @@ def report_section(results, layouts, fmt_cpu_note):
               f"cross-check (stat counts in {1000 // os.sysconf('SC_CLK_TCK')} ms clock ticks).")
     md.append("- **JetStream consumer threads** (split): the CPU of the products process's threads whose name "
               "marks them as its JetStream consumer" + (f" ({', '.join(CONSUMER_THREADS)})" if CONSUMER_THREADS else
-                                                        ": none has a name of its own in this build, so this part "
-                                                        "is not separable and stays in *without events*") + ".")
+                                                        ": none has a name of its own in this build (the consumer's "
+                                                        "fetch loop and libnats' threads carry the process's name), "
+                                                        "so this part is not separable and stays in *without "
+                                                        "events*") + ". Products consumes only `order_cancelled`, "
+              "which `POST /orders` does not produce: during these runs the consumer only waits on its fetches, so "
+              "its part of an order's cost is small either way.")
     md.append("- **nats-server above its rate without events** (split): its CPU per second during the `POST /orders` "
               "runs minus its CPU per second during the `/health/live` runs of the same layout (registry heartbeats "
               "only; no request passes through NATS), over the orders per second: what storing the events in "
