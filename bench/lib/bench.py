@@ -1514,6 +1514,9 @@ def main():
     for name, v in results.get("micro", {}).get("rows", {}).items():
         if "real_us" in v:
             print(f"micro {name}: {v['real_us']:.2f} µs per call")
+    for name, v in (results.get("micro_events") or {}).get("rows", {}).items():
+        if "cpu_us" in v:
+            print(f"micro {name}: {v['cpu_us']:.1f} µs CPU per order")
     for line in ev.summary_lines(results, LAYOUTS):
         print(line)
     for note in results["notes"]:
