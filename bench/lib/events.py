@@ -22,7 +22,7 @@ RELAY_THREAD = "outbox-relay"  # events::Relay names its thread (modules/events/
 # Names (comm) of the threads of a products process that consume events from JetStream in the split layout.
 # Their CPU counts as events' only when they have a name of their own: unnamed threads carry the process's
 # name and do other work too.
-CONSUMER_THREADS = ()
+CONSUMER_THREADS = ("event-consumer",)
 CANCEL_LIMIT_S = 1.0  # API.md: a cancel's stock is back within 1 second while products is up
 GIVE_UP_S = 5.0       # after this the stock counts as not back at all
 MAX_LOST = 3          # stop sampling after this many cancels whose stock never came back

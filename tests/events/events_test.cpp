@@ -83,8 +83,30 @@ TEST_CASE("events commit with their change and are published in order, once; a r
   CHECK(data.front() == R"({"id":1})");
   CHECK(data.back() == R"({"id":19})");
   CHECK(std::ranges::is_sorted(seen, {}, [](const Event& e) { return std::stoi(e.data.substr(6)); }));
-  CHECK(Count(*db, kUnpublished) == 0);
   CHECK(relay.stats().published == 16);
+  // The cursor's position is written at most every save_cursor_every, and when the relay stops.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (Count(*db, kUnpublished) != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  CHECK(Count(*db, kUnpublished) == 0);
+}
+
+TEST_CASE("a relay that stops saves its cursor: a new one publishes nothing again") {
+  shop::testing::TempDir dir;
+  auto schema = Schema();
+  auto db = Database::Open({(dir.path() / "m.db").string()}, schema);
+  RecordingPublisher publisher;
+  for (int i = 1; i <= 5; ++i) AddThing(*db, i);
+  {
+    Relay relay(*db, publisher, {.destination = "jetstream", .save_cursor_every = std::chrono::hours(1)});
+    REQUIRE(relay.WaitDrained(std::chrono::seconds(5)));
+  }
+  CHECK(Count(*db, kUnpublished) == 0);
+  Relay again(*db, publisher);
+  AddThing(*db, 6);
+  REQUIRE(again.WaitDrained(std::chrono::seconds(5)));
+  const auto seen = publisher.Seen();
+  REQUIRE(seen.size() == 6);
+  CHECK(seen.back().data == R"({"id":6})");
 }
 
 TEST_CASE("a publisher that is down keeps events in the outbox; they go out in order once it is back") {
@@ -176,6 +198,23 @@ TEST_CASE("a commit wakes the relay: no poll needed") {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (publisher.Seen().empty() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
   CHECK(publisher.Seen().size() == 1);
+}
+
+TEST_CASE("a commit that adds events wakes every destination's relay, not only the first") {
+  shop::testing::TempDir dir;
+  auto schema = Schema();
+  auto db = Database::Open({(dir.path() / "m.db").string()}, schema);
+  RecordingPublisher local, broker;
+  // Polls so slow that only the commit can explain a prompt publication.
+  Relay to_local(*db, local, {.destination = "in_process", .poll_every = std::chrono::hours(1)});
+  Relay to_broker(*db, broker, {.destination = "jetstream", .poll_every = std::chrono::hours(1)});
+  AddThing(*db, 1);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while ((local.Seen().empty() || broker.Seen().empty()) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  CHECK(local.Seen().size() == 1);
+  CHECK(broker.Seen().size() == 1);
 }
 
 TEST_CASE("the inbox makes a second delivery change nothing") {

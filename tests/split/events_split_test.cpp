@@ -411,6 +411,33 @@ TEST_CASE(
   CheckReleasedOnce(l, product, order, 50);
 }
 
+TEST_CASE("orders restarted while products is down is ready and takes a cancel; the stock comes back once") {
+  Layout& l = TheLayout();
+  const std::int64_t product = NewProduct(l, 60);
+  const std::int64_t order = PlaceOrder(l, product, 4);
+  REQUIRE(Stock(l, product) == 56);
+
+  REQUIRE(l.products->Stop() == 0);
+  REQUIRE(l.orders->Stop() == 0);
+  l.orders->Start();  // returns once orders answers /health/ready with 200: products is not required
+  // The restarted instance is routable once its first heartbeat reached the gateway's registry view.
+  const auto until = Clock::now() + seconds(5);
+  Reply cancelled = l.Call("POST", "/orders/" + std::to_string(order) + "/cancel", TheSession().customer);
+  while (cancelled.status != 200 && Clock::now() < until) {
+    cancelled = l.Call("POST", "/orders/" + std::to_string(order) + "/cancel", TheSession().customer);
+  }
+  REQUIRE(cancelled.status == 200);
+  CHECK(cancelled.body.at("status").as_string() == "cancelled");
+
+  l.products->Start();
+  const auto ready = Clock::now();
+  const Recovery r = AwaitRecovery(l, product, 60, ready, seconds(15));
+  REQUIRE_MESSAGE(r.stock.has_value(), "the stock of the cancelled order never came back");
+  REQUIRE_MESSAGE(r.routable.has_value(), "the restarted products never became routable");
+  CHECK(*r.stock <= milliseconds(1000));
+  CheckReleasedOnce(l, product, order, 60);
+}
+
 TEST_CASE("a cancel while NATS is down: the stock comes back once NATS is back on its port with its store, once") {
   Layout& l = TheLayout();
   const std::int64_t product = NewProduct(l, 40);

@@ -1,5 +1,7 @@
 #include "temp_dir.h"
 
+#include <cstdlib>
+
 #include "shop/core/random.h"
 
 namespace shop::testing {
@@ -9,6 +11,8 @@ TempDir::TempDir() : path_(std::filesystem::temp_directory_path() / ("shop-test-
 }
 
 TempDir::~TempDir() {
+  // SHOP_KEEP_TEST_DIRS=1 keeps them (logs, databases) for a look after a failure.
+  if (const char* keep = std::getenv("SHOP_KEEP_TEST_DIRS"); keep && *keep == '1') return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }

@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 
+#include <map>
+#include <memory>
+
 #include <boost/json.hpp>
 
 #include "shop/core/random.h"
@@ -50,6 +53,58 @@ std::optional<Event> FromCloudEventJson(std::string_view json) {
   return e;
 }
 
+namespace {
+
+/// The connection on this thread that wrote to an outbox in its current (or last) transaction: a
+/// commit listener wakes the relay only for commits that added events, not for every commit.
+thread_local const sqlite::Connection* t_outbox_written = nullptr;
+
+}  // namespace
+
+/// The relays of one database, woken together by one commit listener: a commit that added events
+/// wakes every destination's relay (AddToOutbox marks the connection; the listener clears the mark).
+class Relay::WakeGroup {
+ public:
+  /// The group of `db`, made (with its listener) for its first relay.
+  static std::shared_ptr<WakeGroup> For(sqlite::Database& db) {
+    static std::mutex groups_mu;
+    static std::map<sqlite::Database*, std::weak_ptr<WakeGroup>> groups;
+    std::lock_guard lock(groups_mu);
+    std::weak_ptr<WakeGroup>& slot = groups[&db];
+    std::shared_ptr<WakeGroup> group = slot.lock();
+    if (!group) {
+      group = std::make_shared<WakeGroup>(db);
+      slot = group;
+    }
+    return group;
+  }
+
+  explicit WakeGroup(sqlite::Database& db) : db_(db) {
+    listener_ = db_.AddCommitListener([this] {
+      if (t_outbox_written == nullptr || t_outbox_written != &db_.ThisThread()) return;
+      t_outbox_written = nullptr;
+      std::lock_guard lock(mu_);
+      for (Relay* relay : relays_) relay->Notify();
+    });
+  }
+  ~WakeGroup() { db_.RemoveCommitListener(listener_); }
+
+  void Add(Relay* relay) {
+    std::lock_guard lock(mu_);
+    relays_.push_back(relay);
+  }
+  void Remove(Relay* relay) {
+    std::lock_guard lock(mu_);
+    std::erase(relays_, relay);
+  }
+
+ private:
+  sqlite::Database& db_;
+  std::uint64_t listener_ = 0;
+  std::mutex mu_;
+  std::vector<Relay*> relays_;
+};
+
 void AddToOutbox(sqlite::Connection& conn, const Event& event) {
   conn.Prepare("INSERT INTO outbox (id, source, type, time, data) VALUES (?, ?, ?, ?, ?)")
       .Bind(1, event.id)
@@ -58,6 +113,7 @@ void AddToOutbox(sqlite::Connection& conn, const Event& event) {
       .Bind(4, event.time)
       .Bind(5, event.data)
       .Step();
+  t_outbox_written = &conn;
 }
 
 bool ClaimInInbox(sqlite::Connection& conn, std::string_view consumer, std::string_view event_id) {
@@ -68,20 +124,30 @@ bool ClaimInInbox(sqlite::Connection& conn, std::string_view consumer, std::stri
 
 Relay::Relay(sqlite::Database& db, Publisher& publisher, Options options)
     : db_(db), publisher_(publisher), options_(std::move(options)) {
+  sqlite::Connection& conn = db_.ThisThread();
   // A new destination starts at the beginning of what the outbox retains: consumers are idempotent.
-  db_.ThisThread()
-      .Prepare("INSERT OR IGNORE INTO outbox_cursors (destination, last_seq, updated_at) VALUES (?, 0, ?)")
+  conn.Prepare("INSERT OR IGNORE INTO outbox_cursors (destination, last_seq, updated_at) VALUES (?, 0, ?)")
       .Bind(1, options_.destination)
       .Bind(2, FormatRfc3339(UnixNow()))
       .Step();
+  {
+    auto st = conn.Prepare("SELECT last_seq FROM outbox_cursors WHERE destination = ?");
+    st.Bind(1, options_.destination);
+    st.Step();
+    last_seq_ = saved_seq_ = st.Int(0);
+  }
+  // Events a previous process left behind go out at once, not after the first poll.
+  notified_ = true;
   thread_ = std::thread([this] { Run(); });
   // Named so that profiles and per-thread CPU accounting (bench/) can tell the relays apart.
   pthread_setname_np(thread_.native_handle(), "outbox-relay");
-  commit_listener_ = db_.AddCommitListener([this] { Notify(); });
+  // Woken by commits that added events, on any thread, with the database's other relays.
+  wake_group_ = WakeGroup::For(db_);
+  wake_group_->Add(this);
 }
 
 Relay::~Relay() {
-  db_.RemoveCommitListener(commit_listener_);
+  wake_group_->Remove(this);
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -110,10 +176,13 @@ Relay::Stats Relay::stats() const {
 bool Relay::WaitDrained(std::chrono::milliseconds timeout) {
   Notify();
   std::unique_lock lock(mu_);
-  return drained_.wait_for(lock, timeout, [this] { return stats_.backlog == 0 && !notified_; });
+  // A pass that started after this call (so it saw every commit made before it) and left nothing.
+  const std::uint64_t after = passes_started_;
+  return drained_.wait_for(lock, timeout,
+                           [this, after] { return passes_done_ > after && stats_.backlog == 0 && !notified_; });
 }
 
-bool Relay::PublishBatch() {
+bool Relay::PublishBatch(bool& full) {
   sqlite::Connection& conn = db_.ThisThread();
   struct Row {
     std::int64_t seq;
@@ -121,61 +190,95 @@ bool Relay::PublishBatch() {
   };
   std::vector<Row> rows;
   {
-    auto select = conn.Prepare(
-        "SELECT seq, id, source, type, time, data FROM outbox "
-        "WHERE seq > (SELECT last_seq FROM outbox_cursors WHERE destination = ?) ORDER BY seq LIMIT ?");
-    select.Bind(1, options_.destination).Bind(2, options_.batch);
+    auto select = conn.Prepare("SELECT seq, id, source, type, time, data FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
+    select.Bind(1, last_seq_).Bind(2, options_.batch);
     while (select.Step()) {
       rows.push_back({select.Int(0), Event{select.Text(1), select.Text(2), select.Text(3), select.Text(4), select.Text(5)}});
     }
   }
+  full = rows.size() == static_cast<std::size_t>(options_.batch);
+  bool ok = true;
+  std::uint64_t published = 0;
   for (const Row& row : rows) {
     if (!publisher_.Publish(row.event)) {
-      std::lock_guard lock(mu_);
-      ++stats_.publish_failures;
-      stats_.publisher_up = false;
-      return false;
+      ok = false;
+      break;
     }
-    // A crash between the publish and this write publishes the event again on restart: at least
-    // once. The broker drops the repeat by its id (Nats-Msg-Id), and consumers by their inbox.
-    conn.Prepare("UPDATE outbox_cursors SET last_seq = ?, updated_at = ? WHERE destination = ?")
-        .Bind(1, row.seq)
-        .Bind(2, FormatRfc3339(UnixNow()))
-        .Bind(3, options_.destination)
-        .Step();
-    std::lock_guard lock(mu_);
-    ++stats_.published;
+    last_seq_ = row.seq;
+    ++published;
+  }
+  std::lock_guard lock(mu_);
+  stats_.published += published;
+  if (!ok) {
+    ++stats_.publish_failures;
+    stats_.publisher_up = false;
+  } else if (!rows.empty()) {
     stats_.publisher_up = true;
   }
-  return true;
+  return ok;
+}
+
+void Relay::SaveCursor() {
+  if (last_seq_ == saved_seq_) return;
+  db_.ThisThread()
+      .Prepare("UPDATE outbox_cursors SET last_seq = ?, updated_at = ? WHERE destination = ?")
+      .Bind(1, last_seq_)
+      .Bind(2, FormatRfc3339(UnixNow()))
+      .Bind(3, options_.destination)
+      .Step();
+  saved_seq_ = last_seq_;
 }
 
 void Relay::Run() {
   auto last_prune = std::chrono::steady_clock::now() - options_.retention;
+  auto last_save = std::chrono::steady_clock::now();
   bool ok = true;
   while (true) {
+    bool stopping = false;
     {
       std::unique_lock lock(mu_);
-      const auto wait = ok ? options_.poll_every : options_.retry_after_failure;
+      // While a cursor move is unsaved, wake up in time to save it.
+      auto wait = ok ? options_.poll_every : options_.retry_after_failure;
+      if (last_seq_ != saved_seq_) wait = std::min(wait, options_.save_cursor_every);
       wake_.wait_for(lock, wait, [this] { return notified_ || stopping_; });
-      if (stopping_) return;
+      stopping = stopping_;
       notified_ = false;
+      ++passes_started_;
     }
     try {
-      ok = PublishBatch();
-      sqlite::Connection& conn = db_.ThisThread();
-      auto count = conn.Prepare(
-          "SELECT count(*), coalesce(CAST((julianday('now') - julianday(min(time))) * 86400000 AS INTEGER), 0) "
-          "FROM outbox WHERE seq > (SELECT last_seq FROM outbox_cursors WHERE destination = ?)");
-      count.Bind(1, options_.destination);
-      count.Step();
-      const std::int64_t backlog = count.Int(0);
-      const std::int64_t oldest_ms = count.Int(1);
+      if (stopping) {
+        SaveCursor();
+        return;
+      }
+      bool full = false;
+      ok = PublishBatch(full);
+      // The cursor is saved at most every save_cursor_every, not per batch: one write for many
+      // events under load. A crash before the save publishes those events again on restart (at
+      // least once): the broker drops a repeat by its id (Nats-Msg-Id), consumers by their inbox.
+      if (std::chrono::steady_clock::now() - last_save >= options_.save_cursor_every) {
+        SaveCursor();
+        last_save = std::chrono::steady_clock::now();
+      }
+      std::int64_t backlog = 0;
+      std::int64_t oldest_ms = 0;
+      if (!ok || full) {
+        // Only then is there anything left: counted for the metrics.
+        auto count = db_.ThisThread().Prepare(
+            "SELECT count(*), coalesce(CAST((julianday('now') - julianday(min(time))) * 86400000 AS INTEGER), 0) "
+            "FROM outbox WHERE seq > ?");
+        count.Bind(1, last_seq_);
+        count.Step();
+        backlog = count.Int(0);
+        oldest_ms = count.Int(1);
+      }
       if (std::chrono::steady_clock::now() - last_prune > std::chrono::minutes(1)) {
-        // Only what every destination has passed, and only after the retention.
+        SaveCursor();
+        sqlite::Connection& conn = db_.ThisThread();
+        // Only what every destination has passed (as saved), and only after the retention. The
+        // newest row stays, so that the next rowid is above every seq a cursor has seen.
         conn.Prepare(
                 "DELETE FROM outbox WHERE seq <= (SELECT coalesce(min(last_seq), 0) FROM outbox_cursors) "
-                "AND time < ?")
+                "AND seq < (SELECT max(seq) FROM outbox) AND time < ?")
             .Bind(1, FormatRfc3339(UnixNow() - options_.retention.count()))
             .Step();
         conn.Prepare("DELETE FROM inbox WHERE applied_at < ?")
@@ -186,12 +289,14 @@ void Relay::Run() {
       std::lock_guard lock(mu_);
       stats_.backlog = backlog;
       stats_.oldest_backlog_seconds = static_cast<double>(oldest_ms) / 1000.0;
+      passes_done_ = passes_started_;
       // More than one batch waiting: go on at once.
       if (ok && backlog > 0) notified_ = true;
     } catch (const std::exception& e) {
       log::Write(log::Level::kError, "outbox relay failed",
                  {{"destination", options_.destination}, {"error", e.what()}});
       ok = false;
+      if (stopping) return;
     }
     drained_.notify_all();
   }

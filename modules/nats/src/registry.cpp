@@ -85,7 +85,19 @@ Registry::Registry(Connection& connection, std::vector<Dependency> dependencies,
     });
   };
   sweeper_ = every(std::chrono::milliseconds(50), &Registry::Sweep);
-  heartbeat_ = every(options_.heartbeat, &Registry::Heartbeat);
+  // Until registered, readiness is looked at every 10 ms, so an instance is routable within about
+  // 10 ms of being ready (not up to a heartbeat later); then a heartbeat every options_.heartbeat.
+  heartbeat_ = std::thread([this] {
+    std::unique_lock lock(tick_mu_);
+    auto pace = [this] {
+      return announced_.load(std::memory_order_relaxed) ? options_.heartbeat : std::chrono::milliseconds(10);
+    };
+    while (!tick_cv_.wait_for(lock, pace(), [this] { return stopping_; })) {
+      lock.unlock();
+      Heartbeat();
+      lock.lock();
+    }
+  });
 }
 
 Registry::~Registry() {

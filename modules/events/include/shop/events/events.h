@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -67,6 +68,9 @@ class Relay {
     std::string destination = "jetstream";  ///< the cursor's name in outbox_cursors
     std::chrono::milliseconds poll_every{1000};
     std::chrono::milliseconds retry_after_failure{250};
+    /// How often at most the cursor's position is written to outbox_cursors (and at stop): after a
+    /// crash, what was published since is published again (at least once).
+    std::chrono::milliseconds save_cursor_every{100};
     std::chrono::seconds retention{3600};
     /// How long the inbox (of this database's consumers) remembers an applied event: longer than
     /// any broker keeps events (JetStream stream SHOP_EVENTS: 7 days), so a replay applies nothing twice.
@@ -102,19 +106,28 @@ class Relay {
 
  private:
   void Run();
-  /// Publishes one batch; returns false when the publisher refused (then wait before trying again).
-  bool PublishBatch();
+  /// Publishes one batch from the in-memory cursor; false when the publisher refused (then wait before
+  /// trying again). `full`: the batch was as large as allowed, so more may wait.
+  bool PublishBatch(bool& full);
+  /// Writes the in-memory cursor to outbox_cursors when it moved.
+  void SaveCursor();
+
+  class WakeGroup;
 
   sqlite::Database& db_;
   Publisher& publisher_;
   Options options_;
-  std::uint64_t commit_listener_ = 0;
+  std::shared_ptr<WakeGroup> wake_group_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::condition_variable drained_;
   bool notified_ = false;
   bool stopping_ = false;
+  std::uint64_t passes_started_ = 0;  // guarded by mu_: WaitDrained waits for a pass begun after it
+  std::uint64_t passes_done_ = 0;
   Stats stats_;
+  std::int64_t last_seq_ = 0;   // the relay thread's: the last event accepted
+  std::int64_t saved_seq_ = 0;  // the relay thread's: the last written to outbox_cursors
   std::thread thread_;
 };
 

@@ -104,7 +104,7 @@ class Registry final : public admin::Directory {
   std::map<std::string, Record> records_;  // by key
   std::map<std::string, std::shared_ptr<View>> views_;  // by dependency name; fixed after construction
   std::optional<std::pair<SelfInfo, std::function<bool()>>> self_;  // guarded by mu_
-  bool announced_ = false;                                           // guarded by mu_
+  std::atomic<bool> announced_{false};  // written under mu_; read without it for the heartbeat's pace
   std::int64_t last_event_ms_ = 0;     // steady ms of the last watch event; guarded by mu_
   bool published_flowing_ = false;     // whether the published sets check liveness; guarded by mu_
 
