@@ -22,17 +22,6 @@ void AppendNumber(std::string& out, double v) {
   out.append(buf, ec == std::errc() ? end : buf);
 }
 
-void Header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
 
 void AppendProcessMetrics(std::string& out) {
   rusage usage{};
@@ -139,6 +128,18 @@ std::string HttpMetrics::Render() const {
   out += "shop_http_requests_in_flight " + std::to_string(in_flight_.load(std::memory_order_relaxed)) + '\n';
   AppendProcessMetrics(out);
   return out;
+}
+
+void Header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
 }
 
 }  // namespace shop::metrics

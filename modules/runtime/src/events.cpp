@@ -2,20 +2,12 @@
 
 #include <cstdio>
 
+#include "shop/platform/metrics.h"
+
 namespace shop::runtime {
 namespace {
 
-void Header(std::string& out, const char* name, const char* type, const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
+using metrics::Header;
 
 std::string Number(double value) {
   char buffer[32];

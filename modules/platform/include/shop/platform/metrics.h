@@ -9,6 +9,10 @@
 
 namespace shop::metrics {
 
+/// Appends a metric family's `# HELP` and `# TYPE` lines (Prometheus text exposition format 0.0.4)
+/// to `out`; `type` is counter, gauge or histogram. For every family any process renders.
+void Header(std::string& out, std::string_view name, std::string_view type, std::string_view help);
+
 /// Request counts by method, route and status, latency histograms by method and route, requests in
 /// flight, and process figures, rendered in the Prometheus text exposition format 0.0.4.
 /// Recording is lock-free (relaxed atomics); routes are registered before serving starts.
