@@ -84,8 +84,8 @@ int Run(const Flags& flags) {
   relays.Mount(app, &bus);
 
   // Sagas whose compensation could not be confirmed (see the orders saga) are finished in the background.
-  PeriodicTask release_retrier("retry pending releases", settings.release_retry_every,
-                               [&] { orders_service->RetryPendingReleases(); });
+  PeriodicTask saga_compensator("compensate pending sagas", settings.release_retry_every,
+                               [&] { orders_service->CompensatePendingSagas(); });
   return runtime::Serve(app, server_options, [&](std::uint16_t port) {
     self.SetUrl("http://" + server_options.host + ":" + std::to_string(port));
   });

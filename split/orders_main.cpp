@@ -46,8 +46,8 @@ int Run(const Flags& flags) {
   app.AddReadinessCheck("service_identity", [&] { return identity.Token().has_value(); });
   // Compensations products could not confirm (a failed placement's release) are retried from
   // orders.db until it does. A cancel's release travels as the order_cancelled event instead.
-  PeriodicTask release_retrier("retry pending releases", settings.release_retry_every,
-                               [&] { service->RetryPendingReleases(); });
+  PeriodicTask saga_compensator("compensate pending sagas", settings.release_retry_every,
+                               [&] { service->CompensatePendingSagas(); });
   return runtime::Serve(app, server_options, [&](std::uint16_t port) { platform.Listening(port, app); });
 }
 

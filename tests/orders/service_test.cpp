@@ -383,15 +383,15 @@ TEST_CASE("when recording fails and products is down too, the release stays pend
   CHECK(f.products.Stock(pen) == 6);
   CHECK(f.Text("SELECT state FROM saga_log") == "compensating");
 
-  CHECK(f.service->RetryPendingReleases() == 1);
+  CHECK(f.service->CompensatePendingSagas() == 1);
   CHECK(f.products.Stock(pen) == 6);
 
   f.products.release_unavailable = false;
-  CHECK(f.service->RetryPendingReleases() == 0);
+  CHECK(f.service->CompensatePendingSagas() == 0);
   CHECK(f.products.Stock(pen) == 10);
   CHECK(f.Text("SELECT state FROM saga_log") == "done");
   const int calls = f.products.release_calls;
-  CHECK(f.service->RetryPendingReleases() == 0);
+  CHECK(f.service->CompensatePendingSagas() == 0);
   CHECK(f.products.release_calls == calls);
   CHECK(f.products.effective_releases == 1);
 }
@@ -434,7 +434,7 @@ TEST_CASE("a reservation given up as abandoned while products answers is not tur
   // While products is answering, the saga is old enough to count as abandoned and a retry releases it.
   f.products.after_reserve = [&](std::string_view) {
     f.Exec("UPDATE saga_log SET updated_at = updated_at - 3600");
-    CHECK(f.service->RetryPendingReleases() == 0);
+    CHECK(f.service->CompensatePendingSagas() == 0);
   };
   auto result = f.service->PlaceOrder(kAlice, Lines({{pen, 2}}));
   REQUIRE_FALSE(result);
@@ -445,7 +445,7 @@ TEST_CASE("a reservation given up as abandoned while products answers is not tur
   CHECK(f.Text("SELECT state FROM saga_log") == "done");
 }
 
-TEST_CASE("RetryPendingReleases compensates sagas stuck 'running' only once they are old") {
+TEST_CASE("CompensatePendingSagas compensates sagas stuck 'running' only once they are old") {
   OrdersFixture f;
   const auto pen = f.products.Add(100, 10);
   REQUIRE(f.products.Reserve("old-ref", {{pen, 3}}));
@@ -457,7 +457,7 @@ TEST_CASE("RetryPendingReleases compensates sagas stuck 'running' only once they
       std::to_string(now - 120) + "), ('new-ref', 'place_order', 1002, 'reserve_stock', 'running', 'started', 0, " +
       std::to_string(now) + ")");
 
-  CHECK(f.service->RetryPendingReleases() == 0);
+  CHECK(f.service->CompensatePendingSagas() == 0);
   CHECK(f.products.Stock(pen) == 8);
   CHECK(f.Text("SELECT state FROM saga_log WHERE saga_id = 'old-ref'") == "done");
   CHECK(f.Text("SELECT state FROM saga_log WHERE saga_id = 'new-ref'") == "running");
@@ -501,9 +501,9 @@ TEST_CASE("at start-up with products down, the release stays pending for a later
   f.service = orders::MakeService(*f.db, f.products);
   CHECK(f.products.Stock(pen) == 7);
   CHECK(f.Text("SELECT state FROM saga_log") == "compensating");
-  CHECK(f.service->RetryPendingReleases() == 1);
+  CHECK(f.service->CompensatePendingSagas() == 1);
   f.products.release_unavailable = false;
-  CHECK(f.service->RetryPendingReleases() == 0);
+  CHECK(f.service->CompensatePendingSagas() == 0);
   CHECK(f.products.Stock(pen) == 10);
 }
 
@@ -575,7 +575,7 @@ TEST_CASE("a cancel while products is down succeeds at once; the event gives the
   CHECK(cancelled->status == Status::kCancelled);
   CHECK_FALSE(f.relay.WaitDrained(std::chrono::milliseconds(100)));  // delivery keeps failing meanwhile
   CHECK(f.products.Stock(pen) == 6);
-  CHECK(f.service->RetryPendingReleases() == 0);  // a cancel is no saga: nothing for the retrier
+  CHECK(f.service->CompensatePendingSagas() == 0);  // a cancel is no saga: nothing for the retrier
 
   f.products.release_unavailable = false;
   REQUIRE(f.DeliverEvents());
@@ -767,7 +767,7 @@ TEST_CASE("32 threads ordering and cancelling at once: stock never below zero, u
     CHECK(f.products.Stock(id) + confirmed == kInitial);
     CHECK(f.products.Held(id) == confirmed);
   }
-  CHECK(f.service->RetryPendingReleases() == 0);
+  CHECK(f.service->CompensatePendingSagas() == 0);
 }
 
 }  // namespace

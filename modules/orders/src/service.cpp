@@ -218,7 +218,7 @@ class OrdersService final : public Service {
     return std::move(cancelled->stored.order);
   }
 
-  int RetryPendingReleases() override { return CompensateSagas(UnixNow() - kAbandonReservingAfterSeconds); }
+  int CompensatePendingSagas() override { return CompensateSagas(UnixNow() - kAbandonReservingAfterSeconds); }
 
  private:
   /// Runs the steps in order. When one does not complete, the steps that may have had an effect are

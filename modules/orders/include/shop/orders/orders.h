@@ -14,13 +14,15 @@ namespace shop::orders {
 std::span<const sqlite::Migration> EmbeddedMigrations();
 
 /// The in-process implementation over the module's own database. It reaches products only
-/// through `products` (in process or remote alike). Releases that could not be confirmed are
-/// kept in the database and retried by RetryPendingReleases().
+/// through `products` (in process or remote alike). Compensations that could not be confirmed
+/// (the release of a failed placement's stock) are kept in the saga log and retried by
+/// CompensatePendingSagas(). A cancel's stock travels as the order_cancelled event instead.
 class Service : public Api {
  public:
-  /// Gives back stock for sagas that did not finish (a crash, products unreachable); returns how
-  /// many are still pending. Safe to call at any time, from any thread.
-  virtual int RetryPendingReleases() = 0;
+  /// Compensates sagas that did not finish (a crash, products unreachable): those logged as
+  /// compensating, and those still running after 60 s; returns how many are still compensating.
+  /// Safe to call at any time, from any thread.
+  virtual int CompensatePendingSagas() = 0;
 };
 
 std::unique_ptr<Service> MakeService(sqlite::Database& db, products::Api& products);
