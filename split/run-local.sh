@@ -4,8 +4,9 @@
 #   split/run-local.sh --bin-dir DIR --port P --data-dir D [--replicas products=2,orders=2] [--nats-url URL]
 # Without --nats-url a nats-server is started with its data in D/nats (Debian's nats-server, -js).
 # Instances of one service share its SQLite database in D/<service> (WAL mode). Each process's log
-# lines are prefixed with its name. Ready when the gateway's /health/ready answers 200 and every
-# instance is registered. Ctrl-C or SIGTERM stops them all (each finishes its in-flight requests).
+# lines are shown prefixed with its name (one tail and one awk for all of them). Ready when the
+# gateway's /health/ready answers 200 and every instance is registered. Ctrl-C or SIGTERM stops them
+# all (each finishes its in-flight requests).
 # On stderr, for scripts: `run-local: nats URL` once the NATS server is known (where the domain
 # events are published), and a line starting `run-local: ready` once ready.
 # Service identities need no typing: the client secrets are made on first start in D/secrets
@@ -45,7 +46,7 @@ mkdir -p "$data_dir"/{users,products,orders,nats}
 secrets_dir="$data_dir/secrets"
 "$(dirname "$0")/make-secrets.sh" "$secrets_dir"
 log_dir=$(mktemp -d)
-pids=() tails=()
+pids=() follower="" prefixer=""
 
 stop_all() {
   trap - INT TERM EXIT
@@ -58,22 +59,35 @@ stop_all() {
     for pid in "${services[@]}"; do wait "$pid" 2>/dev/null || true; done
     [ -n "$nats_url_started" ] && { kill -TERM "${pids[0]}" 2>/dev/null || true; wait "${pids[0]}" 2>/dev/null || true; }
   fi
-  [ ${#tails[@]} -gt 0 ] && kill "${tails[@]}" 2>/dev/null || true
-  for pid in "${tails[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # The follower goes last, so the services' last lines are shown; its awk ends at end of input.
+  [ -n "$follower" ] && { kill "$follower" 2>/dev/null || true; wait "$follower" 2>/dev/null || true; }
+  [ -n "$prefixer" ] && { wait "$prefixer" 2>/dev/null || true; }
   rm -rf "$log_dir"
 }
 trap 'stop_all; exit 0' INT TERM
 trap stop_all EXIT
 
-# launch NAME COMMAND...: runs it in the background with its log prefixed.
+# launch NAME COMMAND...: runs it in the background, its output in $log_dir/NAME.log.
 launch() {
   local name=$1; shift
   local log="$log_dir/$name.log"
   : >"$log"
   "$@" >>"$log" 2>&1 &
   pids+=($!)
-  tail -n +1 -F "$log" 2>/dev/null | sed -u "s/^/[$name] /" &
-  tails+=($!)
+}
+
+# follow_logs: shows every process's log lines prefixed with its name, with one tail and one awk for
+# the whole layout (not a pair per process): tail names the file before each run of its lines, awk
+# turns that into the prefix. Killing the tail (stop_all) ends both.
+follow_logs() {
+  mkfifo "$log_dir/follow"
+  awk '
+    /^==> .* <==$/ { name = $2; sub(/.*\//, "", name); sub(/\.log$/, "", name); next }
+    NF == 0 { next }  # tail separates files with an empty line; log lines are never empty
+    { print "[" name "] " $0; fflush() }' <"$log_dir/follow" &
+  prefixer=$!
+  tail -n +1 -F "$log_dir"/*.log >"$log_dir/follow" 2>/dev/null &
+  follower=$!
 }
 
 # wait_for NAME PATTERN: waits until the log of NAME matches PATTERN; prints the match.
@@ -82,7 +96,7 @@ wait_for() {
   for i in $(seq 1 200); do
     found=$(grep -o "$pattern" "$log_dir/$name.log" | head -1 || true)
     [ -n "$found" ] && { echo "$found"; return 0; }
-    kill -0 "$pid" 2>/dev/null || { echo "run-local: $name exited; see its log above" >&2; exit 1; }
+    kill -0 "$pid" 2>/dev/null || { echo "run-local: $name exited; its log:" >&2; cat "$log_dir/$name.log" >&2; exit 1; }
     sleep 0.05
   done
   echo "run-local: $name did not start" >&2
@@ -108,6 +122,7 @@ for i in $(seq 1 "${count[orders]}"); do
     --data-dir "$data_dir/orders"
 done
 launch gateway "$bin_dir/shop-gateway" --port "$port" --nats-url "$nats_url"
+follow_logs
 wait_for gateway '"msg":"listening"' >/dev/null
 
 want=$((1 + count[products] + count[orders] + 1))
