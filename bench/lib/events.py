@@ -18,6 +18,8 @@ import re
 import statistics
 import time
 
+import seed  # bench/lib/seed.py: the keep-alive client
+
 RELAY_THREAD = "outbox-relay"  # events::Relay names its thread (modules/events/src/events.cpp)
 # Names (comm) of the threads of a products process that consume events from JetStream in the split layout.
 # Their CPU counts as events' only when they have a name of their own: unnamed threads carry the process's
@@ -91,42 +93,27 @@ def threads_by_name(pids):
 
 
 class Client:
-    """One keep-alive connection; reconnects once if the server closed it. call() returns
-    (status, decoded JSON or None, seconds from send to the whole answer read)."""
+    """seed.Conn (one keep-alive connection, reconnecting once) whose call() returns (status, decoded
+    JSON or None, seconds from send to the whole answer read), or (None, None, None) on failure."""
 
     def __init__(self, port, timeout=GIVE_UP_S):
-        self.port, self.timeout, self.c = port, timeout, None
+        self.conn = seed.Conn(f"http://127.0.0.1:{port}", timeout=timeout)
 
     def call(self, method, path, body=None, token=None):
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        if token:
-            headers["Authorization"] = "Bearer " + token
-        data = json.dumps(body).encode() if body is not None else None
-        for attempt in (1, 2):
-            try:
-                if self.c is None:
-                    self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-                t0 = time.perf_counter()
-                self.c.request(method, path, body=data, headers=headers)
-                r = self.c.getresponse()
-                payload = r.read()
-                seconds = time.perf_counter() - t0
-                try:
-                    decoded = json.loads(payload) if payload else None
-                except ValueError:
-                    decoded = None
-                return r.status, decoded, seconds
-            except (http.client.HTTPException, OSError):
-                if self.c is not None:
-                    self.c.close()
-                self.c = None
-                if attempt == 2:
-                    return None, None, None
-        raise AssertionError("unreachable")
+        t0 = time.perf_counter()
+        try:
+            status, payload = self.conn.call(method, path, body, token)
+        except (http.client.HTTPException, OSError):
+            return None, None, None
+        seconds = time.perf_counter() - t0
+        try:
+            decoded = json.loads(payload) if payload else None
+        except ValueError:
+            decoded = None
+        return status, decoded, seconds
 
     def close(self):
-        if self.c is not None:
-            self.c.close()
+        self.conn.close()
 
 
 BACKLOG = re.compile(r"^shop_outbox_backlog\{[^}]*\} (\d+)", re.M)

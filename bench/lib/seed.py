@@ -23,11 +23,12 @@ STOCK = 1_000_000_000
 
 
 class Conn:
-    """One keep-alive connection; reconnects once if the server closed it."""
+    """One keep-alive connection; reconnects once if the server closed it. Also used by
+    bench/lib/events.py."""
 
-    def __init__(self, url):
+    def __init__(self, url, timeout=30):
         u = urllib.parse.urlsplit(url)
-        self.host, self.port = u.hostname, u.port
+        self.host, self.port, self.timeout = u.hostname, u.port, timeout
         self.c = None
 
     def call(self, method, path, body=None, token=None):
@@ -38,7 +39,7 @@ class Conn:
         for attempt in (1, 2):
             try:
                 if self.c is None:
-                    self.c = http.client.HTTPConnection(self.host, self.port, timeout=30)
+                    self.c = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
                 self.c.request(method, path, body=data, headers=headers)
                 r = self.c.getresponse()
                 payload = r.read()
@@ -50,6 +51,11 @@ class Conn:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def close(self):
+        if self.c is not None:
+            self.c.close()
+            self.c = None
 
 
 def run_workers(n, url, jobs, fn, errors):
