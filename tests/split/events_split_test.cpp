@@ -30,6 +30,7 @@
 namespace {
 
 using shop::testing::ServiceProcess;
+using shop::testing::WriteOrdersSecret;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -55,13 +56,6 @@ std::string RandomHex(int bytes) {
     hex += "0123456789abcdef"[byte % 16];
   }
   return hex;
-}
-
-/// The orders service's client secret, made as split/make-secrets.sh makes it.
-std::filesystem::path WriteOrdersSecret(const std::filesystem::path& secrets) {
-  std::filesystem::create_directories(secrets);
-  std::ofstream(secrets / "orders") << RandomHex(32) << '\n';
-  return secrets;
 }
 
 /// Polls `done` until it holds or `deadline` passes; how long it took, or nullopt when it never held.

@@ -21,6 +21,7 @@
 namespace {
 
 using shop::testing::ServiceProcess;
+using shop::testing::WriteOrdersSecret;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kAdminEmail = "fault-admin@example.com";
@@ -30,17 +31,6 @@ struct Reply {
   int status = 0;  // 0: no answer at all
   boost::json::value body;
 };
-
-/// The orders service's client secret, made here as split/make-secrets.sh makes it: 32 random bytes
-/// as hex in a file named after the client, in a directory users reads all clients from.
-std::filesystem::path WriteOrdersSecret(const std::filesystem::path& secrets) {
-  std::filesystem::create_directories(secrets);
-  std::random_device random;
-  std::string hex;
-  for (int i = 0; i < 32; ++i) hex += "0123456789abcdef"[random() % 16], hex += "0123456789abcdef"[random() % 16];
-  std::ofstream(secrets / "orders") << hex << '\n';
-  return secrets;
-}
 
 /// The four processes of the split layout on free loopback ports, with the orders service's identity.
 struct Layout {

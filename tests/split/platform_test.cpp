@@ -47,6 +47,7 @@ namespace {
 
 namespace json = boost::json;
 using shop::testing::ServiceProcess;
+using shop::testing::WriteOrdersSecret;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -105,15 +106,6 @@ std::string ReadFile(const std::filesystem::path& path) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-std::filesystem::path WriteOrdersSecret(const std::filesystem::path& secrets) {
-  std::filesystem::create_directories(secrets);
-  std::random_device random;
-  std::string hex;
-  for (int i = 0; i < 64; ++i) hex += "0123456789abcdef"[random() % 16];
-  std::ofstream(secrets / "orders") << hex << '\n';
-  return secrets;
 }
 
 std::string UniqueId(const std::string& prefix) {

@@ -1,5 +1,7 @@
 #include "service_process.h"
 
+#include "shop/core/random.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -175,6 +177,12 @@ std::string ServiceProcess::Log() const {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::filesystem::path WriteOrdersSecret(const std::filesystem::path& secrets) {
+  std::filesystem::create_directories(secrets);
+  std::ofstream(secrets / "orders") << RandomHex(32) << '\n';
+  return secrets;
 }
 
 }  // namespace shop::testing

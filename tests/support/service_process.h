@@ -89,4 +89,9 @@ class NatsServer {
 /// Status of GET `path` on 127.0.0.1:`port` (0 when nothing answers), with a short timeout.
 int HttpGetStatus(std::uint16_t port, const std::string& path);
 
+/// Writes the orders service's client secret as split/make-secrets.sh does: 32 random bytes as hex
+/// in `secrets`/orders (users reads every client from the directory; orders gets the file).
+/// Returns `secrets`.
+std::filesystem::path WriteOrdersSecret(const std::filesystem::path& secrets);
+
 }  // namespace shop::testing
