@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "base64url.h"
+#include "verified_token_cache.h"
 #include "shop/core/random.h"
 #include "shop/core/time.h"
 
@@ -204,7 +205,7 @@ const boost::json::value* Claim(const boost::json::object& payload, std::string_
 /// integers, not floats or strings), and the times: 0 <= iat < exp <= iat + max_lifetime, exp in
 /// the future, iat and nbf not beyond the leeway.
 std::expected<RegisteredClaims, VerifyError> CheckRegisteredClaims(const boost::json::object& payload,
-                                                                   std::int64_t max_lifetime) {
+                                                                   std::int64_t max_lifetime, std::int64_t now) {
   const auto* iss = Claim(payload, "iss");
   const auto* sub = Claim(payload, "sub");
   const auto* iat = Claim(payload, "iat");
@@ -221,7 +222,6 @@ std::expected<RegisteredClaims, VerifyError> CheckRegisteredClaims(const boost::
       claims.expires_at - claims.issued_at > max_lifetime) {
     return std::unexpected(VerifyError::kBadClaims);
   }
-  const std::int64_t now = UnixNow();
   if (claims.issued_at > now + kClockLeeway || (nbf && nbf->get_int64() > now + kClockLeeway)) {
     return std::unexpected(VerifyError::kNotYetValid);
   }
@@ -411,8 +411,34 @@ namespace {
 std::atomic<std::uint64_t> next_verifier_id{1};
 }  // namespace
 
-Verifier::Verifier() : id_(next_verifier_id++), keys_(std::make_shared<KeySet>()) {}
+struct Verifier::Caches {
+  explicit Caches(std::size_t capacity) : users(capacity), services(capacity) {}
+  VerifiedTokenCache<Claims> users;
+  VerifiedTokenCache<ServiceIdentity> services;
+};
+
+Verifier::Verifier() : Verifier(Options{}) {}
+
+Verifier::Verifier(Options options)
+    : id_(next_verifier_id++),
+      keys_(std::make_shared<KeySet>()),
+      clock_(options.clock ? std::move(options.clock) : std::function<std::int64_t()>(UnixNow)),
+      caches_(options.cache_capacity > 0 ? std::make_unique<Caches>(options.cache_capacity) : nullptr) {}
+
 Verifier::~Verifier() = default;
+
+Verifier::CacheStats Verifier::cache_stats() const {
+  CacheStats stats;
+  if (!caches_) return stats;
+  const auto users = caches_->users.counts();
+  const auto services = caches_->services.counts();
+  stats.hits = users.hits + services.hits;
+  stats.misses = users.misses + services.misses;
+  stats.evictions = caches_->users.evictions() + caches_->services.evictions();
+  stats.size = users.size + services.size;
+  stats.capacity = caches_->users.capacity() + caches_->services.capacity();
+  return stats;
+}
 
 void Verifier::SetKeys(const std::vector<PublicKey>& keys) {
   auto set = std::make_shared<KeySet>();
@@ -422,9 +448,16 @@ void Verifier::SetKeys(const std::vector<PublicKey>& keys) {
     if (!pkey) throw std::runtime_error("invalid Ed25519 public key " + k.kid);
     set->entries.push_back({k.kid, std::move(pkey)});
   }
-  std::lock_guard lock(mu_);
-  keys_ = std::move(set);
-  generation_.fetch_add(1, std::memory_order_release);
+  {
+    std::lock_guard lock(mu_);
+    keys_ = std::move(set);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  // After the swap: a verification that read the old keys began before this and is not cached.
+  if (caches_) {
+    caches_->users.Clear();
+    caches_->services.Clear();
+  }
 }
 
 void Verifier::OnUnknownKey(std::function<void()> refresh) {
@@ -503,13 +536,13 @@ struct VerifiedJws {
 /// (`check_signature`), a JSON object payload, the registered claims within `max_lifetime`.
 template <class CheckSignatureFn>
 std::expected<VerifiedJws, VerifyError> VerifyJws(std::string_view token, TokenKind kind, std::int64_t max_lifetime,
-                                                  const CheckSignatureFn& check_signature) {
+                                                  std::int64_t now, const CheckSignatureFn& check_signature) {
   auto jws = CheckCompact(token, kind);
   if (!jws) return std::unexpected(jws.error());
   if (auto signed_ok = check_signature(*jws); !signed_ok) return std::unexpected(signed_ok.error());
   auto payload = DecodeJsonPart(jws->payload);
   if (!payload) return std::unexpected(VerifyError::kMalformed);
-  auto registered = CheckRegisteredClaims(*payload, max_lifetime);
+  auto registered = CheckRegisteredClaims(*payload, max_lifetime, now);
   if (!registered) return std::unexpected(registered.error());
   return VerifiedJws{std::move(*payload), std::move(*registered)};
 }
@@ -517,7 +550,17 @@ std::expected<VerifiedJws, VerifyError> VerifyJws(std::string_view token, TokenK
 }  // namespace
 
 std::expected<Claims, VerifyError> Verifier::VerifyClaims(std::string_view token) const {
-  auto verified = VerifyJws(token, TokenKind::kUser, kMaxUserTokenLifetime, [this](const CheckedJws& jws) {
+  const std::int64_t now = clock_();
+  if (!caches_) return VerifyUserInFull(token, now);
+  if (auto hit = caches_->users.Find(token, now)) return std::move(*hit);
+  const std::uint64_t generation = caches_->users.generation();
+  auto claims = VerifyUserInFull(token, now);
+  if (claims) caches_->users.Insert(token, claims->expires_at, generation, *claims);
+  return claims;
+}
+
+std::expected<Claims, VerifyError> Verifier::VerifyUserInFull(std::string_view token, std::int64_t now) const {
+  auto verified = VerifyJws(token, TokenKind::kUser, kMaxUserTokenLifetime, now, [this](const CheckedJws& jws) {
     return CheckSignature(jws.kid, jws.signing_input, jws.signature);
   });
   if (!verified) return std::unexpected(verified.error());
@@ -544,7 +587,18 @@ std::expected<Claims, VerifyError> Verifier::VerifyClaims(std::string_view token
 }
 
 std::expected<ServiceIdentity, VerifyError> Verifier::VerifyService(std::string_view token) const {
-  auto verified = VerifyJws(token, TokenKind::kService, kMaxServiceTokenLifetime, [this](const CheckedJws& jws) {
+  const std::int64_t now = clock_();
+  if (!caches_) return VerifyServiceInFull(token, now);
+  if (auto hit = caches_->services.Find(token, now)) return std::move(*hit);
+  const std::uint64_t generation = caches_->services.generation();
+  auto identity = VerifyServiceInFull(token, now);
+  if (identity) caches_->services.Insert(token, identity->expires_at, generation, *identity);
+  return identity;
+}
+
+std::expected<ServiceIdentity, VerifyError> Verifier::VerifyServiceInFull(std::string_view token,
+                                                                          std::int64_t now) const {
+  auto verified = VerifyJws(token, TokenKind::kService, kMaxServiceTokenLifetime, now, [this](const CheckedJws& jws) {
     return CheckSignature(jws.kid, jws.signing_input, jws.signature);
   });
   if (!verified) return std::unexpected(verified.error());

@@ -107,12 +107,36 @@ enum class VerifyError {
 std::string_view Describe(VerifyError error);
 
 /// Verifies tokens locally from public keys only. Thread-safe; keys can be replaced while serving.
+///
+/// A token is verified in full once: the result of every check is kept in a bounded cache of
+/// verified tokens (`cache_capacity` entries per kind, user and service) until the token's `exp`,
+/// so that a client's later requests with the same token skip the signature check. An entry serves
+/// only the byte-identical token; refused tokens are not cached; SetKeys drops the whole cache; a
+/// full cache drops its least recently used entry. See src/verified_token_cache.h.
 class Verifier {
  public:
+  struct Options {
+    /// Most verified tokens kept per kind (an entry is the token plus ≈120 bytes: ≈4 MB when full);
+    /// 0 turns the cache off (every call verifies in full).
+    std::size_t cache_capacity = 10'000;
+    /// Unix seconds now; tests set a clock of their own. Empty: the system clock.
+    std::function<std::int64_t()> clock;
+  };
+  /// Counts of the verified-token cache, for metrics and tests.
+  struct CacheStats {
+    std::uint64_t hits = 0;       ///< calls answered from the cache
+    std::uint64_t misses = 0;     ///< calls verified in full (whatever the outcome)
+    std::uint64_t evictions = 0;  ///< entries dropped because the cache was full
+    std::size_t size = 0;         ///< entries held now (both kinds)
+    std::size_t capacity = 0;     ///< most entries (both kinds)
+  };
+
   Verifier();
+  explicit Verifier(Options options);
   ~Verifier();
 
-  /// Replaces the trusted keys.
+  /// Replaces the trusted keys and drops every cached verification, so that tokens signed by a key
+  /// no longer trusted are refused from the next call on.
   void SetKeys(const std::vector<PublicKey>& keys);
   /// Called (at most once per Verify) when a token names a `kid` that is not trusted; it may
   /// fetch keys and call SetKeys. Split services use it to refresh their JWKS.
@@ -134,9 +158,16 @@ class Verifier {
   /// kMaxServiceTokenLifetime. User tokens are refused (kWrongType).
   std::expected<ServiceIdentity, VerifyError> VerifyService(std::string_view token) const;
 
+  /// The cache's counts so far (hits and misses of Verify, VerifyClaims and VerifyService).
+  CacheStats cache_stats() const;
+
  private:
   struct KeySet;
+  struct Caches;
   std::shared_ptr<const KeySet> Keys() const;
+  /// Every check of VerifyClaims / VerifyService at Unix time `now`, without the cache.
+  std::expected<Claims, VerifyError> VerifyUserInFull(std::string_view token, std::int64_t now) const;
+  std::expected<ServiceIdentity, VerifyError> VerifyServiceInFull(std::string_view token, std::int64_t now) const;
   /// Checks the signature over `signing_input` with the trusted key `kid` (refreshing keys once if unknown).
   std::expected<void, VerifyError> CheckSignature(std::string_view kid, std::string_view signing_input,
                                                   std::string_view signature) const;
@@ -146,6 +177,8 @@ class Verifier {
   mutable std::mutex mu_;                 // guards keys_ and refresh_; never taken while verifying with known keys
   std::shared_ptr<const KeySet> keys_;
   std::function<void()> refresh_;
+  std::function<std::int64_t()> clock_;
+  std::unique_ptr<Caches> caches_;  // null when the cache is off
 };
 
 /// Where a service gets the bearer token that proves its own identity to the services it calls.
