@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <utility>
 
 #include <boost/json.hpp>
 
@@ -15,7 +16,7 @@ namespace shop::events {
 
 
 Event MakeEvent(std::string_view service, std::string type, std::string data_json) {
-  return Event{.id = RandomHex(16),
+  return Event{.id = TimeOrderedId(),
                .source = "/shop/" + std::string(service),
                .type = std::move(type),
                .time = FormatRfc3339Millis(std::chrono::system_clock::now()),
@@ -163,7 +164,9 @@ void Relay::Retire(sqlite::Database& db, std::string_view destination) {
 void Relay::Notify() {
   {
     std::lock_guard lock(mu_);
-    notified_ = true;
+    // Already due for a pass (maybe gathering commits for min_pass_interval): waking it again would
+    // only cost a context switch, a futex call per commit under load.
+    if (std::exchange(notified_, true)) return;
   }
   wake_.notify_one();
 }
@@ -232,6 +235,7 @@ void Relay::SaveCursor() {
 void Relay::Run() {
   auto last_prune = std::chrono::steady_clock::now() - options_.retention;
   auto last_save = std::chrono::steady_clock::now();
+  auto last_pass_start = std::chrono::steady_clock::time_point{};
   bool ok = true;
   while (true) {
     bool stopping = false;
@@ -241,6 +245,12 @@ void Relay::Run() {
       auto wait = ok ? options_.poll_every : options_.retry_after_failure;
       if (last_seq_ != saved_seq_) wait = std::min(wait, options_.save_cursor_every);
       wake_.wait_for(lock, wait, [this] { return notified_ || stopping_; });
+      // Woken soon after the last pass: gather the commits of the rest of the interval into one pass.
+      const auto next_pass = last_pass_start + options_.min_pass_interval;
+      if (!stopping_ && std::chrono::steady_clock::now() < next_pass) {
+        wake_.wait_until(lock, next_pass, [this] { return stopping_; });
+      }
+      last_pass_start = std::chrono::steady_clock::now();
       stopping = stopping_;
       notified_ = false;
       ++passes_started_;

@@ -159,7 +159,7 @@ class OrdersService final : public Service {
     std::optional<KeyRef> key;
     if (order.idempotency_key) key = KeyRef{caller.user_id, *order.idempotency_key, Fingerprint(order.items)};
 
-    const std::string saga_id = RandomHex(16);
+    const std::string saga_id = TimeOrderedId();
     KeyClaim claim = store_.BeginPlacement(key, saga_id, kPlaceOrder, kPlaceOrderSteps[0].name, UnixNow());
     switch (claim.kind) {
       case KeyClaim::Kind::kClaimed:

@@ -71,6 +71,10 @@ class Relay {
     /// How often at most the cursor's position is written to outbox_cursors (and at stop): after a
     /// crash, what was published since is published again (at least once).
     std::chrono::milliseconds save_cursor_every{100};
+    /// Least time between the starts of two passes: under load, one pass publishes the events of
+    /// many commits instead of a thread wake-up and a read transaction per commit. A commit after a
+    /// quiet spell is published at once; the added delay is at most this.
+    std::chrono::milliseconds min_pass_interval{2};
     std::chrono::seconds retention{3600};
     /// How long the inbox (of this database's consumers) remembers an applied event: longer than
     /// any broker keeps events (JetStream stream SHOP_EVENTS: 7 days), so a replay applies nothing twice.

@@ -78,8 +78,8 @@ class Connection {
   std::int64_t LastInsertRowId() const;
   int Changes() const;
   /// Calls `on_commit(arg)` after each transaction this connection commits (sqlite3_wal_hook: after
-  /// the commit took place and the write lock was released), and checkpoints the WAL as SQLite's
-  /// own auto-checkpoint would (1000 pages), which the hook replaces.
+  /// the commit took place and the write lock was released), and checkpoints the WAL (PASSIVE) once
+  /// it holds 4000 pages, replacing SQLite's own auto-checkpoint (1000 pages).
   void SetCommitHook(void (*on_commit)(void*), void* arg);
 
  private:
