@@ -78,6 +78,7 @@ int Run(const Flags& flags) {
   admin::SelfDirectory self("shop", SHOP_VERSION);
   admin::AddRoutes(app.router(), *config, config_store, self, verifier);
   runtime::LimitRateAtEdge(*config, app, verifier);
+  runtime::ReportTokenCache(app, verifier);
   app.AddReadinessCheck("users_db", [&] { return users_db->Ping(); });
   app.AddReadinessCheck("products_db", [&] { return products_db->Ping(); });
   app.AddReadinessCheck("orders_db", [&] { return orders_db->Ping(); });

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "shop/platform/log.h"
+#include "shop/platform/metrics.h"
 
 namespace shop::runtime {
 
@@ -192,6 +193,22 @@ std::string ClientOf(const http::Request& request, const auth::Verifier& verifie
 }
 
 }  // namespace
+
+void ReportTokenCache(http::App& app, const auth::Verifier& verifier) {
+  app.AddMetrics([&verifier] {
+    const auth::Verifier::CacheStats s = verifier.cache_stats();
+    std::string out;
+    metrics::Header(out, "shop_token_cache_hits_total", "counter", "Token verifications answered by the verified-token cache.");
+    out += "shop_token_cache_hits_total " + std::to_string(s.hits) + "\n";
+    metrics::Header(out, "shop_token_cache_misses_total", "counter", "Token verifications done in full (signature checked).");
+    out += "shop_token_cache_misses_total " + std::to_string(s.misses) + "\n";
+    metrics::Header(out, "shop_token_cache_evictions_total", "counter", "Verified tokens dropped because the cache was full.");
+    out += "shop_token_cache_evictions_total " + std::to_string(s.evictions) + "\n";
+    metrics::Header(out, "shop_token_cache_entries", "gauge", "Verified tokens held now.");
+    out += "shop_token_cache_entries " + std::to_string(s.size) + "\n";
+    return out;
+  });
+}
 
 void LimitRateAtEdge(config::Config& config, http::App& app, const auth::Verifier& verifier) {
   // Shared with the subscription, which may outlive the caller's scope on a watcher thread.

@@ -65,6 +65,11 @@ std::unique_ptr<config::Config> MakeConfig(const Flags& flags);
 /// Makes the log level follow `log.level` from now on.
 void FollowLogLevel(config::Config& config);
 
+/// Adds the verified-token cache's counts of `verifier` to `app`'s /metrics:
+/// shop_token_cache_hits_total, shop_token_cache_misses_total, shop_token_cache_evictions_total
+/// (counters) and shop_token_cache_entries (gauge). `verifier` must outlive `app`.
+void ReportTokenCache(http::App& app, const auth::Verifier& verifier);
+
 /// Makes `app` the edge: per-client rate limits following `edge.rate_limit.*` from now on. A
 /// client is a valid token's subject (`user:<id>`, `service:<name>`), else the peer address (IPv6
 /// by its /64, which one host can fill at will). `verifier` must outlive `app`.

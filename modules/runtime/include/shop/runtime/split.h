@@ -48,8 +48,8 @@ class SplitPlatform {
   /// its live, compatible instances from the registry.
   http::ClientOptions ClientOptionsFor(const std::string& service, const std::string& url) const;
 
-  /// Adds the admin API (PLATFORM.md) and the readiness check `config` (the central configuration was
-  /// read fully at least once) to `app`.
+  /// Adds the admin API (PLATFORM.md), the readiness check `config` (the central configuration was
+  /// read fully at least once) and the token cache's metrics (ReportTokenCache) to `app`.
   void Mount(http::App& app, const auth::Verifier& verifier);
 
   /// Registers this instance at `http://<advertise host>:<port>`; heartbeats go out while `app` is ready.
