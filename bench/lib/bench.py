@@ -76,12 +76,12 @@ class Procs:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
         self.env[MARKER] = work
 
-    def start(self, name, argv, cpus=None, log_path=None, env=None):
+    def start(self, name, argv, cpus=None, log_path=None, env=None, cwd=None):
         if cpus is not None:
             argv = ["taskset", "-c", cpus] + argv  # taskset execs: the pid is the program's
         out = open(log_path, "ab") if log_path else subprocess.DEVNULL
         p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env=dict(self.env, **(env or {})))
+                             env=dict(self.env, **(env or {})), cwd=cwd)
         if log_path:
             out.close()
         p.bench_name = name
@@ -465,6 +465,7 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     return {
         "rps": requests / (r["duration_us"] / 1e6),
         "requests": requests,
+        "bytes_per_response": r["bytes"] / requests if requests else None,  # status line, headers and body
         "p50_ms": r["latency_us"]["p50"] / 1000, "p90_ms": r["latency_us"]["p90"] / 1000,
         "p99_ms": r["latency_us"]["p99"] / 1000, "p999_ms": r["latency_us"]["p999"] / 1000,
         "mean_ms": r["latency_us"]["mean"] / 1000,
@@ -489,7 +490,8 @@ METRICS = ["rps", "p50_ms", "p90_ms", "p99_ms", "cpu_s_per_1k", "rss_mib"]
 
 def median_of(runs):
     out = {}
-    for k in METRICS + ["p999_ms", "cpu_util", "foreign_core_share", "steal_share", "wrk_cores_used"]:
+    for k in METRICS + ["p999_ms", "cpu_util", "foreign_core_share", "steal_share", "wrk_cores_used",
+                        "bytes_per_response"]:
         vals = [r[k] for r in runs if r.get(k) is not None]
         out[k] = statistics.median(vals) if vals else None
     out["errors"] = sum(r["errors"] for r in runs)
@@ -501,6 +503,25 @@ def median_of(runs):
                                                       if r["requests"]) for n in names}
     if runs[0]["rss_by_proc_mib"]:
         out["rss_by_proc_mib"] = {n: statistics.median(r["rss_by_proc_mib"][n] for r in runs) for n in names}
+    return out
+
+
+def measure_workload(P, args, layout, wl, tokens_file, label=None, into=None):
+    """One workload on a running layout, as every row of the results table is measured: a warm-up of
+    args.warmup s at the highest connection count (discarded), then args.repeats runs of args.duration s at
+    each connection count. {"CONNS": {"median": ..., "runs": [...]}}, filled in as runs finish (into `into`, when
+    given, so a failure keeps what was measured); also used by the peer row (lib/peer.py)."""
+    label = label or layout.name
+    out = {} if into is None else into
+    run_wrk(P, args, layout, wl, max(args.conns), args.warmup, tokens_file, args.products, measure=False)
+    for c in args.conns:
+        runs = []
+        for rep in range(args.repeats):
+            r = run_wrk(P, args, layout, wl, c, args.duration, tokens_file, args.products)
+            runs.append(r)
+            log(f"{label} {wl:8s} c={c:<3d} #{rep + 1}: {r['rps']:9.0f} req/s  p99 {r['p99_ms']:7.2f} ms  "
+                f"cpu {r['cpu_s_per_1k']:.3f} s/1k  rss {r['rss_mib'] or 0:.1f} MiB  errors {r['errors']}")
+        out[str(c)] = {"median": median_of(runs), "runs": runs}
     return out
 
 
@@ -579,17 +600,8 @@ def bench_layout(P, args, name, results):
         log(f"{name}: seeded in {res['seed']['wall_s']:.1f} s (product body {res['seed']['product_body_bytes']} bytes)")
         res["idle_rss_mib"] = sum(status_kib(pid, "VmRSS") for pid in layout.pids) / 1024
         for wl, _ in WORKLOADS:
-            if wl not in args.workloads:
-                continue
-            run_wrk(P, args, layout, wl, max(args.conns), args.warmup, tokens, args.products, measure=False)
-            for c in args.conns:
-                runs = []
-                for rep in range(args.repeats):
-                    r = run_wrk(P, args, layout, wl, c, args.duration, tokens, args.products)
-                    runs.append(r)
-                    log(f"{name} {wl:8s} c={c:<3d} #{rep + 1}: {r['rps']:9.0f} req/s  p99 {r['p99_ms']:7.2f} ms  "
-                        f"cpu {r['cpu_s_per_1k']:.3f} s/1k  rss {r['rss_mib'] or 0:.1f} MiB  errors {r['errors']}")
-                res["workloads"].setdefault(wl, {})[str(c)] = {"median": median_of(runs), "runs": runs}
+            if wl in args.workloads:
+                measure_workload(P, args, layout, wl, tokens, into=res["workloads"].setdefault(wl, {}))
         res["threads"] = {p.bench_name: len(all_tasks(p.pid)) for p in layout.procs}
         if not args.no_events:
             bench_events(args, layout, res, tokens)
