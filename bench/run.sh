@@ -10,12 +10,15 @@
 #     --out DIR      where report.md, chart.png and results.json go (default bench/results/)
 #   options for experiments: --duration S, --warmup S, --repeats N, --conns 1,16,64, --products N, --users N,
 #     --layouts monolith,split,split2, --workloads health,product,list,order,mix, --no-nginx, --no-micro,
-#     --no-events, --events-samples N, --server-cpus LIST, --wrk-cpus LIST, --server-threads N (--threads for
-#     every shop process)
+#     --no-events, --no-peer, --events-samples N, --server-cpus LIST, --wrk-cpus LIST, --server-threads N
+#     (--threads for every shop process)
+# Peer row: GET /products/{id} against a Moleculer app (bench/peer/moleculer, `npm ci` on first use), one
+# process and split over its TCP transporter; skipped with a note without node/npm (SHOP_BENCH_NODE=PATH picks
+# a node, SHOP_BENCH_NODE=none simulates none) or when the install fails.
 # Events (every layout): cancel -> stock back latency and the CPU events cost per order. The run exits non-zero
 # when a cancel's stock is not back within API.md's 1 s (or a layout or the events section fails).
-# Needs wrk, taskset, nats-server (split layouts), nginx (reference row), /usr/bin/python3 and, to build,
-# cmake, ninja, g++.
+# Needs wrk, taskset, nats-server (split layouts), nginx (reference row), node 20+ and npm (peer row),
+# /usr/bin/python3 and, to build, cmake, ninja, g++.
 # Everything runs on 127.0.0.1 from fresh temporary data dirs; every process started is stopped on exit
 # and on Ctrl-C. Prints the report's table at the end.
 set -euo pipefail
@@ -30,8 +33,8 @@ while [ $# -gt 0 ]; do
     --duration|--warmup|--repeats|--conns|--products|--users|--layouts|--workloads|--server-cpus|--wrk-cpus|--server-threads|--events-samples)
       [ $# -ge 2 ] || { echo "bench: $1 needs a value" >&2; exit 2; }
       pass+=("$1" "$2"); shift 2 ;;
-    --no-nginx|--no-micro|--no-events) pass+=("$1"); shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-nginx|--no-micro|--no-events|--no-peer) pass+=("$1"); shift ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -22,6 +22,7 @@ import tempfile
 import time
 
 import events as ev  # bench/lib/events.py: the events section
+import peer  # bench/lib/peer.py: the peer row (Moleculer)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH = os.path.dirname(HERE)
@@ -820,6 +821,7 @@ def all_runs(results):
     for k in ("shop", "nginx"):
         for r in results.get("nginx", {}).get(k + "_runs", []):
             yield f"{k} reference", r
+    yield from peer.all_runs(results)
 
 
 def quietness(results):
@@ -1204,6 +1206,8 @@ def write_report(results, out_dir):
         elif ng.get("skipped"):
             md.append(f"\nnginx: skipped ({ng['skipped']}).\n")
 
+    md += peer.report_section(results, sys.modules[__name__])
+
     mi = results.get("micro", {})
     md.append("### Micro-benchmark: one call in process vs over HTTP\n")
     if mi.get("rows"):
@@ -1383,6 +1387,7 @@ def main():
     ap.add_argument("--workloads", default="health,product,list,order,mix")
     ap.add_argument("--no-nginx", action="store_true")
     ap.add_argument("--no-micro", action="store_true")
+    ap.add_argument("--no-peer", action="store_true", help="no peer row (Moleculer, bench/peer/moleculer)")
     ap.add_argument("--skip-micro", action="append", default=[], metavar="EXE",
                     help="a micro-benchmark executable that did not build (run.sh)")
     ap.add_argument("--no-events", action="store_true", help="no events section (cancel latency, cost per order)")
@@ -1427,6 +1432,7 @@ def main():
     a.wrk_cpus = a.wrk_cpus or (str(online[1]) if len(online) > 1 else str(online[0]))
     a.server_cpu_set = {int(x) for x in a.server_cpus.split(",")}
     a.wrk_cpu_set = {int(x) for x in a.wrk_cpus.split(",")}
+    a.all_cpus = cpu_list(set(online) | a.server_cpu_set | a.wrk_cpu_set)  # for what is not measured
     a.nginx = None if a.no_nginx else (shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None))
     os.makedirs(a.out, exist_ok=True)
 
@@ -1488,6 +1494,15 @@ def main():
                 log(f"nginx reference failed: {e}")
                 results["notes"].append(f"nginx reference failed: {str(e).splitlines()[0]}")
                 rc = 1
+        try:
+            rc = peer.bench_peer(P, a, results, sys.modules[__name__]) or rc
+        except Stop:
+            raise
+        except Exception as e:  # noqa: BLE001
+            log(f"peer row failed: {e}")
+            results["notes"].append(f"the peer row failed: {str(e).splitlines()[0]}")
+            results.setdefault("peer", {})["error"] = str(e)
+            rc = 1
         if not a.no_micro:
             bench_micro(P, a, results)
         elif not a.no_events:
@@ -1529,6 +1544,8 @@ def main():
     for name, v in (results.get("micro_events") or {}).get("rows", {}).items():
         if "cpu_us" in v:
             print(f"micro {name}: {v['cpu_us']:.1f} µs CPU per order")
+    for line in peer.summary_lines(results):
+        print(line)
     for line in ev.summary_lines(results, LAYOUTS):
         print(line)
     for note in results["notes"]:
