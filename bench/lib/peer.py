@@ -350,9 +350,12 @@ def report_section(results, B):
     md = [f"### Peer: {NAME}\n"]
     if peer.get("error"):
         md.append(f"> **Failed:** {peer['error'].splitlines()[0]}\n")
+    if peer.get("skipped") == "--no-peer":
+        md.append("Left out (`--no-peer`).\n")
+        return md
     if peer.get("skipped"):
         md.append(f"Skipped: {peer['skipped']}. (`bench/README.md`, \"Peer: Moleculer\": it needs Node.js "
-                  f"{MIN_NODE}+ and npm; `--no-peer` leaves it out.)\n")
+                  f"{MIN_NODE}+ and npm.)\n")
         return md
     ver = peer.get("versions", {})
     md.append(f"The same `GET /products/{{id}}` load against an idiomatic {NAME} app (`{peer['dir']}`: Node.js "
