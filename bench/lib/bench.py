@@ -1220,17 +1220,20 @@ def write_report(results, out_dir):
                   "call is a cache hit after the first pass over the ids, and so is the service's lookup. "
                   "Debian's libbenchmark prints that it was built as DEBUG: that concerns the library's own "
                   "bookkeeping, not the code measured.\n")
-        md.append("| case | what | wall µs per call | CPU µs per call (benchmark process) |")
-        md.append("|---|---|---:|---:|")
+        md.append("| case | what | wall µs per call | CPU µs per call (benchmark process) | shop-products CPU µs "
+                  "per call | p50 / p99 µs |")
+        md.append("|---|---|---:|---:|---:|---:|")
         what = {"InProcess/GetProduct": "`products::MakeService(db)->GetProduct(id)`",
                 "InProcess/AppHandle": "`GET /products/{id}` through `http::App::Handle`, no socket",
                 "Remote/GetProduct": "`products::MakeHttpClient(...)->GetProduct(id)`",
                 "Remote/HealthLive": "`http::Client` GET `/health/live` (round-trip floor)"}
         for name, v in mi["rows"].items():
             if "error" in v:
-                md.append(f"| {name} | {what.get(name, '')} | error: {v['error']} | |")
+                md.append(f"| {name} | {what.get(name, '')} | error: {v['error']} | | | |")
             else:
-                md.append(f"| {name} | {what.get(name, '')} | {v['real_us']:.2f} | {v['cpu_us']:.2f} |")
+                pct = f"{v['p50_us']:.0f} / {v['p99_us']:.0f}" if "p50_us" in v and "p99_us" in v else "–"
+                md.append(f"| {name} | {what.get(name, '')} | {v['real_us']:.2f} | {v['cpu_us']:.2f} | "
+                          f"{fmt2(v.get('server_cpu_us'))} | {pct} |")
         rows = mi["rows"]
         if "Remote/GetProduct" not in rows:
             md.append("\nThe remote cases are built only with `-DSHOP_SPLIT=ON` once `products::MakeHttpClient` "

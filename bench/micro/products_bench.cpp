@@ -6,6 +6,11 @@
 //   Remote/GetProduct        products::MakeHttpClient(...)->GetProduct(id): loopback HTTP + JSON both ways
 //   Remote/HealthLive        http::Client GET /health/live on the same service: the HTTP round-trip floor
 //
+// The Remote cases also report counters for the cost ladder (bench/lib/ladder.py): `server_cpu_us`, the
+// shop-products process's CPU per call (its CPU-time clock, all threads); `softirq_us`, softirq time per
+// call on the CPUs of the benchmark and of the services (/proc/stat: the kernel's network receive work,
+// which IRQ time accounting charges to no process); `p50_us` and `p99_us`, each call timed.
+//
 // Ids are random over the seeded products. The Remote cases start shop-users and shop-products
 // (fork/exec, from SHOP_BENCH_BIN_DIR or this executable's directory) on free loopback ports over a
 // temporary data dir, seeded in process before start, with `--nats-url off` (no registry: products
@@ -20,14 +25,19 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -186,22 +196,30 @@ fs::path BinDir() {
   return fs::read_symlink("/proc/self/exe").parent_path();
 }
 
-pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log) {
+// The CPUs of SHOP_BENCH_SERVER_CPUS ("0" or "0,2"); empty when unset.
+std::set<int> ServerCpus() {
+  std::set<int> out;
   const char* cpus = std::getenv("SHOP_BENCH_SERVER_CPUS");
+  for (const char* c = cpus ? cpus : ""; *c;) {
+    char* end = nullptr;
+    long n = std::strtol(c, &end, 10);
+    if (end == c) break;
+    out.insert(static_cast<int>(n));
+    c = *end == ',' ? end + 1 : end;
+  }
+  return out;
+}
+
+pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log) {
+  const std::set<int> cpus = ServerCpus();
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the benchmark
-    if (cpus && *cpus) {
+    if (!cpus.empty()) {
       cpu_set_t set;
       CPU_ZERO(&set);
-      for (const char* c = cpus; *c;) {
-        char* end = nullptr;
-        long n = std::strtol(c, &end, 10);
-        if (end == c) break;
-        CPU_SET(static_cast<int>(n), &set);
-        c = *end == ',' ? end + 1 : end;
-      }
+      for (int n : cpus) CPU_SET(n, &set);
       ::sched_setaffinity(0, sizeof set, &set);
     }
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -219,9 +237,78 @@ pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log) {
   return pid;
 }
 
+// Nanoseconds of CPU another process has used, all its threads (its CPU-time clock); -1 if unreadable.
+std::int64_t ProcessCpuNs(pid_t pid) {
+  clockid_t clock{};
+  timespec ts{};
+  if (::clock_getcpuclockid(pid, &clock) != 0 || ::clock_gettime(clock, &ts) != 0) return -1;
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Softirq time since boot of the CPUs this benchmark and the services run on, in ns (/proc/stat's ticks).
+std::int64_t SoftirqNs() {
+  std::set<int> cpus = ServerCpus();
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (::sched_getaffinity(0, sizeof mine, &mine) == 0) {
+    for (int i = 0; i < CPU_SETSIZE; ++i) {
+      if (CPU_ISSET(i, &mine)) cpus.insert(i);
+    }
+  }
+  std::ifstream in("/proc/stat");
+  std::string line;
+  std::int64_t ticks = 0;
+  while (std::getline(in, line)) {
+    if (line.size() < 4 || line.compare(0, 3, "cpu") != 0 || line[3] < '0' || line[3] > '9') continue;
+    std::istringstream fields(line.substr(3));
+    int cpu = 0;
+    std::int64_t v[7] = {};  // user nice system idle iowait irq softirq
+    fields >> cpu;
+    for (auto& x : v) fields >> x;
+    if (cpus.count(cpu)) ticks += v[6];
+  }
+  return ticks * (1'000'000'000 / ::sysconf(_SC_CLK_TCK));
+}
+
+// Around a measured loop of calls to `server`: the counters of the cost ladder (see the top of this file).
+class LadderCounters {
+ public:
+  explicit LadderCounters(pid_t server) : server_(server), server0_(ProcessCpuNs(server)), softirq0_(SoftirqNs()) {
+    call_ns_.reserve(1 << 16);
+  }
+
+  void Add(std::chrono::steady_clock::duration d) {
+    call_ns_.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+  }
+
+  void Report(benchmark::State& state) {
+    const std::int64_t server1 = ProcessCpuNs(server_), softirq1 = SoftirqNs();
+    if (server0_ >= 0 && server1 >= 0) {
+      state.counters["server_cpu_us"] =
+          benchmark::Counter(static_cast<double>(server1 - server0_) / 1e3, benchmark::Counter::kAvgIterations);
+    }
+    state.counters["softirq_us"] =
+        benchmark::Counter(static_cast<double>(softirq1 - softirq0_) / 1e3, benchmark::Counter::kAvgIterations);
+    if (!call_ns_.empty()) {
+      std::sort(call_ns_.begin(), call_ns_.end());
+      auto at = [&](double q) {
+        return static_cast<double>(call_ns_[static_cast<std::size_t>(q * static_cast<double>(call_ns_.size() - 1))]) / 1e3;
+      };
+      state.counters["p50_us"] = at(0.50);
+      state.counters["p99_us"] = at(0.99);
+    }
+  }
+
+ private:
+  pid_t server_;
+  std::int64_t server0_, softirq0_;
+  std::vector<std::int64_t> call_ns_;
+};
+
 // shop-users (for the token keys products needs to be ready) and shop-products over a seeded db.
 struct Remote {
   std::string products_url;
+  pid_t products_pid = -1;
   std::unique_ptr<products::Api> client;
   std::unique_ptr<http::Client> raw;
 
@@ -255,7 +342,7 @@ struct Remote {
           g_tmp / "users.log");
     const std::string products_port = std::to_string(FreePort());
     r->products_url = "http://127.0.0.1:" + products_port;
-    Spawn({(bin / "shop-products").string(), "--host", "127.0.0.1", "--port", products_port, "--data-dir",
+    r->products_pid = Spawn({(bin / "shop-products").string(), "--host", "127.0.0.1", "--port", products_port, "--data-dir",
            (g_tmp / "products").string(), "--users-url", "http://127.0.0.1:" + users_port, "--nats-url", "off",
            "--log-level", "warn"},
           g_tmp / "products.log");
@@ -279,7 +366,19 @@ void BM_Remote_GetProduct(benchmark::State& state) {
     state.SkipWithError(error.c_str());
     return;
   }
-  GetProducts(state, *remote->client);
+  Ids ids;
+  LadderCounters counters(remote->products_pid);
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto p = remote->client->GetProduct(ids.Next());
+    counters.Add(std::chrono::steady_clock::now() - t0);
+    if (!p) {
+      state.SkipWithError(("GetProduct failed: " + p.error().detail).c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(p->price_cents);
+  }
+  counters.Report(state);
 }
 BENCHMARK(BM_Remote_GetProduct)->Name("Remote/GetProduct")->Unit(benchmark::kMicrosecond);
 
@@ -291,14 +390,18 @@ void BM_Remote_HealthLive(benchmark::State& state) {
     return;
   }
   auto& r = *remote;
+  LadderCounters counters(r.products_pid);
   for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
     auto response = r.raw->Send(http::Request{.method = "GET", .target = "/health/live"}, false);
+    counters.Add(std::chrono::steady_clock::now() - t0);
     if (!response || response->status != 200) {
       state.SkipWithError("GET /health/live failed");
       break;
     }
     benchmark::DoNotOptimize(response->body.data());
   }
+  counters.Report(state);
 }
 BENCHMARK(BM_Remote_HealthLive)->Name("Remote/HealthLive")->Unit(benchmark::kMicrosecond);
 
