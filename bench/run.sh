@@ -15,8 +15,10 @@
 # Peer row: GET /products/{id} against a Moleculer app (bench/peer/moleculer, `npm ci` on first use), one
 # process and split over its TCP transporter; skipped with a note without node/npm (SHOP_BENCH_NODE=PATH picks
 # a node, SHOP_BENCH_NODE=none simulates none) or when the install fails.
-# Events (every layout): cancel -> stock back latency and the CPU events cost per order. The run exits non-zero
-# when a cancel's stock is not back within API.md's 1 s (or a layout or the events section fails).
+# Events (every layout): cancel -> stock back latency and the CPU events cost per order.
+# The run exits non-zero, after writing the report, when any request of any run errs (non-2xx/3xx, socket error,
+# timeout), a layout or step does not start or seed, or a cancel's stock is not back within API.md's 1 s; the
+# report's "Self-checks" and stderr's "bench: FAILED:" lines say which.
 # Needs wrk, taskset, nats-server (split layouts), nginx (reference row), node 20+ and npm (peer row),
 # /usr/bin/python3 and, to build, cmake, ninja, g++.
 # Everything runs on 127.0.0.1 from fresh temporary data dirs; every process started is stopped on exit
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "bench: $1 needs a value" >&2; exit 2; }
       pass+=("$1" "$2"); shift 2 ;;
     --no-nginx|--no-micro|--no-events|--no-peer) pass+=("$1"); shift ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done

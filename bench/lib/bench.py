@@ -420,6 +420,8 @@ http {{
 
 
 def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, measure=True):
+    """One wrk run against the layout. measure=False (a warm-up): only wrk's counts and errors are returned, so
+    that errors in warm-ups fail the run too."""
     wrk_threads = max(1, min(len(args.wrk_cpu_set), conns))
     argv = ["wrk", f"-t{wrk_threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", LUA,
             f"http://127.0.0.1:{layout.port}", "--", workload, str(products), tokens_file, "12345"]
@@ -448,21 +450,22 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     core_after = cores_ticks(args.server_cpu_set)
     core_busy, core_steal = ((a - b) / CLK_TCK for a, b in zip(core_after, core_before))
     layout.check_alive()
-    if not measure:
-        return None
     text = open(out_path).read() if os.path.exists(out_path) else ""
     m = re.search(r"^BENCH_JSON (\{.*\})$", text, re.M)
     if p.returncode != 0 or not m:
         raise RuntimeError(f"wrk failed (exit {p.returncode}):\n{text[-2000:]}")
     r = json.loads(m.group(1))
+    requests = r["requests"]
+    e = r["errors"]
+    errors = e["connect"] + e["read"] + e["write"] + e["status"] + e["timeout"]
+    if not measure:
+        return {"requests": requests, "errors": errors, "error_detail": e}
     cpu_by_proc = {pr.bench_name: (after[pr.pid] - before[pr.pid]) / CLK_TCK for pr in layout.procs}
     cpu = sum(cpu_by_proc.values())
     # Per process, CPU by thread name (stat ticks, and schedstat's ns on CPU): the events section's relay figures.
     deltas = {pr.bench_name: ev.thread_cpu_delta(threads_before[pr.pid], threads_after[pr.pid], CLK_TCK)
               for pr in layout.procs}
     hwm = {pr.bench_name: status_kib(pr.pid, "VmHWM") for pr in layout.procs} if hwm_ok else {}
-    requests = r["requests"]
-    e = r["errors"]
     return {
         "rps": requests / (r["duration_us"] / 1e6),
         "requests": requests,
@@ -481,7 +484,7 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
         "wrk_cores_used": wrk_cpu / wall if wall else None,
         "rss_mib": sum(hwm.values()) / 1024 if hwm else None,
         "rss_by_proc_mib": {k: v / 1024 for k, v in hwm.items()},
-        "errors": e["connect"] + e["read"] + e["write"] + e["status"] + e["timeout"],
+        "errors": errors,
         "error_detail": e,
     }
 
@@ -507,14 +510,16 @@ def median_of(runs):
     return out
 
 
-def measure_workload(P, args, layout, wl, tokens_file, label=None, into=None):
+def measure_workload(P, args, layout, wl, tokens_file, label=None, into=None, warmups=None):
     """One workload on a running layout, as every row of the results table is measured: a warm-up of
     args.warmup s at the highest connection count (discarded), then args.repeats runs of args.duration s at
     each connection count. {"CONNS": {"median": ..., "runs": [...]}}, filled in as runs finish (into `into`, when
     given, so a failure keeps what was measured); also used by the peer row (lib/peer.py)."""
     label = label or layout.name
     out = {} if into is None else into
-    run_wrk(P, args, layout, wl, max(args.conns), args.warmup, tokens_file, args.products, measure=False)
+    warmup = run_wrk(P, args, layout, wl, max(args.conns), args.warmup, tokens_file, args.products, measure=False)
+    if warmups is not None:  # checked for errors like the runs (self-checks)
+        warmups[wl] = dict(warmup, conns=max(args.conns))
     for c in args.conns:
         runs = []
         for rep in range(args.repeats):
@@ -547,15 +552,17 @@ def seed(P, args, layout, tokens_file):
 
 
 def count_statuses(path):
-    """Responses by status class from a layout's public request log (the monolith's, or the gateway's)."""
+    """Responses by status class from a layout's public request log (the monolith's, or the gateway's): the
+    request lines only ("route" then "status"). `/health/ready` lines are counted apart, as "ready 5xx" etc.:
+    start-up polls it until it answers 200, so a 503 there is expected."""
     counts = {}
     if not path or not os.path.exists(path):
         return counts
-    pat = re.compile(rb'"status":(\d)\d\d')
+    pat = re.compile(rb'"route":"(/health/ready")?[^,]*,"status":(\d)\d\d')
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 24), b""):
             for m in pat.finditer(chunk):
-                k = m.group(1).decode() + "xx"
+                k = ("ready " if m.group(1) else "") + m.group(2).decode() + "xx"
                 counts[k] = counts.get(k, 0) + 1
     return counts
 
@@ -567,7 +574,7 @@ def non_2xx_samples(path, limit=5):
     pat = re.compile(rb'"status":[45]\d\d')
     with open(path, "rb") as f:
         for line in f:
-            if pat.search(line):
+            if pat.search(line) and b'"route":"/health/ready"' not in line:
                 out.append(line.decode(errors="replace").strip()[:400])
                 if len(out) >= limit:
                     break
@@ -602,7 +609,8 @@ def bench_layout(P, args, name, results):
         res["idle_rss_mib"] = sum(status_kib(pid, "VmRSS") for pid in layout.pids) / 1024
         for wl, _ in WORKLOADS:
             if wl in args.workloads:
-                measure_workload(P, args, layout, wl, tokens, into=res["workloads"].setdefault(wl, {}))
+                measure_workload(P, args, layout, wl, tokens, into=res["workloads"].setdefault(wl, {}),
+                                 warmups=res.setdefault("warmups", {}))
         res["threads"] = {p.bench_name: len(all_tasks(p.pid)) for p in layout.procs}
         if not args.no_events:
             bench_events(args, layout, res, tokens)
@@ -669,7 +677,8 @@ def bench_nginx_row(P, args, results):
     results["nginx"] = row
     layout = start_monolith(P, args, mono["data_dir"], threads=1)
     try:
-        run_wrk(P, args, layout, "product", 64, args.warmup, mono["tokens"], args.products, measure=False)
+        row["shop_warmup"] = run_wrk(P, args, layout, "product", 64, args.warmup, mono["tokens"], args.products,
+                                     measure=False)
         row["shop_runs"] = [run_wrk(P, args, layout, "product", 64, args.duration, mono["tokens"], args.products)
                             for _ in range(args.repeats)]
         row["shop"] = median_of(row["shop_runs"])
@@ -684,7 +693,8 @@ def bench_nginx_row(P, args, results):
     ng = start_nginx(P, args, body)
     try:
         row["body_bytes"] = len(body)
-        run_wrk(P, args, ng, "static", 64, args.warmup, mono["tokens"], args.products, measure=False)
+        row["nginx_warmup"] = run_wrk(P, args, ng, "static", 64, args.warmup, mono["tokens"], args.products,
+                                      measure=False)
         row["nginx_runs"] = [run_wrk(P, args, ng, "static", 64, args.duration, mono["tokens"], args.products)
                              for _ in range(args.repeats)]
         row["nginx"] = median_of(row["nginx_runs"])
@@ -716,11 +726,11 @@ def run_micro(P, args, exe_name, env=None, timeout=180):
         p.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         P.stop([p])
-        return {"skipped": f"did not finish within {timeout} s"}
+        return {"skipped": f"did not finish within {timeout} s", "failed": True}
     text = tail(log_path, 40)
     if not os.path.exists(out_json):
         log(f"micro-benchmarks {exe_name} failed: {text[-1500:]}")
-        return {"skipped": f"failed (exit {p.returncode}): {text[-1500:]}"}
+        return {"skipped": f"failed (exit {p.returncode}): {text[-1500:]}", "failed": True}
     data = json.load(open(out_json))
     known = {"name", "run_name", "run_type", "repetitions", "repetition_index", "threads", "iterations",
              "real_time", "cpu_time", "time_unit", "aggregate_name", "aggregate_unit", "family_index",
@@ -843,6 +853,88 @@ def wrk_bound(results):
     per_core = max(1, len(results["config"]["wrk_cpus"].split(",")))
     hits = sorted({name for name, r in all_runs(results) if (r.get("wrk_cores_used") or 0) / per_core >= 0.9})
     return hits
+
+
+def describe_errors(r):
+    """ "12 error(s) in 3,456 requests: status (non-2xx/3xx) 10, read 2" from a wrk run's counts."""
+    d = r.get("error_detail") or {}
+    what = {"status": "status (non-2xx/3xx)", "connect": "connect", "read": "read", "write": "write",
+            "timeout": "timeout (> 5 s)"}
+    parts = [f"{what[k]} {d[k]:,}" for k in ("status", "connect", "read", "write", "timeout") if d.get(k)]
+    return f"{r['errors']:,} error(s) in {r.get('requests', 0):,} requests: " + ", ".join(parts)
+
+
+def failures(results):
+    """Every reason the run fails, as (where, why), in report order: a layout (or the nginx row) that did not
+    start, seed or finish; any wrk run, warm-ups included, with an error (a non-2xx/3xx answer, a socket error
+    or a timeout); a non-2xx/3xx answer in a layout's public request log (the requests wrk counted plus
+    seeding's and the events section's; start-up's readiness polls apart); a micro-benchmark that failed or a
+    case that reported an error; the events section's checks."""
+    out = []
+
+    def runs(where, warmup, measured):
+        if warmup and warmup.get("errors"):
+            out.append((f"{where}, warm-up at {warmup.get('conns', 64)} connections", describe_errors(warmup)))
+        for i, r in enumerate(measured):
+            if r.get("errors"):
+                out.append((f"{where}, run {i + 1}", describe_errors(r)))
+
+    L = results.get("layouts", {})
+    for n in LAYOUTS:
+        v = L.get(n)
+        if v is None:
+            continue
+        if v.get("error"):
+            out.append((n, "the layout failed: " + re.sub(r";? log[^:]*:$", "", v["error"].strip().splitlines()[0])
+                        + " (more in results.json and on stderr)"))
+        for wl, _ in WORKLOADS:
+            per = v.get("workloads", {}).get(wl, {})
+            warm = v.get("warmups", {}).get(wl)
+            if warm and warm.get("errors"):
+                runs(f"{n} {wl}", warm, [])
+            for c in sorted(per, key=int):
+                runs(f"{n} {wl} c={c}", None, per[c]["runs"])
+        st = v.get("public_statuses", {})
+        bad = {k: x for k, x in st.items() if k not in ("2xx", "3xx") and not k.startswith("ready ")}
+        if bad:
+            out.append((f"{n} request log", "non-2xx/3xx answers: " + ", ".join(f"{k} {x:,}" for k, x in
+                                                                              sorted(bad.items()))))
+    ng = results.get("nginx") or {}
+    if ng.get("error"):
+        out.append(("nginx reference", ng["error"].strip().splitlines()[0]))
+    runs("nginx reference: shop --threads 1", ng.get("shop_warmup"), ng.get("shop_runs", []))
+    runs("nginx reference: nginx", ng.get("nginx_warmup"), ng.get("nginx_runs", []))
+    if ng.get("nginx_runs") and ng.get("nginx_body_ok") is False:
+        out.append(("nginx reference: nginx", "its static file did not come back byte for byte"))
+    for key in ("micro", "micro_events"):
+        mi = results.get(key) or {}
+        if mi.get("failed"):
+            out.append((f"micro-benchmark ({key})", mi["skipped"].strip().splitlines()[0]))
+        for name, row in mi.get("rows", {}).items():
+            if "error" in row:
+                out.append((f"micro-benchmark {name}", row["error"]))
+    out += [("events", f) for f in ev.failures(results)]
+    return out
+
+
+def self_checks(results):
+    """The report's "Self-checks" section: what fails the run, and whether anything did."""
+    failed = results.get("failures", [])
+    md = ["## Self-checks\n"]
+    md.append("The run exits non-zero after writing this report when any of these fails: every layout (and the "
+              "nginx reference) started, was seeded and finished its workloads; every wrk run, warm-ups included, "
+              "had 0 errors (non-2xx/3xx answers, socket errors, timeouts; `POST /orders` included: products are "
+              "seeded with a stock of 10⁹, so a 409 out of stock cannot happen and counts as an error); every "
+              "layout's public request log has only 2xx/3xx answers besides start-up's readiness polls; the "
+              "micro-benchmarks ran without an error; the events checks below. Skipped parts (a tool or executable missing, said in a note above) "
+              "do not fail the run.\n")
+    if failed:
+        md.append(f"**FAILED ({len(failed)}):**\n")
+        md += [f"- **{where}:** {why}" for where, why in failed]
+        md.append("")
+    else:
+        md.append("**All passed.**\n")
+    return md
 
 
 def reading(results):
@@ -1138,10 +1230,13 @@ def write_report(results, out_dir):
     if wb:
         md.append(f"> **wrk used ≥ 90% of its core** in: {', '.join(wb)}. There the load generator may be the "
                   f"limit, and the requests/s of the faster layout is understated.\n")
+    if results.get("failures"):
+        md.append(f"> **This run FAILED {len(results['failures'])} self-check(s)**: see \"Self-checks\" below.\n")
     chart = results.get("chart")
     if chart:
         md.append(f"![requests/s, p99 latency and CPU per request by workload]({os.path.basename(chart)})\n")
 
+    md += self_checks(results)
     md.append("## Results\n")
     md.append(f"Median of {cfg['repeats']} run(s) of {cfg['duration']} s per row. Latency as measured by wrk from "
               f"each request's send (see the caveat below). *CPU s / 1k req*: user+system CPU seconds of every "
@@ -1270,7 +1365,7 @@ def write_report(results, out_dir):
     for n in LAYOUTS:
         v = L.get(n, {})
         st = v.get("public_statuses", {})
-        if any(k not in ("2xx", "3xx") for k in st):
+        if any(k not in ("2xx", "3xx") and not k.startswith("ready ") for k in st):
             bad.append(f"- {n}: responses by class in its public request log: "
                        + ", ".join(f"{k} {st[k]:,}" for k in sorted(st)))
             bad += [f"  - `{s}`" for s in v.get("non_2xx_samples", [])]
@@ -1404,6 +1499,7 @@ def main():
     if a.rerender:
         results = json.load(open(os.path.join(a.rerender, "results.json")))
         add_events_cost(results)
+        results["failures"] = failures(results)
         results["chart"] = os.path.join(a.rerender, "chart.png") if write_chart(
             results, os.path.join(a.rerender, "chart.png")) else None
         print(write_report(results, a.rerender))
@@ -1495,7 +1591,7 @@ def main():
                 raise
             except Exception as e:  # noqa: BLE001
                 log(f"nginx reference failed: {e}")
-                results["notes"].append(f"nginx reference failed: {str(e).splitlines()[0]}")
+                results.setdefault("nginx", {})["error"] = str(e)
                 rc = 1
         try:
             rc = peer.bench_peer(P, a, results, sys.modules[__name__]) or rc
@@ -1503,7 +1599,6 @@ def main():
             raise
         except Exception as e:  # noqa: BLE001
             log(f"peer row failed: {e}")
-            results["notes"].append(f"the peer row failed: {str(e).splitlines()[0]}")
             results.setdefault("peer", {})["error"] = str(e)
             rc = 1
         if not a.no_micro:
@@ -1531,6 +1626,7 @@ def main():
         layout.pop("tokens", None)
         if "seed" in layout:
             layout["seed"].pop("product_body", None)
+    results["failures"] = failures(results)
     report = write_report(results, a.out)
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1, default=str)
@@ -1553,16 +1649,20 @@ def main():
         print(line)
     for note in results["notes"]:
         print(f"note: {note}")
-    failed = ev.failures(results)
-    for f in failed:
-        print(f"FAILED: events: {f}")
-    if failed:
-        rc = 1
     q = quietness(results)
     if q:
         print(("WARNING: the machine was not quiet: " if q[1] else "quiet: ") + q[0])
     print(f"\nreport: {report}" + (f"\nchart:  {chart_path}" if how else "") +
           f"\n(total {results['config']['total_s']:.0f} s)")
+    sys.stdout.flush()
+    for where, why in results["failures"]:
+        print(f"bench: FAILED: {where}: {why}", file=sys.stderr)
+    if results["failures"]:
+        print(f"bench: the run FAILED its self-checks ({len(results['failures'])}; report section \"Self-checks\")",
+              file=sys.stderr)
+        rc = 1
+    elif rc:
+        print("bench: the run FAILED (see the notes above)", file=sys.stderr)
     return rc
 
 
