@@ -244,16 +244,46 @@ def reset_peak_rss(pids):
 
 
 def cores_ticks(cpus):
-    """(user+nice+system, steal) ticks of these CPUs since boot, from /proc/stat."""
-    busy = steal = 0
+    """Ticks of these CPUs since boot, from /proc/stat: {"busy": user+nice+system, "idle": idle+iowait,
+    "irq": irq+softirq (with IRQ time accounting, the kernel's network receive work, charged to no process),
+    "steal": taken by the hypervisor}."""
+    t = {"busy": 0, "idle": 0, "irq": 0, "steal": 0}
     with open("/proc/stat") as f:
         for line in f:
             name, *v = line.split()
             if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
-                v = [int(x) for x in v]
-                busy += v[0] + v[1] + v[2]
-                steal += v[7]
-    return busy, steal
+                v = [int(x) for x in v] + [0] * 8
+                t["busy"] += v[0] + v[1] + v[2]
+                t["idle"] += v[3] + v[4]
+                t["irq"] += v[5] + v[6]
+                t["steal"] += v[7]
+    return t
+
+
+def others_on(cpus, exclude):
+    """{pid: (name, CPU ticks)} of every process, kernel threads included, that may run on one of `cpus`, except
+    `exclude`: who else could take the server core. Races with exiting processes are ignored."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in exclude:
+            continue
+        try:
+            if not os.sched_getaffinity(int(d)) & cpus:
+                continue
+            with open(f"/proc/{d}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+            fields = rest.split()
+            out[int(d)] = (head.split("(", 1)[1], int(fields[11]) + int(fields[12]))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def top_others(before, after, wall, n=3):
+    """The `n` processes of others_on() that used the most CPU between two readings: [(name, share of a core)]."""
+    used = [(after[p][0], (after[p][1] - before.get(p, (None, 0))[1]) / CLK_TCK) for p in after]
+    used = sorted((x for x in used if x[1] > 0), key=lambda x: -x[1])[:n]
+    return [(name, round(sec / wall, 3)) for name, sec in used] if wall else []
 
 
 def cpu_list(cpus):
@@ -428,9 +458,11 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     layout.check_alive()
     pids = layout.pids
     hwm_ok = measure and reset_peak_rss(pids)
+    others_before = others_on(args.server_cpu_set, set(pids) | {os.getpid()}) if measure else {}
     before = {pid: cpu_ticks(pid) for pid in pids}
     threads_before = {pid: ev.thread_cpu(pid) for pid in pids} if measure else {}
     core_before = cores_ticks(args.server_cpu_set)
+    wrk_core_before = cores_ticks(args.wrk_cpu_set)
     t0 = time.monotonic()
     out_path = os.path.join(args.work, "wrk.out")
     if os.path.exists(out_path):
@@ -448,7 +480,10 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     after = {pid: cpu_ticks(pid) for pid in pids}
     threads_after = {pid: ev.thread_cpu(pid) for pid in pids} if measure else {}
     core_after = cores_ticks(args.server_cpu_set)
-    core_busy, core_steal = ((a - b) / CLK_TCK for a, b in zip(core_after, core_before))
+    wrk_core_after = cores_ticks(args.wrk_cpu_set)
+    others_after = others_on(args.server_cpu_set, set(pids) | {os.getpid()}) if measure else {}
+    core = {k: (core_after[k] - core_before[k]) / CLK_TCK for k in core_before}
+    wrk_core = {k: (wrk_core_after[k] - wrk_core_before[k]) / CLK_TCK for k in wrk_core_before}
     layout.check_alive()
     text = open(out_path).read() if os.path.exists(out_path) else ""
     m = re.search(r"^BENCH_JSON (\{.*\})$", text, re.M)
@@ -466,6 +501,7 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     deltas = {pr.bench_name: ev.thread_cpu_delta(threads_before[pr.pid], threads_after[pr.pid], CLK_TCK)
               for pr in layout.procs}
     hwm = {pr.bench_name: status_kib(pr.pid, "VmHWM") for pr in layout.procs} if hwm_ok else {}
+    n_server, n_wrk = len(args.server_cpu_set), len(args.wrk_cpu_set)
     return {
         "rps": requests / (r["duration_us"] / 1e6),
         "requests": requests,
@@ -477,11 +513,18 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
         "cpu_s": cpu, "cpu_by_proc": cpu_by_proc, "wall_s": wall,
         "cpu_by_thread": {k: v[0] for k, v in deltas.items()}, "sched_by_thread": {k: v[1] for k, v in deltas.items()},
         "cpu_util": cpu / wall if wall else None,
-        # Share of the server core(s) that other processes used during the run (user+system time not the
-        # layout's), and that the hypervisor took (steal). Either well above 0 means the machine was not quiet.
-        "foreign_core_share": max(0.0, core_busy - cpu) / wall / len(args.server_cpu_set) if wall else None,
-        "steal_share": core_steal / wall / len(args.server_cpu_set) if wall else None,
+        # Fairness, as shares of the server core(s) over the run's wall time: other processes' user+system time
+        # (the core's busy time not the layout's), the kernel's irq+softirq time (network receive work, charged to
+        # no process), the hypervisor's steal, and idle (the layout left the core unused: it was not saturated).
+        # Either of the first three well above 0 means the machine was not quiet.
+        "foreign_core_share": max(0.0, core["busy"] - cpu) / wall / n_server if wall else None,
+        "softirq_share": core["irq"] / wall / n_server if wall else None,
+        "steal_share": core["steal"] / wall / n_server if wall else None,
+        "server_idle_share": core["idle"] / wall / n_server if wall else None,
+        "foreign_top": top_others(others_before, others_after, wall),
+        # wrk's own CPU (its rusage) and its core's steal: a wrk near 1.0 of its core measures itself.
         "wrk_cores_used": wrk_cpu / wall if wall else None,
+        "wrk_core_steal_share": wrk_core["steal"] / wall / n_wrk if wall else None,
         "rss_mib": sum(hwm.values()) / 1024 if hwm else None,
         "rss_by_proc_mib": {k: v / 1024 for k, v in hwm.items()},
         "errors": errors,
@@ -490,12 +533,13 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
 
 
 METRICS = ["rps", "p50_ms", "p90_ms", "p99_ms", "cpu_s_per_1k", "rss_mib"]
+FAIRNESS = ["foreign_core_share", "softirq_share", "steal_share", "server_idle_share", "wrk_cores_used",
+            "wrk_core_steal_share"]
 
 
 def median_of(runs):
     out = {}
-    for k in METRICS + ["p999_ms", "cpu_util", "foreign_core_share", "steal_share", "wrk_cores_used",
-                        "bytes_per_response"]:
+    for k in METRICS + ["p999_ms", "cpu_util", "bytes_per_response"] + FAIRNESS:
         vals = [r[k] for r in runs if r.get(k) is not None]
         out[k] = statistics.median(vals) if vals else None
     out["errors"] = sum(r["errors"] for r in runs)
@@ -844,8 +888,80 @@ def quietness(results):
     worst = max(runs, key=lambda x: (x[1].get("foreign_core_share") or 0) + (x[1].get("steal_share") or 0))
     f_med, s_med = statistics.median(foreign), statistics.median(steal)
     text = (f"other processes used {f_med:.0%} of the server core during the median run (worst {max(foreign):.0%}, "
-            f"{worst[0]}), hypervisor steal {s_med:.0%} (worst {max(steal):.0%})")
+            f"{worst[0]}" + (f": {top_text(worst[1].get('foreign_top'))}" if worst[1].get("foreign_top") else "")
+            + f"), hypervisor steal {s_med:.0%} (worst {max(steal):.0%})")
     return text, (f_med + s_med) > 0.05 or (max(foreign) + max(steal)) > 0.25
+
+
+def top_text(top):
+    return ", ".join(f"{name} {share:.0%}" for name, share in (top or []))
+
+
+def fairness_rows(results):
+    """(workload label, conns, layout, median, runs) for every measured row, the nginx reference's included."""
+    L = results["layouts"]
+    for wl, label in WORKLOADS:
+        for c in results["config"]["conns"]:
+            for n in LAYOUTS:
+                x = L.get(n, {}).get("workloads", {}).get(wl, {}).get(str(c))
+                if x:
+                    yield label, c, n, x["median"], x["runs"]
+    ng = results.get("nginx") or {}
+    for k, name in (("shop", "shop --threads 1"), ("nginx", "nginx")):
+        if ng.get(k):
+            yield ("reference: static file" if k == "nginx" else "reference: GET /products/{id}"), 64, name, ng[k], \
+                ng.get(k + "_runs", [])
+
+
+def fairness(results):
+    """The report's "Fairness" section: per row, how the server core's time was shared out during the runs (the
+    layout, other processes, the kernel's irq+softirq, the hypervisor's steal, idle) and how busy wrk's core was."""
+    rows = list(fairness_rows(results))
+    if not rows:
+        return []
+    cfg = results["config"]
+    per_wrk = max(1, len(cfg["wrk_cpus"].split(",")))
+    n_server = max(1, len(cfg["server_cpus"].split(",")))
+
+    def pct(v):
+        return "–" if v is None else f"{v:.0%}" if v >= 0.01 or v == 0 else "<1%"
+
+    md = ["## Fairness\n"]
+    md.append(f"Each run's share of the server core (CPU {cfg['server_cpus']}) over its wall time, from `/proc/stat` "
+              f"and the layout's `/proc/PID/stat` (median over the row's runs): *layout*, the layout's processes; "
+              f"*others*, every other process (the rest of the core's user+system time); *irq*, the kernel's "
+              f"irq+softirq time, mostly the network receive work of the run's own connections (with IRQ time "
+              f"accounting it is charged to no process, so it is not in the layout's CPU per request); *steal*, "
+              f"taken by the hypervisor; *idle*, left unused: well above 0 the layout was not CPU-bound (it "
+              f"waited on round trips: always so at 1 connection). The five add up to about 100%. *wrk* is wrk's "
+              f"own CPU over its core(s) (CPU {cfg['wrk_cpus']}), with that core's steal: near 100% the load "
+              f"generator was the limit. *others, worst run*: the processes allowed on the server core that used "
+              f"the most CPU (on any core) during the row's run with the most *others*.\n")
+    others = [r.get("foreign_core_share") or 0 for *_, runs in rows for r in runs]
+    idle = [(m.get("server_idle_share") or 0, f"{n} {label} c={c}") for label, c, n, m, _ in rows]
+    wrk = [((m.get("wrk_cores_used") or 0) / per_wrk, f"{n} {label} c={c}") for label, c, n, m, _ in rows]
+    steal = [max(r.get("steal_share") or 0, r.get("wrk_core_steal_share") or 0) for *_, runs in rows for r in runs]
+    if others:
+        busy_idle = [x for x in idle if x[0] > 0.10 and not x[1].endswith("c=1")]
+        md.append(f"Summary over {len(others)} runs: other processes took a median {statistics.median(others):.0%} of "
+                  f"the server core (worst {max(others):.0%}); steal on either core median "
+                  f"{statistics.median(steal):.0%} (worst {max(steal):.0%}); wrk used at most "
+                  f"{max(w for w, _ in wrk):.0%} of its core ({max(wrk)[1]}). "
+                  + ("Server core idle more than 10% above 1 connection: " + ", ".join(
+                      f"{w} {v:.0%}" for v, w in busy_idle) + "." if busy_idle else
+                     "Above 1 connection the server core was never more than 10% idle: the layouts were CPU-bound.")
+                  + "\n")
+    md.append("| workload | conns | layout | layout | others | irq | steal | idle | wrk (steal) | others, worst run |")
+    md.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    for label, c, n, m, runs in rows:
+        worst = max(runs, key=lambda r: r.get("foreign_core_share") or 0) if runs else {}
+        wrk_share = (m.get("wrk_cores_used") or 0) / per_wrk if m.get("wrk_cores_used") is not None else None
+        md.append(f"| {label} | {c} | {n} | {pct((m.get('cpu_util') or 0) / n_server)} | "
+                  f"{pct(m.get('foreign_core_share'))} | {pct(m.get('softirq_share'))} | {pct(m.get('steal_share'))} | "
+                  f"{pct(m.get('server_idle_share'))} | {pct(wrk_share)} ({pct(m.get('wrk_core_steal_share'))}) | "
+                  f"{top_text(worst.get('foreign_top')) or '–'} |")
+    md.append("")
+    return md
 
 
 def wrk_bound(results):
@@ -1354,6 +1470,8 @@ def write_report(results, out_dir):
                     md.append(f"| {label} | {n} | " + " | ".join(proc_cell(s["cpu_by_proc_per_1k"], p) for p in procs) +
                               f" | {s['cpu_s_per_1k']:.3f} | " + (f"{m['cpu_s_per_1k']:.3f} |" if m else "– |"))
         md.append("")
+
+    md += fairness(results)
 
     md.append("## Reading\n")
     md.append(reading(results) + "\n")
