@@ -11,10 +11,14 @@
 #   options for experiments: --duration S, --warmup S, --repeats N, --conns 1,16,64, --products N, --users N,
 #     --layouts monolith,split,split2, --workloads health,product,list,order,mix, --no-nginx, --no-micro,
 #     --no-events, --no-peer, --events-samples N, --server-cpus LIST, --wrk-cpus LIST, --server-threads N
-#     (--threads for every shop process)
+#     (--threads for every shop process), --no-ladder (no cost ladder of one GetProduct), --ladder-only (only the
+#     ladder and the micro-benchmark its first steps come from; with --quick its cheap steps only)
 # Peer row: GET /products/{id} against a Moleculer app (bench/peer/moleculer, `npm ci` on first use), one
 # process and split over its TCP transporter; skipped with a note without node/npm (SHOP_BENCH_NODE=PATH picks
 # a node, SHOP_BENCH_NODE=none simulates none) or when the install fails.
+# Cost ladder: one GetProduct in process, through the HTTP pipeline, over loopback, through the gateway, and (full
+# run, with a Docker engine and the base image) container to container and Swarm task to task; whatever it makes
+# on the Docker engine is removed at the end, also on Ctrl-C.
 # Events (every layout): cancel -> stock back latency and the CPU events cost per order.
 # The run exits non-zero, after writing the report, when any request of any run errs (non-2xx/3xx, socket error,
 # timeout), a layout or step does not start or seed, or a cancel's stock is not back within API.md's 1 s; the
@@ -26,7 +30,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-quick=0 bin_dir="" out="$repo/bench/results" pass=()
+quick=0 bin_dir="" out="$repo/bench/results" pass=() shown=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; pass+=(--quick); shift ;;
@@ -34,9 +38,9 @@ while [ $# -gt 0 ]; do
     --out) mkdir -p "$2"; out=$(cd "$2" && pwd); shift 2 ;;
     --duration|--warmup|--repeats|--conns|--products|--users|--layouts|--workloads|--server-cpus|--wrk-cpus|--server-threads|--events-samples)
       [ $# -ge 2 ] || { echo "bench: $1 needs a value" >&2; exit 2; }
-      pass+=("$1" "$2"); shift 2 ;;
-    --no-nginx|--no-micro|--no-events|--no-peer) pass+=("$1"); shift ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      pass+=("$1" "$2"); shown+=("$1" "$2"); shift 2 ;;
+    --no-nginx|--no-micro|--no-events|--no-peer|--no-ladder|--ladder-only) pass+=("$1"); shown+=("$1"); shift ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -108,6 +112,12 @@ cleanup() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
+  # The cost ladder lists what it made on the Docker engine (compose project, stack, swarm) in this script and
+  # removes it when done; if the driver could not, it is undone here.
+  if [ -f "$work/ladder-cleanup.sh" ]; then
+    echo "bench: removing what the cost ladder left on the Docker engine" >&2
+    bash "$work/ladder-cleanup.sh" || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -116,6 +126,7 @@ trap 'cleanup; exit 143' TERM HUP
 
 command_line="bench/run.sh"
 [ $quick = 1 ] && command_line+=" --quick"
+[ ${#shown[@]} -gt 0 ] && command_line+=" ${shown[*]}"
 # Run in the background and wait, so that a signal to this script is handled at once.
 TMPDIR="$work" "$python" "$repo/bench/lib/bench.py" --bin-dir "$bin_dir" --out "$out" --work "$work" \
   --command "$command_line" ${pass[@]+"${pass[@]}"} ${notes[@]+"${notes[@]}"} &

@@ -22,6 +22,7 @@ import tempfile
 import time
 
 import events as ev  # bench/lib/events.py: the events section
+import ladder  # bench/lib/ladder.py: the cost ladder of one GetProduct
 import peer  # bench/lib/peer.py: the peer row (Moleculer)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,8 +55,8 @@ def log(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
-class Stop(Exception):
-    pass
+class Stop(BaseException):
+    """SIGTERM or SIGHUP: like KeyboardInterrupt, not an Exception, so that no `except Exception` swallows it."""
 
 
 def on_sigterm(signum, frame):
@@ -463,6 +464,7 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     threads_before = {pid: ev.thread_cpu(pid) for pid in pids} if measure else {}
     core_before = cores_ticks(args.server_cpu_set)
     wrk_core_before = cores_ticks(args.wrk_cpu_set)
+    both_before = cores_ticks(args.server_cpu_set | args.wrk_cpu_set)
     t0 = time.monotonic()
     out_path = os.path.join(args.work, "wrk.out")
     if os.path.exists(out_path):
@@ -481,6 +483,7 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     threads_after = {pid: ev.thread_cpu(pid) for pid in pids} if measure else {}
     core_after = cores_ticks(args.server_cpu_set)
     wrk_core_after = cores_ticks(args.wrk_cpu_set)
+    both_after = cores_ticks(args.server_cpu_set | args.wrk_cpu_set)
     others_after = others_on(args.server_cpu_set, set(pids) | {os.getpid()}) if measure else {}
     core = {k: (core_after[k] - core_before[k]) / CLK_TCK for k in core_before}
     wrk_core = {k: (wrk_core_after[k] - wrk_core_before[k]) / CLK_TCK for k in wrk_core_before}
@@ -523,7 +526,9 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
         "server_idle_share": core["idle"] / wall / n_server if wall else None,
         "foreign_top": top_others(others_before, others_after, wall),
         # wrk's own CPU (its rusage) and its core's steal: a wrk near 1.0 of its core measures itself.
-        "wrk_cores_used": wrk_cpu / wall if wall else None,
+        "wrk_cores_used": wrk_cpu / wall if wall else None, "wrk_cpu_s": wrk_cpu,
+        # irq+softirq seconds on the server's and wrk's cores together (the cost ladder's kernel share).
+        "irq_s": (both_after["irq"] - both_before["irq"]) / CLK_TCK,
         "wrk_core_steal_share": wrk_core["steal"] / wall / n_wrk if wall else None,
         "rss_mib": sum(hwm.values()) / 1024 if hwm else None,
         "rss_by_proc_mib": {k: v / 1024 for k, v in hwm.items()},
@@ -985,7 +990,7 @@ def failures(results):
     start, seed or finish; any wrk run, warm-ups included, with an error (a non-2xx/3xx answer, a socket error
     or a timeout); a non-2xx/3xx answer in a layout's public request log (the requests wrk counted plus
     seeding's and the events section's; start-up's readiness polls apart); a micro-benchmark that failed or a
-    case that reported an error; the events section's checks."""
+    case that reported an error; the events section's checks; the cost ladder's."""
     out = []
 
     def runs(where, warmup, measured):
@@ -1030,6 +1035,7 @@ def failures(results):
             if "error" in row:
                 out.append((f"micro-benchmark {name}", row["error"]))
     out += [("events", f) for f in ev.failures(results)]
+    out += [("cost ladder: " + where, why) for where, why in ladder.failures(results)]
     return out
 
 
@@ -1042,7 +1048,8 @@ def self_checks(results):
               "had 0 errors (non-2xx/3xx answers, socket errors, timeouts; `POST /orders` included: products are "
               "seeded with a stock of 10⁹, so a 409 out of stock cannot happen and counts as an error); every "
               "layout's public request log has only 2xx/3xx answers besides start-up's readiness polls; the "
-              "micro-benchmarks ran without an error; the events checks below. Skipped parts (a tool or executable missing, said in a note above) "
+              "micro-benchmarks ran without an error; the events checks below; the cost ladder's steps started "
+              "and their runs had 0 errors. Skipped parts (a tool or executable missing, said in a note above) "
               "do not fail the run.\n")
     if failed:
         md.append(f"**FAILED ({len(failed)}):**\n")
@@ -1320,6 +1327,46 @@ def proc_cell(by, service):
     return f"{total:.3f} (" + " + ".join(f"{by[k]:.3f}" for k in inst) + ")"
 
 
+def micro_section(results):
+    cfg = results["config"]
+    md = []
+    mi = results.get("micro", {})
+    md.append("### Micro-benchmark: one call in process vs over HTTP\n")
+    if mi.get("rows"):
+        md.append("Google Benchmark (`shop-bench-products`, bench/micro/products_bench.cpp), benchmark on CPU "
+                  f"{cfg['wrk_cpus']}, services on CPU {cfg['server_cpus']}, 1,000 products, random ids; "
+                  + (f"median of {cfg['micro_repetitions']} repetitions." if cfg["micro_repetitions"] > 1 else
+                     "one repetition.") + " *Remote* cases run against a live shop-products (and the shop-users it "
+                  "takes its token keys from) started by the benchmark, logging at `warn`. Each case calls the "
+                  "module as it is: if it caches products (it does at the time of writing), the in-process "
+                  "call is a cache hit after the first pass over the ids, and so is the service's lookup. "
+                  "Debian's libbenchmark prints that it was built as DEBUG: that concerns the library's own "
+                  "bookkeeping, not the code measured.\n")
+        md.append("| case | what | wall µs per call | CPU µs per call (benchmark process) | shop-products CPU µs "
+                  "per call | p50 / p99 µs |")
+        md.append("|---|---|---:|---:|---:|---:|")
+        what = {"InProcess/GetProduct": "`products::MakeService(db)->GetProduct(id)`",
+                "InProcess/AppHandle": "`GET /products/{id}` through `http::App::Handle`, no socket",
+                "Remote/GetProduct": "`products::MakeHttpClient(...)->GetProduct(id)`",
+                "Remote/HealthLive": "`http::Client` GET `/health/live` (round-trip floor)"}
+        for name, v in mi["rows"].items():
+            if "error" in v:
+                md.append(f"| {name} | {what.get(name, '')} | error: {v['error']} | | | |")
+            else:
+                pct = f"{v['p50_us']:.0f} / {v['p99_us']:.0f}" if "p50_us" in v and "p99_us" in v else "–"
+                md.append(f"| {name} | {what.get(name, '')} | {v['real_us']:.2f} | {v['cpu_us']:.2f} | "
+                          f"{fmt2(v.get('server_cpu_us'))} | {pct} |")
+        rows = mi["rows"]
+        if "Remote/GetProduct" not in rows:
+            md.append("\nThe remote cases are built only with `-DSHOP_SPLIT=ON` once `products::MakeHttpClient` "
+                      "links; this build has the in-process cases only.")
+        md.append("")
+    else:
+        md.append(f"Skipped: {mi.get('skipped', 'not run')}\n")
+
+    return md
+
+
 def write_report(results, out_dir):
     cfg, L = results["config"], results["layouts"]
     md = []
@@ -1353,6 +1400,10 @@ def write_report(results, out_dir):
         md.append(f"![requests/s, p99 latency and CPU per request by workload]({os.path.basename(chart)})\n")
 
     md += self_checks(results)
+    if cfg.get("ladder_only"):  # --ladder-only: no layouts were run
+        md += micro_section(results)
+        md += ladder_section(results)
+        return finish_report(md, cfg, out_dir)
     md.append("## Results\n")
     md.append(f"Median of {cfg['repeats']} run(s) of {cfg['duration']} s per row. Latency as measured by wrk from "
               f"each request's send (see the caveat below). *CPU s / 1k req*: user+system CPU seconds of every "
@@ -1419,39 +1470,7 @@ def write_report(results, out_dir):
 
     md += peer.report_section(results, sys.modules[__name__])
 
-    mi = results.get("micro", {})
-    md.append("### Micro-benchmark: one call in process vs over HTTP\n")
-    if mi.get("rows"):
-        md.append("Google Benchmark (`shop-bench-products`, bench/micro/products_bench.cpp), benchmark on CPU "
-                  f"{cfg['wrk_cpus']}, services on CPU {cfg['server_cpus']}, 1,000 products, random ids; "
-                  + (f"median of {cfg['micro_repetitions']} repetitions." if cfg["micro_repetitions"] > 1 else
-                     "one repetition.") + " *Remote* cases run against a live shop-products (and the shop-users it "
-                  "takes its token keys from) started by the benchmark, logging at `warn`. Each case calls the "
-                  "module as it is: if it caches products (it does at the time of writing), the in-process "
-                  "call is a cache hit after the first pass over the ids, and so is the service's lookup. "
-                  "Debian's libbenchmark prints that it was built as DEBUG: that concerns the library's own "
-                  "bookkeeping, not the code measured.\n")
-        md.append("| case | what | wall µs per call | CPU µs per call (benchmark process) | shop-products CPU µs "
-                  "per call | p50 / p99 µs |")
-        md.append("|---|---|---:|---:|---:|---:|")
-        what = {"InProcess/GetProduct": "`products::MakeService(db)->GetProduct(id)`",
-                "InProcess/AppHandle": "`GET /products/{id}` through `http::App::Handle`, no socket",
-                "Remote/GetProduct": "`products::MakeHttpClient(...)->GetProduct(id)`",
-                "Remote/HealthLive": "`http::Client` GET `/health/live` (round-trip floor)"}
-        for name, v in mi["rows"].items():
-            if "error" in v:
-                md.append(f"| {name} | {what.get(name, '')} | error: {v['error']} | | | |")
-            else:
-                pct = f"{v['p50_us']:.0f} / {v['p99_us']:.0f}" if "p50_us" in v and "p99_us" in v else "–"
-                md.append(f"| {name} | {what.get(name, '')} | {v['real_us']:.2f} | {v['cpu_us']:.2f} | "
-                          f"{fmt2(v.get('server_cpu_us'))} | {pct} |")
-        rows = mi["rows"]
-        if "Remote/GetProduct" not in rows:
-            md.append("\nThe remote cases are built only with `-DSHOP_SPLIT=ON` once `products::MakeHttpClient` "
-                      "links; this build has the in-process cases only.")
-        md.append("")
-    else:
-        md.append(f"Skipped: {mi.get('skipped', 'not run')}\n")
+    md += micro_section(results)
 
     splits = [n for n in SPLIT_PRODUCTS if L.get(n, {}).get("workloads")]
     if splits:
@@ -1478,6 +1497,8 @@ def write_report(results, out_dir):
 
     md += ev.report_section(results, LAYOUTS, "In the split layouts that includes nats-server, like every figure of "
                                               "the results table.")
+
+    md += ladder_section(results)
 
     bad = []
     for n in LAYOUTS:
@@ -1537,6 +1558,19 @@ def write_report(results, out_dir):
   after. Everything listens on 127.0.0.1; every load is bounded by wrk's `-d` and a hard timeout; every process
   started is stopped at exit, also on Ctrl-C.
 """)
+    return finish_report(md, cfg, out_dir)
+
+
+def ladder_section(results):
+    """The cost ladder's section; a rendering bug there must not cost the rest of the report."""
+    try:
+        return ladder.report_section(results)
+    except Exception as e:  # noqa: BLE001
+        log(f"the cost ladder's report section failed: {e!r}")
+        return ["## Cost ladder: one GetProduct\n", f"Could not be written: `{e!r}`; the figures are in results.json.\n"]
+
+
+def finish_report(md, cfg, out_dir):
     md.append("## Reproduce\n")
     md.append(f"```sh\n{cfg['command']}\n```\n\nRaw figures (every run): `results.json` beside this report.\n")
     path = os.path.join(out_dir, "report.md")
@@ -1608,6 +1642,9 @@ def main():
                     help="a micro-benchmark executable that did not build (run.sh)")
     ap.add_argument("--no-events", action="store_true", help="no events section (cancel latency, cost per order)")
     ap.add_argument("--events-samples", type=int, help="cancel -> stock back samples per layout (50; full run 300)")
+    ap.add_argument("--no-ladder", action="store_true", help="no cost ladder of one GetProduct")
+    ap.add_argument("--ladder-only", action="store_true",
+                    help="only the cost ladder (and the micro-benchmark its first steps come from)")
     ap.add_argument("--server-threads", type=int, default=0, help="--threads for every shop process (default: theirs)")
     ap.add_argument("--server-cpus")
     ap.add_argument("--wrk-cpus")
@@ -1624,6 +1661,10 @@ def main():
         return 0
     if not (a.bin_dir and a.out and a.work):
         ap.error("--bin-dir, --out and --work are needed")
+    if a.ladder_only and a.no_ladder:
+        ap.error("--ladder-only and --no-ladder contradict each other")
+    if a.ladder_only:
+        a.layouts, a.no_events, a.no_nginx = "", True, True
 
     q = a.quick
     a.duration = a.duration or (2 if q else 5)
@@ -1637,7 +1678,7 @@ def main():
     a.micro_repetitions = 1 if q else 3
     a.events_samples = a.events_samples or (50 if q else 300)
     a.workloads = a.workloads.split(",")
-    unknown = [n for n in a.layouts.split(",") if n not in LAYOUTS]
+    unknown = [n for n in a.layouts.split(",") if n and n not in LAYOUTS]
     if unknown:
         ap.error(f"unknown layout(s) {', '.join(unknown)}; known: {', '.join(LAYOUTS)}")
     a.nats_server = shutil.which("nats-server") or (
@@ -1671,7 +1712,7 @@ def main():
             "micro_repetitions": a.micro_repetitions, "command": a.command, "server_threads": a.server_threads,
             "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
             "split_products": SPLIT_PRODUCTS, "nats_server": a.nats_server, "nats_version": nats_version(a.nats_server),
-            "no_events": a.no_events, "events_samples": a.events_samples,
+            "no_events": a.no_events, "events_samples": a.events_samples, "ladder_only": a.ladder_only,
         },
         "layouts": {}, "notes": list(a.note),
     }
@@ -1723,6 +1764,8 @@ def main():
             bench_micro(P, a, results)
         elif not a.no_events:
             results["micro_events"] = {"skipped": "--no-micro"}
+        if not a.no_ladder:
+            ladder.run(sys.modules[__name__], P, a, results, log)
     except (KeyboardInterrupt, Stop) as e:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the clean-up finish
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -1763,7 +1806,7 @@ def main():
             print(f"micro {name}: {v['cpu_us']:.1f} µs CPU per order")
     for line in peer.summary_lines(results):
         print(line)
-    for line in ev.summary_lines(results, LAYOUTS):
+    for line in ev.summary_lines(results, LAYOUTS) + ladder.summary_lines(results):
         print(line)
     for note in results["notes"]:
         print(f"note: {note}")
