@@ -3,7 +3,7 @@
 # NATS registry) under identical load and writes a report.
 #   bench/run.sh [--quick] [--bin-dir DIR] [--out DIR] [options]
 #     --quick        about two minutes: 1,000 products, 100 users, 16 connections, 2 s runs, 1 repeat
-#                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~16 min)
+#                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~16 min, plus ~2.5 for the cost ladder)
 #     --bin-dir DIR  use these executables (shop; shop-users, shop-products, shop-orders, shop-gateway for
 #                    the split layouts; shop-bench-products, shop-bench-events for the micro-benchmarks)
 #                    instead of building them in build-bench/
