@@ -1036,6 +1036,7 @@ def failures(results):
                 out.append((f"micro-benchmark {name}", row["error"]))
     out += [("events", f) for f in ev.failures(results)]
     out += [("cost ladder: " + where, why) for where, why in ladder.failures(results)]
+    out += peer.failures(results)
     return out
 
 

@@ -324,6 +324,22 @@ def all_runs(results):
                 yield f"moleculer-{mode} product c={c}", r
 
 
+def failures(results):
+    """(where, why) for the self-checks: the peer row or one of its modes failed, or one of its runs had errors.
+    A skip (no Node.js, a failed install) is a note, not a failure."""
+    out = []
+    peer = results.get("peer", {})
+    if peer.get("error"):
+        out.append(("peer row", peer["error"].strip().splitlines()[0]))
+    for mode, v in peer.get("modes", {}).items():
+        if v.get("error"):
+            out.append((f"peer row: moleculer-{mode}", v["error"].strip().splitlines()[0]))
+    for where, r in all_runs(results):
+        if r.get("errors"):
+            out.append((f"peer row: {where}", f"{r['errors']} errors"))
+    return out
+
+
 def rows(results, c):
     """(key, label, processes, median) of the four rows at `c` connections; median None where not measured."""
     L, peer = results["layouts"], results.get("peer", {})
