@@ -5,6 +5,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <cctype>
 #include <functional>
+#include <optional>
 
 namespace shop::http {
 namespace {
@@ -76,7 +77,8 @@ struct WireParser<kRequest>::Impl {
   using BeastParser = bhttp::parser<kRequest, bhttp::string_body>;
 
   WireLimits limits;
-  BeastParser parser;
+  std::optional<BeastParser> parser_storage;  // emplaced again for each message (Beast's parser has no reset)
+  BeastParser& parser;
   Message message;
   WireError error;
   bool failed = false;
@@ -87,11 +89,7 @@ struct WireParser<kRequest>::Impl {
   std::uint64_t framing_allowance = 0;
   std::function<void(std::uint64_t, std::string_view, beast::error_code&)> on_chunk;
 
-  explicit Impl(const WireLimits& l) : limits(l) {
-    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
-    parser.body_limit(limits.max_body_bytes);
-    // Not eager until the header is taken: the fields must be read before any trailer joins them.
-    parser.eager(false);
+  explicit Impl(const WireLimits& l) : limits(l), parser(parser_storage.emplace()) {
     on_chunk = [this](std::uint64_t size, std::string_view extensions, beast::error_code& ec) {
       framing_allowance += 16 + 2 * size;
       // Beast lets a quoted chunk-ext-val hold any byte but '"', a bare LF among them, which a proxy
@@ -101,7 +99,28 @@ struct WireParser<kRequest>::Impl {
         if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) ec = bhttp::error::bad_chunk_extension;
       }
     };
+    Configure();
+  }
+
+  void Configure() {
+    parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
+    parser.body_limit(limits.max_body_bytes);
+    // Not eager until the header is taken: the fields must be read before any trailer joins them.
+    parser.eager(false);
     parser.on_chunk_header(on_chunk);
+  }
+
+  void Reset() {
+    parser_storage.emplace();  // the same object: `parser` still refers to it
+    Configure();
+    message = Message();
+    error = WireError();
+    failed = false;
+    header_done = false;
+    keep_alive = false;
+    header_bytes = 0;
+    body_wire_bytes = 0;
+    framing_allowance = 0;
   }
 
   void Fail(int status, std::string_view code, std::string detail) {
@@ -256,6 +275,11 @@ void WireParser<kRequest>::LineTooLong() {
   } else {
     s.Fail(413, "payload_too_large", "a chunk-size line or the trailer section of the body is too long");
   }
+}
+
+template <bool kRequest>
+void WireParser<kRequest>::Reset() {
+  impl_->Reset();
 }
 
 template <bool kRequest>

@@ -62,6 +62,9 @@ class WireParser {
   void FeedEof();
   /// The caller's buffer is full and the parser needs more: a header or chunk line beyond the limits.
   void LineTooLong();
+  /// Starts the next message on the same connection, as a new parser with the same limits would, but
+  /// keeping this one's memory (a keep-alive connection parses every request with one parser).
+  void Reset();
 
   bool header_done() const;  ///< the header section is complete and accepted
   bool done() const;         ///< the whole message is complete
