@@ -25,12 +25,13 @@ void Mount(http::App& app, std::vector<Upstream> upstreams) {
     const std::string_view path = ctx.request.Path();
     for (const Upstream& upstream : *table) {
       if (!Owns(upstream, path)) continue;
+      // `table` lives as long as the App, which outlives every request.
       upstream.client->Send(ctx.request, SafeToRepeat(ctx.request),
-                            [respond = std::move(respond), name = upstream.name](
+                            [respond = std::move(respond), &upstream](
                                 std::expected<http::Response, http::CallError> response) {
                               if (!response) {
                                 respond(http::Problem(503, "dependency_unavailable",
-                                                      "the " + name + " service " +
+                                                      "the " + upstream.name + " service " +
                                                           std::string(http::Describe(response.error()))));
                                 return;
                               }

@@ -10,9 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <charconv>
 #include <optional>
 #include <random>
@@ -34,43 +32,136 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
-/// A keep-alive connection of one event loop, with what it received beyond the last response.
+/// A keep-alive connection of one event loop: a non-blocking socket, what it received beyond the last
+/// response, and the parser and request buffer it reuses for every call.
 struct Pooled {
-  std::unique_ptr<beast::tcp_stream> stream;
+  std::unique_ptr<tcp::socket> socket;
   beast::flat_buffer buffer;
+  std::unique_ptr<ResponseParser> parser;
+  std::string wire;
   Clock::time_point last_used = Clock::now();
 };
 
-/// This event loop's idle connections per endpoint (one loop per server thread, so thread_local is
-/// per loop, and no lock is needed).
-struct LoopPools {
+/// One attempt's deadline, as its loop's sweep sees it: in a list per loop, so that starting and ending
+/// an attempt costs a link and an unlink, where an Asio timer per operation cost a timer-queue insert,
+/// a cancel and a cancelled handler each (about a tenth of the gateway's instructions, callgrind).
+struct Deadline {
+  Clock::time_point at;
+  tcp::socket* socket = nullptr;  // closed when `at` passes
+  bool expired = false;
+  Deadline* prev = nullptr;
+  Deadline* next = nullptr;
+};
+
+/// This event loop's idle connections per endpoint and its attempts' deadlines (one loop per server
+/// thread, so thread_local is per loop, and no lock is needed).
+struct LoopState {
   struct Pool {
     std::shared_ptr<Endpoint> endpoint;
     std::vector<Pooled> idle;
   };
   std::unordered_map<std::uint64_t, Pool> by_endpoint;
   std::uint64_t seen_removal_epoch = 0;
+
+  Deadline deadlines;  // sentinel of a circular list
+  std::unique_ptr<asio::steady_timer> timer;
+  Clock::time_point timer_at = Clock::time_point::max();  // max: not armed
+
+  LoopState() { deadlines.prev = deadlines.next = &deadlines; }
+  LoopState(const LoopState&) = delete;
+  LoopState& operator=(const LoopState&) = delete;
+  /// At thread exit; coroutines still suspended on the loop are destroyed later, with the io_context:
+  /// their deadlines must not reach back into this list then.
+  ~LoopState() {
+    for (Deadline* d = deadlines.next; d != &deadlines;) {
+      Deadline* next = d->next;
+      d->prev = d->next = nullptr;
+      d = next;
+    }
+  }
+
+  void Link(Deadline& d, asio::io_context& loop) {
+    d.prev = deadlines.prev;
+    d.next = &deadlines;
+    deadlines.prev->next = &d;
+    deadlines.prev = &d;
+    if (d.at < timer_at) Arm(loop, d.at);
+  }
+  static void Unlink(Deadline& d) {
+    if (!d.next) return;
+    d.prev->next = d.next;
+    d.next->prev = d.prev;
+    d.prev = d.next = nullptr;
+  }
+
+  /// The timer fires at the earliest deadline; attempts that end before it just leave the list.
+  void Arm(asio::io_context& loop, Clock::time_point at) {
+    if (!timer) timer = std::make_unique<asio::steady_timer>(loop);
+    timer_at = at;
+    timer->expires_at(at);
+    timer->async_wait([this, &loop](const boost::system::error_code& ec) {
+      if (ec) return;  // re-armed for an earlier deadline, or the loop is going away
+      Sweep(loop);
+    });
+  }
+
+  void Sweep(asio::io_context& loop) {
+    const auto now = Clock::now();
+    Clock::time_point next = Clock::time_point::max();
+    for (Deadline* d = deadlines.next; d != &deadlines; d = d->next) {
+      if (d->expired) continue;
+      if (d->at <= now) {
+        d->expired = true;
+        boost::system::error_code ignored;
+        if (d->socket) d->socket->close(ignored);  // its pending operation ends with an error
+      } else {
+        next = std::min(next, d->at);
+      }
+    }
+    timer_at = Clock::time_point::max();
+    if (next != Clock::time_point::max()) Arm(loop, next);
+  }
 };
 
-LoopPools& Pools() {
-  thread_local LoopPools pools;
+LoopState& Loop() {
+  thread_local LoopState state;
   const std::uint64_t epoch = EndpointRemovalEpoch();
-  if (epoch != pools.seen_removal_epoch) {
-    pools.seen_removal_epoch = epoch;
-    // Connections to instances that left the registry are closed (their streams destroyed).
-    std::erase_if(pools.by_endpoint, [](const auto& entry) { return entry.second.endpoint->removed.load(); });
+  if (epoch != state.seen_removal_epoch) {
+    state.seen_removal_epoch = epoch;
+    // Connections to instances that left the registry are closed (their sockets destroyed).
+    std::erase_if(state.by_endpoint, [](const auto& entry) { return entry.second.endpoint->removed.load(); });
   }
-  return pools;
+  return state;
 }
+
+/// An attempt's place in its loop's deadline list, for as long as it lives.
+class DeadlineScope {
+ public:
+  DeadlineScope(LoopState& state, asio::io_context& loop) : state_(state), loop_(loop) {}
+  ~DeadlineScope() { LoopState::Unlink(deadline_); }
+  DeadlineScope(const DeadlineScope&) = delete;
+  DeadlineScope& operator=(const DeadlineScope&) = delete;
+
+  /// Closes `socket` once `timeout` has passed from now, unless Set again first.
+  void Set(tcp::socket& socket, std::chrono::milliseconds timeout) {
+    LoopState::Unlink(deadline_);
+    deadline_.at = Clock::now() + timeout;
+    deadline_.socket = &socket;
+    deadline_.expired = false;
+    state_.Link(deadline_, loop_);
+  }
+  bool expired() const { return deadline_.expired; }
+
+ private:
+  LoopState& state_;
+  asio::io_context& loop_;
+  Deadline deadline_;
+};
 
 struct AttemptResult {
   std::expected<Response, CallError> response = std::unexpected(CallError::kUnavailable);
   bool sent = false;  ///< false: no connection could be made, the request never left
 };
-
-CallError FromError(const boost::system::error_code& ec) {
-  return ec == beast::error::timeout ? CallError::kTimeout : CallError::kUnavailable;
-}
 
 }  // namespace
 
@@ -83,98 +174,84 @@ struct AsyncClient::Impl {
   WireLimits limits;
   std::atomic<std::uint64_t> round_robin{0};
 
-  /// One call in flight: everything its coroutine needs, owned by it.
+  /// One call in flight: everything its coroutine needs, owned by its frame.
   struct Call {
     std::shared_ptr<Impl> impl;
-    Request request;
+    const Request* request;  // alive until `done` is called
     bool safe_to_repeat = false;
     std::string request_id;
     std::string traceparent;
     Completion done;
   };
 
-  std::optional<Pooled> TakeIdle(const std::shared_ptr<Endpoint>& endpoint) {
-    auto& pools = Pools().by_endpoint;
-    auto it = pools.find(endpoint->id);
-    if (it == pools.end()) return std::nullopt;
+  std::optional<Pooled> TakeIdle(LoopState& state, const std::shared_ptr<Endpoint>& endpoint) {
+    auto it = state.by_endpoint.find(endpoint->id);
+    if (it == state.by_endpoint.end()) return std::nullopt;
     auto& idle = it->second.idle;
+    const auto now = Clock::now();
     while (!idle.empty()) {
       Pooled c = std::move(idle.back());
       idle.pop_back();
-      if (Clock::now() - c.last_used < options.max_idle) return c;
+      if (now - c.last_used < options.max_idle) return c;
     }
     return std::nullopt;
   }
 
-  void PutIdle(const std::shared_ptr<Endpoint>& endpoint, Pooled c) {
-    auto& pool = Pools().by_endpoint[endpoint->id];
+  void PutIdle(LoopState& state, const std::shared_ptr<Endpoint>& endpoint, Pooled c) {
+    auto& pool = state.by_endpoint[endpoint->id];
     if (!pool.endpoint) pool.endpoint = endpoint;
     c.last_used = Clock::now();
     pool.idle.push_back(std::move(c));
   }
 
-  asio::awaitable<std::expected<Pooled, CallError>> Connect(asio::io_context& loop, const Endpoint& endpoint) {
+  asio::awaitable<std::expected<Pooled, CallError>> Connect(asio::io_context& loop, LoopState& state,
+                                                            const Endpoint& endpoint) {
     Pooled c;
-    c.stream = std::make_unique<beast::tcp_stream>(loop);
-    c.stream->expires_after(options.connect_timeout);
+    c.socket = std::make_unique<tcp::socket>(loop);
+    c.parser = std::make_unique<ResponseParser>(limits);
+    DeadlineScope deadline(state, loop);
+    deadline.Set(*c.socket, options.connect_timeout);
     std::uint16_t port = 0;
     std::from_chars(endpoint.port.data(), endpoint.port.data() + endpoint.port.size(), port);
     boost::system::error_code ec;
     const asio::ip::address address = asio::ip::make_address(endpoint.host, ec);
     if (!ec) {
-      auto [connect_ec] = co_await c.stream->async_connect(tcp::endpoint(address, port), kUseTuple);
+      auto [connect_ec] = co_await c.socket->async_connect(tcp::endpoint(address, port), kUseTuple);
       ec = connect_ec;
     } else {
       // A name (compose, Swarm): resolved per connection, which pooling makes rare.
       tcp::resolver resolver(loop);
       auto [resolve_ec, results] = co_await resolver.async_resolve(endpoint.host, endpoint.port, kUseTuple);
-      if (resolve_ec) co_return std::unexpected(CallError::kUnavailable);
-      auto [connect_ec, ignored] = co_await c.stream->async_connect(results, kUseTuple);
-      ec = connect_ec;
+      if (resolve_ec) co_return std::unexpected(deadline.expired() ? CallError::kTimeout : CallError::kUnavailable);
+      for (const auto& entry : results) {
+        c.socket->close(ec);
+        c.socket->open(entry.endpoint().protocol(), ec);
+        if (ec) continue;
+        deadline.Set(*c.socket, options.connect_timeout);
+        auto [connect_ec] = co_await c.socket->async_connect(entry.endpoint(), kUseTuple);
+        ec = connect_ec;
+        if (!ec || deadline.expired()) break;
+      }
     }
-    if (ec) co_return std::unexpected(FromError(ec));
-    c.stream->socket().set_option(tcp::no_delay(true), ec);
+    if (ec) co_return std::unexpected(deadline.expired() ? CallError::kTimeout : CallError::kUnavailable);
+    c.socket->set_option(tcp::no_delay(true), ec);
+    c.socket->non_blocking(true, ec);
+    if (ec) co_return std::unexpected(CallError::kUnavailable);
     co_return c;
-  }
-
-  /// Reads one response; the stream's deadline is already set.
-  asio::awaitable<std::expected<Response, CallError>> ReadResponse(Pooled& c, bool& got_some, bool& keep_alive) {
-    ResponseParser parser(limits);
-    const std::size_t max_buffered = limits.max_buffered_bytes();
-    while (true) {
-      const ReadState state = FeedBuffered(parser, c.buffer, max_buffered);
-      if (state == ReadState::kFailed) co_return std::unexpected(CallError::kBadResponse);
-      if (state == ReadState::kDone) break;
-      const std::size_t room = std::min<std::size_t>(16 * 1024, max_buffered - c.buffer.size());
-      auto [ec, n] = co_await c.stream->async_read_some(c.buffer.prepare(room), kUseTuple);
-      if (!ec) {
-        got_some = got_some || n > 0;
-        c.buffer.commit(n);
-        continue;
-      }
-      if (ec == asio::error::eof) {
-        // Closed before a whole response. (Beast would call an empty stream a complete message.)
-        if (!parser.got_some()) co_return std::unexpected(CallError::kUnavailable);
-        parser.FeedEof();
-        if (!parser.done()) co_return std::unexpected(CallError::kUnavailable);
-        break;
-      }
-      co_return std::unexpected(FromError(ec));
-    }
-    keep_alive = parser.keep_alive();
-    co_return EndToEnd(std::move(parser.message()));
   }
 
   /// One attempt on `endpoint`. A pooled connection the server has meanwhile closed is replaced
   /// once, transparently: the request never reached the application.
-  asio::awaitable<AttemptResult> Attempt(asio::io_context& loop, std::shared_ptr<Endpoint> endpoint, std::string wire) {
+  asio::awaitable<AttemptResult> Attempt(asio::io_context& loop, LoopState& state, std::shared_ptr<Endpoint> endpoint,
+                                         const Call& call) {
     AttemptResult result;
+    const std::size_t max_buffered = limits.max_buffered_bytes();
     for (int round = 0;; ++round) {
       std::optional<Pooled> c;
-      if (round == 0) c = TakeIdle(endpoint);
+      if (round == 0) c = TakeIdle(state, endpoint);
       const bool reused = c.has_value();
       if (!c) {
-        auto fresh = co_await Connect(loop, *endpoint);
+        auto fresh = co_await Connect(loop, state, *endpoint);
         if (!fresh) {
           result.response = std::unexpected(fresh.error());
           co_return result;
@@ -182,48 +259,103 @@ struct AsyncClient::Impl {
         c = std::move(*fresh);
       }
       result.sent = true;
-      c->stream->expires_after(std::chrono::milliseconds(settings->request_timeout_ms.load(std::memory_order_relaxed)));
-      auto [write_ec, written] = co_await asio::async_write(*c->stream, asio::buffer(wire), kUseTuple);
-      if (write_ec == beast::error::timeout) {
+      tcp::socket& socket = *c->socket;
+      DeadlineScope deadline(state, loop);
+      deadline.Set(socket, std::chrono::milliseconds(settings->request_timeout_ms.load(std::memory_order_relaxed)));
+      c->wire.clear();
+      AppendRequest(c->wire, *call.request, endpoint->host_port, call.request_id, call.traceparent);
+
+      // Written at once when the socket takes it (the usual case), else by waiting.
+      boost::system::error_code write_ec;
+      const std::size_t written = socket.write_some(asio::buffer(c->wire), write_ec);
+      if (write_ec == asio::error::would_block || (!write_ec && written < c->wire.size())) {
+        const std::size_t from = write_ec ? 0 : written;
+        auto [ec, n] = co_await asio::async_write(socket, asio::buffer(c->wire.data() + from, c->wire.size() - from),
+                                                  kUseTuple);
+        write_ec = ec;
+      }
+      if (deadline.expired()) {
         result.response = std::unexpected(CallError::kTimeout);
         co_return result;
       }
-      // A broken write is not yet a failure: the server may have answered and closed while the request
-      // was still going out (a 413 for what the caller sent). Read that answer if it is there.
+
+      // Read the answer. After a clean write it cannot be there before its readiness edge: wait for that
+      // first (no read that finds nothing). A broken write is not yet a failure: the server may have
+      // answered and closed while the request was still going out (a 413 for what the caller sent), so
+      // read what is there.
+      ResponseParser& parser = *c->parser;
+      parser.Reset();
+      bool wait_first = !write_ec;
       bool got_some = false;
-      bool keep_alive = false;
-      auto response = co_await ReadResponse(*c, got_some, keep_alive);
-      if (write_ec) keep_alive = false;
-      if (!response) {
-        if (reused && !got_some && response.error() != CallError::kTimeout) continue;
-        result.response = write_ec ? std::unexpected(CallError::kUnavailable) : std::move(response);
+      std::expected<void, CallError> read = {};
+      while (true) {
+        const ReadState state_now = FeedBuffered(parser, c->buffer, max_buffered);
+        if (state_now == ReadState::kFailed) {
+          read = std::unexpected(CallError::kBadResponse);
+          break;
+        }
+        if (state_now == ReadState::kDone) break;
+        if (!wait_first) {
+          const std::size_t room = std::min<std::size_t>(16 * 1024, max_buffered - c->buffer.size());
+          boost::system::error_code ec;
+          const std::size_t n = socket.read_some(c->buffer.prepare(room), ec);
+          if (!ec) {
+            got_some = true;
+            c->buffer.commit(n);
+            wait_first = n < room;  // drained, and nothing yielded since: its next edge is still to come
+            continue;
+          }
+          if (ec == asio::error::eof) {
+            // Closed before a whole response. (Beast would call an empty stream a complete message.)
+            if (!parser.got_some()) {
+              read = std::unexpected(CallError::kUnavailable);
+              break;
+            }
+            parser.FeedEof();
+            if (!parser.done()) read = std::unexpected(CallError::kUnavailable);
+            break;
+          }
+          if (ec != asio::error::would_block) {
+            read = std::unexpected(deadline.expired() ? CallError::kTimeout : CallError::kUnavailable);
+            break;
+          }
+        }
+        wait_first = false;
+        auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, kUseTuple);
+        if (ec || deadline.expired()) {
+          read = std::unexpected(deadline.expired() ? CallError::kTimeout : CallError::kUnavailable);
+          break;
+        }
+      }
+      if (!read) {
+        if (reused && !got_some && read.error() != CallError::kTimeout) continue;
+        result.response = std::unexpected(write_ec ? CallError::kUnavailable : read.error());
         co_return result;
       }
-      if (keep_alive && !endpoint->removed.load(std::memory_order_relaxed)) {
-        c->stream->expires_never();
-        PutIdle(endpoint, std::move(*c));
-      }
-      result.response = std::move(response);
+      const bool keep_alive = parser.keep_alive() && !write_ec;
+      result.response = EndToEnd(std::move(parser.message()));
+      if (keep_alive && !endpoint->removed.load(std::memory_order_relaxed)) PutIdle(state, endpoint, std::move(*c));
       co_return result;
     }
   }
 
   /// Runs one call and answers it exactly once, whatever happens (an exception escaping a detached
   /// coroutine would end the server thread).
-  static asio::awaitable<void> Run(asio::io_context& loop, std::shared_ptr<Call> call) {
+  static asio::awaitable<void> Run(asio::io_context& loop, Call call) {
     std::expected<Response, CallError> result = std::unexpected(CallError::kUnavailable);
     try {
       result = co_await Exchange(loop, call);
     } catch (const std::exception& e) {
-      log::Write(log::Level::kError, "call failed", {{"dependency", call->impl->options.name}, {"error", e.what()}});
+      log::Write(log::Level::kError, "call failed", {{"dependency", call.impl->options.name}, {"error", e.what()}});
     }
-    call->done(std::move(result));
+    call.done(std::move(result));
   }
 
-  static asio::awaitable<std::expected<Response, CallError>> Exchange(asio::io_context& loop, std::shared_ptr<Call> call) {
-    Impl& impl = *call->impl;
+  static asio::awaitable<std::expected<Response, CallError>> Exchange(asio::io_context& loop, const Call& call) {
+    Impl& impl = *call.impl;
+    LoopState& state = Loop();
     const std::shared_ptr<const EndpointSet> set = impl.source->Current();
-    const int attempts = call->safe_to_repeat ? std::max(1, impl.options.max_attempts) : 1;
+    const int attempts = call.safe_to_repeat ? std::max(1, impl.options.max_attempts) : 1;
     const int threshold = impl.settings->breaker_failures.load(std::memory_order_relaxed);
     thread_local std::minstd_rand jitter(std::random_device{}());
     std::vector<std::uint64_t> tried;
@@ -237,8 +369,7 @@ struct AsyncClient::Impl {
         break;
       }
       tried.push_back(endpoint->id);
-      AttemptResult r = co_await impl.Attempt(
-          loop, endpoint, SerializeRequest(call->request, endpoint->host_port, call->request_id, call->traceparent));
+      AttemptResult r = co_await impl.Attempt(loop, state, endpoint, call);
       result = std::move(r.response);
       const bool failed = !result || result->status >= 500;
       if (!failed) {
@@ -280,14 +411,12 @@ AsyncClient::~AsyncClient() = default;
 void AsyncClient::Send(const Request& request, bool safe_to_repeat, Completion done) {
   auto* loop = static_cast<asio::io_context*>(ThisThreadEventLoop());
   if (!loop) throw std::logic_error("AsyncClient::Send must be called on a server I/O thread");
-  auto call = std::make_shared<Impl::Call>();
-  call->impl = impl_;
-  call->request = request;
-  call->safe_to_repeat = safe_to_repeat;
+  Impl::Call call{.impl = impl_, .request = &request, .safe_to_repeat = safe_to_repeat};
   // The handler's request id and trace context, captured now: the call goes on after its stack is gone.
-  if (const RequestContext* ctx = CurrentRequest()) call->request_id = ctx->request_id;
-  call->traceparent = OutgoingTraceparent();
-  call->done = std::move(done);
+  if (const RequestContext* ctx = CurrentRequest()) call.request_id = ctx->request_id;
+  call.traceparent = OutgoingTraceparent();
+  call.done = std::move(done);
+  // Runs at once up to its first wait (the request is written before this returns).
   asio::co_spawn(*loop, Impl::Run(*loop, std::move(call)), asio::detached);
 }
 

@@ -17,7 +17,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <functional>
 #include <list>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -151,16 +153,29 @@ struct Server::Impl {
   }
 
   /// Runs the application's asynchronous pipeline: the handler starts its work on this thread's event
-  /// loop and returns; the coroutine resumes when the answer is there, holding no thread meanwhile.
+  /// loop and returns; the coroutine resumes when the answer is there, holding no thread meanwhile. An
+  /// answer given at once (a health check, a 404) needs no suspension at all; a later one comes on this
+  /// worker's loop (AsyncClient answers on the loop that called it) and resumes the session directly,
+  /// without another trip through the loop's queue.
   asio::awaitable<Response> HandleAsync(Request& request) {
+    struct Pending {
+      std::optional<Response> response;
+      std::function<void(Response)> resume;
+    };
+    Pending pending;  // in this frame, which lives until the answer is there
+    app.Handle(request, [&pending](Response response) {
+      if (!pending.resume) {
+        pending.response = std::move(response);  // answered before Handle returned
+        return;
+      }
+      auto resume = std::move(pending.resume);
+      std::move(resume)(std::move(response));  // resumes the session: `pending` is gone after this
+    });
+    if (pending.response) co_return std::move(*pending.response);
     co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Response)>(
-        [this, &request](auto handler) {
-          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-          app.Handle(request, [shared](Response response) {
-            // Resume on the connection's own executor, never inside the caller's stack.
-            auto executor = asio::get_associated_executor(*shared);
-            asio::post(executor, [shared, response = std::move(response)]() mutable { (*shared)(std::move(response)); });
-          });
+        [&pending](auto handler) {
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));  // std::function copies
+          pending.resume = [shared](Response response) { (*shared)(std::move(response)); };
         },
         asio::use_awaitable);
   }

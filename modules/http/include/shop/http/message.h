@@ -20,6 +20,16 @@ class Headers {
   void Add(std::string name, std::string value) { fields_.push_back({std::move(name), std::move(value)}); }
   /// Replaces every field named `name` with one.
   void Set(std::string_view name, std::string value);
+  /// Removes every field `drop(field)` is true for, keeping the order of the others.
+  template <class Pred>
+  void EraseIf(Pred drop) {
+    std::erase_if(fields_, drop);
+  }
+  void Reserve(std::size_t n) { fields_.reserve(n); }
+  /// Removes every field, keeping the memory for the next message's.
+  void Clear() { fields_.clear(); }
+  std::size_t size() const { return fields_.size(); }
+  bool empty() const { return fields_.empty(); }
 
   auto begin() const { return fields_.begin(); }
   auto end() const { return fields_.end(); }

@@ -25,8 +25,9 @@ class AsyncClient {
   AsyncClient(const AsyncClient&) = delete;
   AsyncClient& operator=(const AsyncClient&) = delete;
 
-  /// Starts sending `request` (copied) and returns; `done` is called exactly once, later, on the
-  /// same event loop, with the answer or why there is none (see Client::Send for the errors).
+  /// Starts sending `request` and returns; `done` is called exactly once, later, on the same event
+  /// loop, with the answer or why there is none (see Client::Send for the errors). `request` is read
+  /// until then, not copied: it must stay alive until `done` is called (a server's request does).
   /// Must be called on a server I/O thread (std::logic_error otherwise).
   void Send(const Request& request, bool safe_to_repeat, Completion done);
 
