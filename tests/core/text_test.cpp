@@ -36,3 +36,24 @@ TEST_CASE("trimming removes Unicode whitespace at both ends only") {
   CHECK(IsControl(0x85));
   CHECK_FALSE(IsControl(U'\u00e9'));
 }
+
+TEST_CASE("JSON escaping finds a byte that needs care at any place of a long string") {
+  // Long strings are checked 8 bytes at a time: every position of a word, and the tail after the words.
+  using std::string_view_literals::operator""sv;
+  for (const std::string_view special : {"\""sv, "\\"sv, "\n"sv, "\x01"sv, "\x7f"sv, "\xc3\xa9"sv, "\xff"sv}) {
+    for (std::size_t at = 0; at < 20; ++at) {
+      std::string in(20, 'x');
+      in.replace(at, 1, special);
+      std::string out;
+      AppendJsonEscaped(out, in);
+      std::string expected(at, 'x');
+      AppendJsonEscaped(expected, special);
+      expected.append(in.size() - at - special.size(), 'x');
+      CAPTURE(at);
+      CHECK(out == expected);
+    }
+  }
+  std::string out;
+  AppendJsonEscaped(out, "0123456789abcdef0123456789ABCDEF-_.");
+  CHECK(out == "0123456789abcdef0123456789ABCDEF-_.");
+}

@@ -12,3 +12,15 @@ TEST_CASE("levels parse and filter") {
   CHECK_FALSE(shop::log::Enabled(shop::log::Level::kInfo));
   CHECK(shop::log::Enabled(shop::log::Level::kError));
 }
+
+TEST_CASE("a number field is written with three decimals") {
+  auto text = [](double v) { return std::string(shop::log::Field("k", v).value()); };
+  CHECK(text(0.0) == "0.000");
+  CHECK(text(0.0004) == "0.000");
+  CHECK(text(0.0125) == "0.013");
+  CHECK(text(1.5) == "1.500");
+  CHECK(text(12345.6789) == "12345.679");
+  CHECK(text(-2.25) == "-2.250");
+  CHECK(text(-0.0004) == "0.000");
+  CHECK(text(1e20) == "100000000000000000000.000");
+}

@@ -1,5 +1,6 @@
 #include "shop/http/request_context.h"
 
+#include <array>
 #include <cstdint>
 #include <random>
 
@@ -44,27 +45,62 @@ thread_local void* this_thread_event_loop = nullptr;
 void* ThisThreadEventLoop() { return this_thread_event_loop; }
 void SetThisThreadEventLoop(void* loop) { this_thread_event_loop = loop; }
 
-std::string FastRandomHex(std::size_t count) {
+namespace {
+
+/// Appends `count` random lower-case hex digits: two digits per table lookup, from a per-thread
+/// generator (ids, not secrets).
+void AppendRandomHex(std::string& out, std::size_t count) {
   thread_local std::mt19937_64 engine([] {
     const std::string seed = RandomHex(8);
     return std::stoull(seed, nullptr, 16);
   }());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(count, '0');
-  std::uint64_t bits = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    if (i % 16 == 0) bits = engine();
-    out[i] = kHex[bits & 0xf];
-    bits >>= 4;
+  static constexpr auto kPairs = [] {
+    std::array<char, 512> table{};
+    constexpr char kHex[] = "0123456789abcdef";
+    for (int i = 0; i < 256; ++i) {
+      table[2 * i] = kHex[i >> 4];
+      table[2 * i + 1] = kHex[i & 0xf];
+    }
+    return table;
+  }();
+  const std::size_t start = out.size();
+  out.resize(start + count);
+  char* p = out.data() + start;
+  while (count > 0) {
+    std::uint64_t bits = engine();
+    for (int byte = 0; byte < 8 && count > 0; ++byte, bits >>= 8) {
+      const char* pair = &kPairs[2 * (bits & 0xff)];
+      *p++ = pair[0];
+      if (--count == 0) break;
+      *p++ = pair[1];
+      --count;
+    }
   }
+}
+
+}  // namespace
+
+std::string FastRandomHex(std::size_t count) {
+  std::string out;
+  AppendRandomHex(out, count);
   return out;
 }
 
 std::string OutgoingTraceparent() {
   RequestContext* ctx = CurrentRequest();
-  std::string trace = ctx && !ctx->trace_id.empty() ? ctx->trace_id : FastRandomHex(32);
-  if (ctx && ctx->trace_id.empty()) ctx->trace_id = trace;
-  return "00-" + trace + "-" + FastRandomHex(16) + "-01";
+  if (ctx && ctx->trace_id.empty()) AppendRandomHex(ctx->trace_id, 32);
+  std::string out;
+  out.reserve(55);
+  out += "00-";
+  if (ctx) {
+    out += ctx->trace_id;
+  } else {
+    AppendRandomHex(out, 32);
+  }
+  out += '-';
+  AppendRandomHex(out, 16);
+  out += "-01";
+  return out;
 }
 
 }  // namespace shop::http

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -87,6 +88,25 @@ Field::Field(std::string_view k, long long v) : key_(k), quoted_(false) {
 }
 
 Field::Field(std::string_view k, double v) : key_(k), quoted_(false) {
+  // Thousandths as an integer: every request's duration_ms goes through here, and to_chars of a double
+  // with a precision cost ~450 instructions (callgrind); this is ~30. Outside that range (never a
+  // duration), the general path.
+  if (v > -1e15 && v < 1e15) {
+    long long thousandths = std::llround(v * 1000.0);
+    char* p = number_;
+    if (thousandths < 0) {
+      *p++ = '-';
+      thousandths = -thousandths;
+    }
+    auto [end, ec] = std::to_chars(p, number_ + sizeof number_ - 4, thousandths / 1000);
+    const int fraction = static_cast<int>(thousandths % 1000);
+    end[0] = '.';
+    end[1] = static_cast<char>('0' + fraction / 100);
+    end[2] = static_cast<char>('0' + fraction / 10 % 10);
+    end[3] = static_cast<char>('0' + fraction % 10);
+    value_ = std::string_view(number_, static_cast<std::size_t>(end + 4 - number_));
+    return;
+  }
   auto [end, ec] = std::to_chars(number_, number_ + sizeof number_, v, std::chars_format::fixed, 3);
   value_ = ec == std::errc() ? std::string_view(number_, static_cast<std::size_t>(end - number_)) : "0";
 }
