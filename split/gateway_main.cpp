@@ -12,10 +12,11 @@ using namespace shop;
 
 int Run(const Flags& flags) {
   // No handler threads: the proxy runs on the server's event loop (http::AsyncClient).
-  const http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
+  http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
   runtime::SplitPlatform platform(
       flags, "gateway", SHOP_VERSION,
       {{"users", SHOP_VERSION_MAJOR}, {"products", SHOP_VERSION_MAJOR}, {"orders", SHOP_VERSION_MAJOR}});
+  server_options.local_socket = platform.local_socket();  // callers on this host skip TCP
   http::AsyncClient users(platform.ClientOptionsFor("users", flags.Get("users-url")));
   http::AsyncClient products(platform.ClientOptionsFor("products", flags.Get("products-url")));
   http::AsyncClient orders(platform.ClientOptionsFor("orders", flags.Get("orders-url")));

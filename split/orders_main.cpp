@@ -19,6 +19,7 @@ int Run(const Flags& flags) {
   http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
   runtime::SplitPlatform platform(flags, "orders", SHOP_VERSION,
                                   {{"users", SHOP_VERSION_MAJOR}, {"products", SHOP_VERSION_MAJOR}});
+  server_options.local_socket = platform.local_socket();  // callers on this host skip TCP
   const config::Settings settings = platform.config().Current()->settings;  // a copy: snapshots come and go
   server_options.handler_threads = settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);

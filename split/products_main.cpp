@@ -16,6 +16,7 @@ using namespace shop;
 int Run(const Flags& flags) {
   http::ServerOptions server_options = runtime::ServerOptionsFrom(flags);
   runtime::SplitPlatform platform(flags, "products", SHOP_VERSION, {{"users", SHOP_VERSION_MAJOR}});
+  server_options.local_socket = platform.local_socket();  // callers on this host skip TCP
   server_options.handler_threads = platform.config().Current()->settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = sqlite::Database::Open({(data_dir / "products.db").string()}, products::EmbeddedMigrations());

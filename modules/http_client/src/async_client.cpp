@@ -5,8 +5,10 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -29,13 +31,15 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
+using Stream = asio::generic::stream_protocol;  // TCP, or a Unix-domain socket on the same host
+using Socket = Stream::socket;
 using Clock = std::chrono::steady_clock;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 /// A keep-alive connection of one event loop: a non-blocking socket, what it received beyond the last
 /// response, and the parser and request buffer it reuses for every call.
 struct Pooled {
-  std::unique_ptr<tcp::socket> socket;
+  std::unique_ptr<Socket> socket;
   beast::flat_buffer buffer;
   std::unique_ptr<ResponseParser> parser;
   std::string wire;
@@ -47,7 +51,7 @@ struct Pooled {
 /// a cancel and a cancelled handler each (about a tenth of the gateway's instructions, callgrind).
 struct Deadline {
   Clock::time_point at;
-  tcp::socket* socket = nullptr;  // closed when `at` passes
+  Socket* socket = nullptr;  // closed when `at` passes
   bool expired = false;
   Deadline* prev = nullptr;
   Deadline* next = nullptr;
@@ -143,7 +147,7 @@ class DeadlineScope {
   DeadlineScope& operator=(const DeadlineScope&) = delete;
 
   /// Closes `socket` once `timeout` has passed from now, unless Set again first.
-  void Set(tcp::socket& socket, std::chrono::milliseconds timeout) {
+  void Set(Socket& socket, std::chrono::milliseconds timeout) {
     LoopState::Unlink(deadline_);
     deadline_.at = Clock::now() + timeout;
     deadline_.socket = &socket;
@@ -207,16 +211,28 @@ struct AsyncClient::Impl {
   asio::awaitable<std::expected<Pooled, CallError>> Connect(asio::io_context& loop, LoopState& state,
                                                             const Endpoint& endpoint) {
     Pooled c;
-    c.socket = std::make_unique<tcp::socket>(loop);
+    c.socket = std::make_unique<Socket>(loop);
     c.parser = std::make_unique<ResponseParser>(limits);
     DeadlineScope deadline(state, loop);
+    boost::system::error_code ec;
+    if (!endpoint.local_socket.empty()) {
+      // The instance's Unix-domain socket, when this host has it; else TCP below.
+      deadline.Set(*c.socket, options.connect_timeout);
+      auto [local_ec] =
+          co_await c.socket->async_connect(Stream::endpoint(asio::local::stream_protocol::endpoint(endpoint.local_socket)),
+                                           kUseTuple);
+      if (!local_ec && !deadline.expired()) {
+        c.socket->non_blocking(true, ec);
+        if (!ec) co_return c;
+      }
+      c.socket = std::make_unique<Socket>(loop);
+    }
     deadline.Set(*c.socket, options.connect_timeout);
     std::uint16_t port = 0;
     std::from_chars(endpoint.port.data(), endpoint.port.data() + endpoint.port.size(), port);
-    boost::system::error_code ec;
     const asio::ip::address address = asio::ip::make_address(endpoint.host, ec);
     if (!ec) {
-      auto [connect_ec] = co_await c.socket->async_connect(tcp::endpoint(address, port), kUseTuple);
+      auto [connect_ec] = co_await c.socket->async_connect(Stream::endpoint(tcp::endpoint(address, port)), kUseTuple);
       ec = connect_ec;
     } else {
       // A name (compose, Swarm): resolved per connection, which pooling makes rare.
@@ -225,10 +241,8 @@ struct AsyncClient::Impl {
       if (resolve_ec) co_return std::unexpected(deadline.expired() ? CallError::kTimeout : CallError::kUnavailable);
       for (const auto& entry : results) {
         c.socket->close(ec);
-        c.socket->open(entry.endpoint().protocol(), ec);
-        if (ec) continue;
         deadline.Set(*c.socket, options.connect_timeout);
-        auto [connect_ec] = co_await c.socket->async_connect(entry.endpoint(), kUseTuple);
+        auto [connect_ec] = co_await c.socket->async_connect(Stream::endpoint(entry.endpoint()), kUseTuple);
         ec = connect_ec;
         if (!ec || deadline.expired()) break;
       }
@@ -259,7 +273,7 @@ struct AsyncClient::Impl {
         c = std::move(*fresh);
       }
       result.sent = true;
-      tcp::socket& socket = *c->socket;
+      Socket& socket = *c->socket;
       DeadlineScope deadline(state, loop);
       deadline.Set(socket, std::chrono::milliseconds(settings->request_timeout_ms.load(std::memory_order_relaxed)));
       c->wire.clear();
@@ -321,7 +335,7 @@ struct AsyncClient::Impl {
           }
         }
         wait_first = false;
-        auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, kUseTuple);
+        auto [ec] = co_await socket.async_wait(Socket::wait_read, kUseTuple);
         if (ec || deadline.expired()) {
           read = std::unexpected(deadline.expired() ? CallError::kTimeout : CallError::kUnavailable);
           break;

@@ -146,10 +146,11 @@ ThreadPools& Pools() {
 }  // namespace
 
 Endpoint::Endpoint(std::string instance_id, std::string base_url, std::string service,
-                   std::chrono::milliseconds breaker_open_for)
+                   std::chrono::milliseconds breaker_open_for, std::string local_socket_path)
     : id(next_endpoint_id++),
       instance(std::move(instance_id)),
       url(std::move(base_url)),
+      local_socket(std::move(local_socket_path)),
       breaker(service + "/" + instance, 5, breaker_open_for) {
   std::tie(host, port) = SplitBaseUrl(url);
   host_port = host + ":" + port;

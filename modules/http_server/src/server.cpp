@@ -1,8 +1,11 @@
 #include "shop/http_server/server.h"
 
 #include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
+#include <cstring>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
@@ -10,7 +13,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -34,6 +39,11 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
+/// TCP and Unix-domain connections alike (the split services also listen on a Unix socket for callers on
+/// the same host: see ServerOptions::local_socket).
+using Stream = asio::generic::stream_protocol;
+using Socket = Stream::socket;
+using Acceptor = asio::basic_socket_acceptor<Stream>;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 using Clock = std::chrono::steady_clock;
@@ -44,7 +54,7 @@ constexpr std::chrono::milliseconds kTick{200};
 
 /// A connection's state as its worker's shutdown and deadline sweep see it.
 struct Connection {
-  tcp::socket* socket;
+  Socket* socket;
   bool idle;  // waiting for the next request: safe to close on shutdown
   Clock::time_point deadline = Clock::time_point::max();  // closed by the sweep once past
   bool timed_out = false;
@@ -61,7 +71,7 @@ struct Worker {
 /// once; only when that would block does the session wait (one readiness wait, no speculative second
 /// read: Asio's async_read_some reads first, so a drained socket cost a recv that found nothing).
 struct Channel {
-  tcp::socket& socket;
+  Socket& socket;
   Connection& self;
   Worker& worker;
   /// The last read took everything there was and the session has not yielded to the event loop since:
@@ -119,7 +129,8 @@ struct Server::Impl {
   ServerOptions options;
   App& app;
   std::vector<std::unique_ptr<Worker>> workers;
-  tcp::acceptor acceptor;  // on workers[0]
+  Acceptor acceptor;  // TCP, on workers[0]
+  std::optional<Acceptor> local_acceptor;  // Unix domain, on workers[0], when options.local_socket is set
   std::unique_ptr<asio::thread_pool> handler_pool;  // only with options.handler_threads > 0
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> next_worker{0};
@@ -130,11 +141,20 @@ struct Server::Impl {
   std::size_t exited = 0;
 
   Impl(ServerOptions opts, App& a) : options(std::move(opts)), app(a), acceptor(MakeWorkers(options)) {
-    tcp::endpoint endpoint(asio::ip::make_address(options.host), options.port);
+    const Stream::endpoint endpoint(tcp::endpoint(asio::ip::make_address(options.host), options.port));
     acceptor.open(endpoint.protocol());
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(endpoint);
     acceptor.listen(asio::socket_base::max_listen_connections);
+    if (!options.local_socket.empty()) {
+      // A file left by a process that died with this path (pids are reused) is stale: replace it.
+      ::unlink(options.local_socket.c_str());
+      const Stream::endpoint local{asio::local::stream_protocol::endpoint(options.local_socket)};
+      local_acceptor.emplace(workers[0]->ioc);
+      local_acceptor->open(local.protocol());
+      local_acceptor->bind(local);
+      local_acceptor->listen(asio::socket_base::max_listen_connections);
+    }
     if (options.handler_threads > 0) {
       handler_pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(options.handler_threads));
     }
@@ -186,20 +206,29 @@ struct Server::Impl {
     return workers[0]->ioc;
   }
 
-  asio::awaitable<void> Accept() {
+  asio::awaitable<void> Accept(Acceptor& from, bool tcp_peers) {
     while (!stopping) {
       Worker& w = *workers[next_worker++ % workers.size()];
-      auto [ec, socket] = co_await acceptor.async_accept(w.ioc, kUseTuple);
+      auto [ec, socket] = co_await from.async_accept(w.ioc, kUseTuple);
       if (ec) {
-        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        if (ec == asio::error::operation_aborted || !from.is_open()) co_return;
         // Out of descriptors or similar: back off briefly instead of spinning.
         log::Write(log::Level::kWarn, "accept failed", {{"error", ec.message()}});
-        asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
+        asio::steady_timer pause(from.get_executor(), std::chrono::milliseconds(50));
         co_await pause.async_wait(kUseTuple);
         continue;
       }
-      socket.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(w.ioc, Session(std::move(socket), w), asio::detached);
+      std::string peer;  // a Unix-domain peer is on this host, unnamed
+      if (tcp_peers) {
+        socket.set_option(tcp::no_delay(true), ec);
+        const Stream::endpoint remote = socket.remote_endpoint(ec);
+        if (!ec && remote.size() <= sizeof(sockaddr_storage)) {
+          tcp::endpoint address;
+          std::memcpy(address.data(), remote.data(), remote.size());
+          peer = address.address().to_string();
+        }
+      }
+      asio::co_spawn(w.ioc, Session(std::move(socket), std::move(peer), w), asio::detached);
     }
   }
 
@@ -236,12 +265,12 @@ struct Server::Impl {
         if (ec != asio::error::would_block) co_return false;
       }
       ch.Yielded();
-      auto [ec] = co_await ch.socket.async_wait(tcp::socket::wait_read, kUseTuple);
+      auto [ec] = co_await ch.socket.async_wait(Socket::wait_read, kUseTuple);
       if (ec || ch.self.timed_out) co_return false;
     }
   }
 
-  asio::awaitable<void> Session(tcp::socket socket, Worker& worker) {
+  asio::awaitable<void> Session(Socket socket, std::string peer, Worker& worker) {
     // Bounded: what a request may leave unparsed (a header section, a chunk line, a trailer section)
     // fits; a longer line is refused instead of growing the buffer (CVE-2023-39326's class).
     beast::flat_buffer buffer(options.wire.max_buffered_bytes());
@@ -250,13 +279,13 @@ struct Server::Impl {
     try {
       boost::system::error_code ec;
       socket.non_blocking(true, ec);
-      if (!ec && co_await Serve(ch, buffer) == Ending::kServerCloses) co_await LingeringClose(ch);
+      if (!ec && co_await Serve(ch, buffer, peer) == Ending::kServerCloses) co_await LingeringClose(ch);
     } catch (const std::exception& e) {
       log::Write(log::Level::kError, "connection failed", {{"error", e.what()}});
     }
     worker.connections.erase(self);
     boost::system::error_code ignored;
-    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.shutdown(Socket::shutdown_send, ignored);
     socket.close(ignored);
   }
 
@@ -265,7 +294,7 @@ struct Server::Impl {
   /// for a bounded time (nginx's lingering close), so the client reads the answer.
   asio::awaitable<void> LingeringClose(Channel& ch) {
     boost::system::error_code ec;
-    ch.socket.shutdown(tcp::socket::shutdown_send, ec);
+    ch.socket.shutdown(Socket::shutdown_send, ec);
     if (ec) co_return;
     const auto deadline = Clock::now() + options.linger_time;
     beast::flat_buffer discard(16 * 1024);
@@ -320,11 +349,8 @@ struct Server::Impl {
     }
   }
 
-  asio::awaitable<Ending> Serve(Channel& ch, beast::flat_buffer& buffer) {
+  asio::awaitable<Ending> Serve(Channel& ch, beast::flat_buffer& buffer, const std::string& peer) {
     std::string wire;  // response bytes, reused across the connection's requests
-    boost::system::error_code peer_error;
-    const auto remote = ch.socket.remote_endpoint(peer_error);
-    const std::string peer = peer_error ? std::string() : remote.address().to_string();
     RequestParser parser(options.wire);  // one per connection, Reset() between requests
     int served_without_yielding = 0;
     for (bool first = true; !stopping; first = false) {
@@ -392,7 +418,10 @@ struct Server::Impl {
     for (auto& w : workers) {
       asio::post(w->ioc, [this, worker = w.get()] {
         boost::system::error_code ignored;
-        if (worker == workers[0].get()) acceptor.close(ignored);
+        if (worker == workers[0].get()) {
+          acceptor.close(ignored);
+          if (local_acceptor) local_acceptor->close(ignored);
+        }
         for (Connection& c : worker->connections) {
           if (c.idle) c.socket->cancel(ignored);
         }
@@ -416,9 +445,15 @@ Server::~Server() {
       w->thread.join();
     }
   }
+  if (impl_->local_acceptor) ::unlink(impl_->options.local_socket.c_str());
 }
 
-std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+std::uint16_t Server::port() const {
+  const Stream::endpoint local = impl_->acceptor.local_endpoint();
+  tcp::endpoint address;
+  std::memcpy(address.data(), local.data(), std::min<std::size_t>(local.size(), sizeof(sockaddr_storage)));
+  return address.port();
+}
 
 void Server::Run() {
   Impl& s = *impl_;
@@ -427,7 +462,8 @@ void Server::Run() {
     log::Write(log::Level::kInfo, "signal received", {{"signal", signal}});
     s.BeginShutdown();
   });
-  asio::co_spawn(s.workers[0]->ioc, s.Accept(), asio::detached);
+  asio::co_spawn(s.workers[0]->ioc, s.Accept(s.acceptor, true), asio::detached);
+  if (s.local_acceptor) asio::co_spawn(s.workers[0]->ioc, s.Accept(*s.local_acceptor, false), asio::detached);
   for (auto& w : s.workers) {
     w->now = Clock::now();
     asio::co_spawn(w->ioc, s.Housekeeping(*w), asio::detached);

@@ -17,11 +17,14 @@ std::int64_t SystemNowMs() {
 std::string Key(const SelfInfo& self) { return self.service + "." + self.instance; }
 
 std::string Encode(const SelfInfo& self) {
-  return boost::json::serialize(boost::json::object{{"service", self.service},
-                                                    {"instance", self.instance},
-                                                    {"version", self.version},
-                                                    {"url", self.url},
-                                                    {"started_at", self.started_at}});
+  boost::json::object entry{{"service", self.service},
+                            {"instance", self.instance},
+                            {"version", self.version},
+                            {"url", self.url},
+                            {"started_at", self.started_at}};
+  // An extra member, which readers of PLATFORM.md's shape ignore: callers on this host use it instead of url.
+  if (!self.local_socket.empty()) entry["socket"] = self.local_socket;
+  return boost::json::serialize(entry);
 }
 
 }  // namespace
@@ -40,6 +43,7 @@ int MajorVersion(std::string_view version) {
 struct Registry::Record {
   admin::Instance instance;
   std::string service;
+  std::string local_socket;  // the entry's optional `socket`: its Unix-domain socket on its host
   std::int64_t last_seen_steady_ms = 0;
   std::shared_ptr<http::Endpoint> endpoint;  // for dependencies' compatible instances
 };
@@ -139,6 +143,7 @@ std::optional<Registry::Record> Registry::Parse(const KvEntry& entry, std::int64
   r.instance.version = text("version");
   r.instance.url = text("url");
   r.instance.started_at = text("started_at");
+  r.local_socket = text("socket");
   if (r.service.empty() || r.instance.id.empty() || r.instance.url.empty() || MajorVersion(r.instance.version) < 0) {
     log::Write(log::Level::kWarn, "registry entry skipped", {{"key", entry.key}, {"reason", "not an instance"}});
     return std::nullopt;
@@ -154,6 +159,7 @@ void Registry::Upsert(const std::string& key, Record record) {
   auto it = records_.find(key);
   const bool calls_it = record.instance.compatible && views_.contains(record.service);
   if (it != records_.end() && it->second.instance.url == record.instance.url &&
+      it->second.local_socket == record.local_socket &&
       it->second.instance.compatible == record.instance.compatible && it->second.service == record.service) {
     // A heartbeat: only the time moves; the endpoint set stays as it is.
     it->second.instance.last_seen_ms = record.instance.last_seen_ms;
@@ -165,7 +171,7 @@ void Registry::Upsert(const std::string& key, Record record) {
   if (calls_it) {
     try {
       record.endpoint = std::make_shared<http::Endpoint>(record.instance.id, record.instance.url, record.service,
-                                                         options_.breaker_open_for);
+                                                         options_.breaker_open_for, record.local_socket);
       record.endpoint->last_seen_ms.store(record.last_seen_steady_ms);
     } catch (const std::invalid_argument& e) {
       log::Write(log::Level::kWarn, "registry entry skipped", {{"key", key}, {"reason", e.what()}});
@@ -223,7 +229,8 @@ void Registry::Reset(std::vector<KvEntry> entries) {
     auto record = Parse(e, age_ms);
     if (!record) continue;
     auto old = previous.find(e.key);
-    const bool known = old != previous.end() && old->second.instance.url == record->instance.url;
+    const bool known = old != previous.end() && old->second.instance.url == record->instance.url &&
+                       old->second.local_socket == record->local_socket;
     // Re-synced after the connection was lost: nobody could write heartbeats meanwhile, so the age
     // of an instance's last write says nothing yet. One this process knew gets one liveness window
     // from now to be heard again (else every instance would be dropped until its next heartbeat).

@@ -1,6 +1,12 @@
 #include "shop/runtime/split.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 
 #include "shop/admin/admin.h"
 #include "shop/core/time.h"
@@ -38,7 +44,37 @@ void AddPlatformFlags(Flags& flags) {
   flags.Add("advertise-host", "HOST",
             "the host the other services reach this one at; default: --host, or this machine's name when that is 0.0.0.0",
             "", "SHOP_ADVERTISE_HOST");
+  flags.Add("local-socket-dir", "DIR",
+            "also serve on a Unix-domain socket in DIR (a private directory, made if missing), which callers on "
+            "this host use instead of TCP; default: shop-<uid> in the temporary directory; `off`: TCP only",
+            "", "SHOP_LOCAL_SOCKET_DIR");
 }
+
+namespace {
+
+/// `<dir>/<service>-<pid>.sock` in a directory only this user can enter; empty (TCP only) when the
+/// directory cannot be made so, belongs to someone else, or the path is too long for a socket address.
+std::string LocalSocketPath(const std::string& flag, const std::string& service) {
+  if (flag == "off") return {};
+  std::string dir = flag;
+  if (dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/shop-" + std::to_string(::getuid());
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return {};
+  struct stat st {};
+  // Another user's directory, or one others may write in, could hand callers someone else's socket.
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() || (st.st_mode & 077) != 0) {
+    log::Write(log::Level::kWarn, "no local socket: its directory is not private to this user", {{"dir", dir}});
+    return {};
+  }
+  std::string path = dir + "/" + service + "-" + std::to_string(::getpid()) + ".sock";
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) return {};
+  return path;
+}
+
+}  // namespace
+
 
 SplitPlatform::SplitPlatform(const Flags& flags, std::string service, std::string version,
                              std::vector<nats::Dependency> dependencies)
@@ -64,6 +100,8 @@ SplitPlatform::SplitPlatform(const Flags& flags, std::string service, std::strin
     config_read_ = true;
     return;
   }
+  // Only callers that find this process in the registry learn of its local socket.
+  local_socket_ = LocalSocketPath(flags.Get("local-socket-dir"), service_);
   nats_ = std::make_unique<nats::Connection>(nats_url, "shop-" + service_);
   nats_store_ = std::make_unique<nats::ConfigStore>(*nats_, *config_);
   store_ = nats_store_.get();
@@ -121,7 +159,8 @@ void SplitPlatform::Listening(std::uint16_t port, const http::App& app) {
                       .instance = nats::NewInstanceId(service_),
                       .version = version_,
                       .url = url,
-                      .started_at = FormatRfc3339(UnixNow())};
+                      .started_at = FormatRfc3339(UnixNow()),
+                      .local_socket = local_socket_};
   log::Write(log::Level::kInfo, "instance", {{"id", self.instance}, {"url", self.url}, {"version", self.version}});
   registry_->Register(std::move(self), [&app] { return app.Ready(); });
 }

@@ -17,7 +17,8 @@ namespace shop::http {
 struct Endpoint {
   /// `url` is `http://host:port` (std::invalid_argument otherwise); `service` names the breaker in logs.
   Endpoint(std::string instance, std::string url, std::string service,
-           std::chrono::milliseconds breaker_open_for = std::chrono::milliseconds(1000));
+           std::chrono::milliseconds breaker_open_for = std::chrono::milliseconds(1000),
+           std::string local_socket = {});
 
   const std::uint64_t id;        ///< unique in the process; keys connection pools
   const std::string instance;    ///< registry instance id, or "static"
@@ -25,6 +26,10 @@ struct Endpoint {
   std::string host;
   std::string port;
   std::string host_port;  ///< the Host field: `host:port`
+  /// A Unix-domain socket the instance also serves on (a path; empty: none). A caller on the same host
+  /// connects there first (no TCP/IP stack: about half the CPU of a loopback round trip) and falls back
+  /// to `url` when it cannot: another host, another filesystem, a file left by a dead process.
+  const std::string local_socket;
   CircuitBreaker breaker;
   /// Steady-clock milliseconds of the instance's last heartbeat seen; calls stop when it is older
   /// than the set's liveness window.

@@ -18,6 +18,10 @@ struct ServerOptions {
   /// 0: handlers run on the I/O threads (fastest when they never block). N > 0: handlers run on a
   /// pool of N threads, so a handler waiting on another service never stalls other connections.
   int handler_threads = 0;
+  /// Also serve on this Unix-domain socket (a path; empty: no): callers on the same host reach the
+  /// process without TCP/IP (a split service's callers: see http::Endpoint::local_socket). The file is
+  /// replaced when it exists and removed when the server is destroyed.
+  std::string local_socket;
   WireLimits wire;  ///< what one request may cost: header section, body, chunked framing
   std::chrono::seconds idle_timeout{60};     ///< a keep-alive connection with no request
   std::chrono::seconds request_timeout{15};  ///< to receive a whole request once it has started

@@ -32,6 +32,8 @@ struct SelfInfo {
   std::string version;     ///< MAJOR.MINOR.PATCH of this build
   std::string url;         ///< where the others reach it: `http://host:port`
   std::string started_at;  ///< RFC 3339
+  /// Its Unix-domain socket, for callers on the same host (entry member `socket`); empty: none.
+  std::string local_socket;
 };
 
 /// `<service>-<12 hex digits>`: unique enough for instances that come and go.

@@ -22,9 +22,10 @@
 /// on it (hot), the service registry, and the hot client settings.
 namespace shop::runtime {
 
-/// Declares --nats-url (SHOP_NATS_URL) and --advertise-host (SHOP_ADVERTISE_HOST). `--nats-url off`
-/// runs the process alone: configuration from flags only (changes through its own admin
-/// API stay in this process), no registry, every dependency by its static URL.
+/// Declares --nats-url (SHOP_NATS_URL), --advertise-host (SHOP_ADVERTISE_HOST) and --local-socket-dir
+/// (SHOP_LOCAL_SOCKET_DIR). `--nats-url off` runs the process alone: configuration from flags only
+/// (changes through its own admin API stay in this process), no registry, every dependency by its
+/// static URL.
 void AddPlatformFlags(Flags& flags);
 
 class SplitPlatform {
@@ -52,13 +53,20 @@ class SplitPlatform {
   /// read fully at least once) and the token cache's metrics (ReportTokenCache) to `app`.
   void Mount(http::App& app, const auth::Verifier& verifier);
 
-  /// Registers this instance at `http://<advertise host>:<port>`; heartbeats go out while `app` is ready.
+  /// The Unix-domain socket this process also serves on, for callers on the same host (registered with
+  /// its URL); empty when there is none (no registry, or `--local-socket-dir off`). Set it as
+  /// http::ServerOptions::local_socket.
+  const std::string& local_socket() const { return local_socket_; }
+
+  /// Registers this instance at `http://<advertise host>:<port>` (and its local socket); heartbeats go
+  /// out while `app` is ready.
   void Listening(std::uint16_t port, const http::App& app);
 
  private:
   std::string service_;
   std::string version_;
   std::string advertise_host_;
+  std::string local_socket_;
   std::unique_ptr<config::Config> config_;
   http::CallSettings call_settings_;
   std::unique_ptr<nats::Connection> nats_;
