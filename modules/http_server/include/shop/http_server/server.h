@@ -15,6 +15,11 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  ///< 0 picks a free port; see Server::port()
   int threads = 0;            ///< 0: one per core this process may use (its CPU affinity)
+  /// Run the I/O threads as SCHED_BATCH (Linux): a thread woken by a request does not preempt the
+  /// thread running on its core, it waits for that one to block or for the tick. Processes that share a
+  /// core (a gateway and its services) then take turns in batches, one wake-up for many requests,
+  /// instead of a context switch per hop per request. Off: the scheduler's default.
+  bool batch_scheduling = false;
   /// 0: handlers run on the I/O threads (fastest when they never block). N > 0: handlers run on a
   /// pool of N threads, so a handler waiting on another service never stalls other connections.
   int handler_threads = 0;
