@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
+#include <filesystem>
+#include <signal.h>
 
 #include "shop/admin/admin.h"
 #include "shop/core/time.h"
@@ -67,6 +70,19 @@ std::string LocalSocketPath(const std::string& flag, const std::string& service)
   if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::getuid() || (st.st_mode & 077) != 0) {
     log::Write(log::Level::kWarn, "no local socket: its directory is not private to this user", {{"dir", dir}});
     return {};
+  }
+  // Sockets of processes that died without removing theirs (kill -9): `<service>-<pid>.sock` of a pid
+  // that no longer exists.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const auto dash = name.rfind('-');
+    if (dash == std::string::npos || !name.ends_with(".sock")) continue;
+    int pid = 0;
+    const char* first = name.data() + dash + 1;
+    const char* last = name.data() + name.size() - 5;
+    if (auto [end, err] = std::from_chars(first, last, pid); err != std::errc() || end != last || pid <= 0) continue;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) std::filesystem::remove(entry.path(), ec);
   }
   std::string path = dir + "/" + service + "-" + std::to_string(::getpid()) + ".sock";
   if (path.size() >= sizeof(sockaddr_un::sun_path)) return {};
