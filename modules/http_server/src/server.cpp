@@ -223,8 +223,8 @@ struct Server::Impl {
       if (tcp_peers) {
         socket.set_option(tcp::no_delay(true), ec);
         const Stream::endpoint remote = socket.remote_endpoint(ec);
-        if (!ec && remote.size() <= sizeof(sockaddr_storage)) {
-          tcp::endpoint address;
+        tcp::endpoint address;
+        if (!ec && remote.size() <= address.capacity()) {
           std::memcpy(address.data(), remote.data(), remote.size());
           peer = address.address().to_string();
         }
@@ -452,7 +452,7 @@ Server::~Server() {
 std::uint16_t Server::port() const {
   const Stream::endpoint local = impl_->acceptor.local_endpoint();
   tcp::endpoint address;
-  std::memcpy(address.data(), local.data(), std::min<std::size_t>(local.size(), sizeof(sockaddr_storage)));
+  std::memcpy(address.data(), local.data(), std::min<std::size_t>(local.size(), address.capacity()));
   return address.port();
 }
 
