@@ -102,7 +102,7 @@ struct Layout {
             std::chrono::milliseconds(1000), std::move(advertise)))),
         client(std::make_unique<AsyncClient>(ClientOptions{.name = "upstream", .endpoints = endpoints.get()})),
         front(ServerOptions{}, [this](App& app) {
-          app.SetAsyncFallback("proxy", [this](const Context& ctx, App::Respond respond) {
+          app.SetAsyncFallback("proxy", [this](const Context& ctx, Respond respond) {
             client->Send(ctx.request, true, [respond](std::expected<Response, CallError> answer) {
               respond(answer ? std::move(*answer) : Problem(503, "dependency_unavailable", "no answer"));
             });

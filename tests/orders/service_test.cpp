@@ -812,5 +812,57 @@ TEST_CASE("migration 004 carries the old saga log over: running, compensating an
   CHECK(placed->id == 6);
 }
 
+TEST_CASE("a batch of orders gets what each order alone would, with one commit per saga step") {
+  OrdersFixture f;
+  const std::int64_t a = f.products.Add(100, 10);
+  const std::int64_t b = f.products.Add(250, 5);
+  const std::thread::id self = std::this_thread::get_id();
+  std::atomic<int> commits_here{0};  // the relay commits on its own thread
+  const auto listener = f.db->AddCommitListener([&] {
+    if (std::this_thread::get_id() == self) ++commits_here;
+  });
+  auto with_key = [](orders::NewOrder order, std::string key) {
+    order.idempotency_key = std::move(key);
+    return order;
+  };
+  const std::vector<orders::PlaceOrderCall> calls = {
+      {kAlice, {{{a, 2}}, {}}},
+      {kAlice, {{{a, 0}}, {}}},               // invalid
+      {kBob, {{{a, 1}, {424242, 1}}, {}}},    // an unknown product
+      {kBob, {{{b, 6}}, {}}},                 // more than there is
+      {kBob, with_key({{{a, 1}}, {}}, "k1")},
+      {kBob, with_key({{{a, 1}}, {}}, "k1")},  // the first with this key is still running
+      {kAlice, {{{b, 5}, {a, 3}}, {}}},
+  };
+  std::vector<orders::PlaceOrderOutcome> outcomes = f.service->PlaceOrders(calls);
+  f.db->RemoveCommitListener(listener);
+
+  REQUIRE(outcomes.size() == calls.size());
+  for (const auto& outcome : outcomes) CHECK_FALSE(outcome.failure);
+  REQUIRE(outcomes[0].result.has_value());
+  CHECK(outcomes[0].result->user_id == kAlice.user_id);
+  CHECK(outcomes[0].result->total_cents == 200);
+  CHECK(outcomes[1].result.error().code == Errc::kValidationFailed);
+  CHECK(outcomes[2].result.error().code == Errc::kUnknownProduct);
+  CHECK(outcomes[3].result.error().code == Errc::kInsufficientStock);
+  REQUIRE(outcomes[4].result.has_value());
+  CHECK(outcomes[5].result.error().code == Errc::kRequestInProgress);
+  REQUIRE(outcomes[6].result.has_value());
+  CHECK(outcomes[6].result->total_cents == 5 * 250 + 3 * 100);
+  // Distinct orders, with the stock of the placed ones taken and nothing else.
+  CHECK(outcomes[0].result->id != outcomes[4].result->id);
+  CHECK(outcomes[4].result->id != outcomes[6].result->id);
+  CHECK(f.products.Stock(a) == 10 - 2 - 1 - 3);
+  CHECK(f.products.Stock(b) == 0);
+  // Begin, record, and the refusals: three commits for seven calls.
+  CHECK(commits_here.load() == 3);
+  // The key replays its order afterwards, and takes nothing more.
+  auto replay = f.service->PlaceOrder(kBob, with_key({{{a, 1}}, {}}, "k1"));
+  REQUIRE(replay.has_value());
+  CHECK(replay->id == outcomes[4].result->id);
+  CHECK(f.products.Stock(a) == 4);
+  CHECK(f.service->CompensatePendingSagas() == 0);
+}
+
 }  // namespace
 }  // namespace shop::testing

@@ -254,3 +254,48 @@ TEST_CASE("products service: reads never see a product older than the last write
   readers.clear();
   CHECK(stale == 0);
 }
+
+TEST_CASE("products service: ReserveMany answers each request as Reserve would, in one commit") {
+  InProcessService service;
+  Api& api = service.api();
+  const Product a = Create(api, "A-1", 10);
+  const Product b = Create(api, "B-1", 3);
+  CHECK(StockOf(api, a.id) == 10);  // cached now: the batch must not leave it stale
+
+  std::thread::id self = std::this_thread::get_id();
+  std::atomic<int> commits_here{0};
+  const auto listener = service.db().AddCommitListener([&] {
+    if (std::this_thread::get_id() == self) ++commits_here;
+  });
+  const std::vector<shop::products::ReserveRequest> requests = {
+      {"r1", 1, {{a.id, 4}}},
+      {"r2", 2, {{b.id, 5}}},             // more than there is
+      {"r3", 3, {{a.id, 1}, {999999, 1}}},  // an unknown product: all or nothing
+      {"r1", 1, {{a.id, 4}}},             // a repeat of r1: what it took, nothing more
+      {"r4", 4, {{a.id, 6}, {b.id, 3}}},  // exactly what is left
+      {"r5", 5, {{a.id, 1}}},             // nothing left
+  };
+  auto results = api.ReserveMany(requests);
+  service.db().RemoveCommitListener(listener);
+
+  REQUIRE(results.size() == requests.size());
+  REQUIRE(results[0].has_value());
+  CHECK((*results[0])[0].quantity == 4);
+  CHECK((*results[0])[0].unit_price_cents == 100);
+  REQUIRE_FALSE(results[1].has_value());
+  CHECK(results[1].error().code == Errc::kInsufficientStock);
+  REQUIRE_FALSE(results[2].has_value());
+  CHECK(results[2].error().code == Errc::kUnknownProduct);
+  REQUIRE(results[3].has_value());
+  CHECK((*results[3])[0].quantity == 4);
+  REQUIRE(results[4].has_value());
+  CHECK(results[4]->size() == 2);
+  REQUIRE_FALSE(results[5].has_value());
+  CHECK(results[5].error().code == Errc::kInsufficientStock);
+  CHECK(commits_here.load() == 1);
+  CHECK(StockOf(api, a.id) == 0);
+  CHECK(StockOf(api, b.id) == 0);
+  // Each reservation stands on its own: releasing one gives back its units only.
+  REQUIRE(api.Release("r1").has_value());
+  CHECK(StockOf(api, a.id) == 4);
+}

@@ -96,3 +96,69 @@ TEST_CASE("data survives closing and reopening") {
   CHECK(CounterValue(*db) == 7);
   CHECK(db->Ping());
 }
+
+namespace {
+
+/// Adds `n` to the counter and tags `tag` in one unit of work, committed only when `commit`.
+void AddUnit(shop::sqlite::Connection& conn, std::int64_t n, std::string_view tag, bool commit) {
+  Transaction tx(conn, Transaction::Kind::kWrite);
+  conn.Prepare("UPDATE counter SET n = n + ? WHERE id = 1").Bind(1, n).Step();
+  conn.Prepare("INSERT INTO tags(name) VALUES (?)").Bind(1, tag).Step();
+  if (commit) tx.Commit();
+}
+
+std::int64_t CountTags(Database& db) {
+  auto stmt = db.ThisThread().Prepare("SELECT count(*) FROM tags");
+  REQUIRE(stmt.Step());
+  return stmt.Int(0);
+}
+
+}  // namespace
+
+TEST_CASE("a group commits its units together, each unit kept or undone on its own") {
+  shop::testing::TempDir dir;
+  const std::string path = (dir / "t.db").string();
+  auto db = Database::Open({path}, std::span(&kSchema, 1));
+  auto& conn = db->ThisThread();
+  int commits = 0;
+  conn.SetCommitHook([](void* count) { ++*static_cast<int*>(count); }, &commits);
+  {
+    shop::sqlite::GroupTransaction group(conn);
+    CHECK(conn.in_group());
+    AddUnit(conn, 1, "a", true);
+    AddUnit(conn, 10, "b", false);  // undone alone
+    AddUnit(conn, 100, "c", true);
+    CHECK_THROWS_AS(AddUnit(conn, 1000, "a", true), shop::sqlite::Error);  // a duplicate tag: this unit fails
+    {
+      // Another connection sees nothing before the group commits.
+      auto other = Database::Open({path}, std::span(&kSchema, 1));
+      std::int64_t seen = -1;
+      std::thread([&] { seen = CounterValue(*other); }).join();
+      CHECK(seen == 0);
+    }
+    group.Commit();
+  }
+  CHECK_FALSE(conn.in_group());
+  CHECK(commits == 1);
+  CHECK(CounterValue(*db) == 101);
+  CHECK(CountTags(*db) == 2);
+  // After the group, a transaction is a transaction again.
+  AddUnit(conn, 5, "d", true);
+  CHECK(commits == 2);
+  CHECK(CounterValue(*db) == 106);
+}
+
+TEST_CASE("a group that is not committed takes back every unit, committed or not") {
+  shop::testing::TempDir dir;
+  auto db = Database::Open({(dir / "t.db").string()}, std::span(&kSchema, 1));
+  auto& conn = db->ThisThread();
+  {
+    shop::sqlite::GroupTransaction group(conn);
+    AddUnit(conn, 1, "a", true);
+    AddUnit(conn, 2, "b", true);
+    CHECK_THROWS_AS(shop::sqlite::GroupTransaction{conn}, std::logic_error);  // not nestable
+  }
+  CHECK_FALSE(conn.in_group());
+  CHECK(CounterValue(*db) == 0);
+  CHECK(CountTags(*db) == 0);
+}

@@ -21,7 +21,7 @@ bool SafeToRepeat(const http::Request& request) {
 
 void Mount(http::App& app, std::vector<Upstream> upstreams) {
   auto table = std::make_shared<const std::vector<Upstream>>(std::move(upstreams));
-  app.SetAsyncFallback("proxy", [table](const http::Context& ctx, http::App::Respond respond) {
+  app.SetAsyncFallback("proxy", [table](const http::Context& ctx, http::Respond respond) {
     const std::string_view path = ctx.request.Path();
     for (const Upstream& upstream : *table) {
       if (!Owns(upstream, path)) continue;

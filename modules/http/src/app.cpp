@@ -1,5 +1,6 @@
 #include "shop/http/app.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -119,6 +120,8 @@ void App::Seal() {
     fallback_.metrics_id = metrics_.RegisterRoute(fallback_.method, fallback_.pattern);
   }
   unmatched_metrics_id_ = metrics_.RegisterRoute("OTHER", "unmatched");
+  has_async_routes_ = static_cast<bool>(async_fallback_) ||
+                      std::ranges::any_of(router_.routes(), [](const Router::Route& r) { return r.async_handler != nullptr; });
 }
 
 void App::SetEdgeLimiter(RateLimiter* limiter, std::function<std::string(const Request&)> client_of) {
@@ -172,7 +175,7 @@ std::optional<Response> App::Dispatch(Request& request, std::string_view request
     }
   }
   params = match.params;
-  if (route == &fallback_ && async_fallback_) return std::nullopt;
+  if (route->async_handler || (route == &fallback_ && async_fallback_)) return std::nullopt;
   Context ctx{request, match.params, request_id};
   try {
     return route->handler(ctx);
@@ -203,7 +206,7 @@ Response App::Handle(Request& request) {
       std::promise<Response> done;
       auto answer = done.get_future();
       Context ctx{request, params, context.request_id};
-      StartAsync(ctx, [&done](Response r) { done.set_value(std::move(r)); });
+      StartAsync(route, ctx, [&done](Response r) { done.set_value(std::move(r)); });
       response = answer.get();
     }
   }
@@ -213,9 +216,13 @@ Response App::Handle(Request& request) {
   return response;
 }
 
-void App::StartAsync(const Context& ctx, Respond respond) {
+void App::StartAsync(const Router::Route* route, const Context& ctx, Respond respond) {
   try {
-    async_fallback_(ctx, std::move(respond));
+    if (route->async_handler) {
+      route->async_handler(ctx, std::move(respond));
+    } else {
+      async_fallback_(ctx, std::move(respond));
+    }
   } catch (const std::exception& e) {
     // Only a handler that threw before taking charge of `respond` gets here.
     log::Write(log::Level::kError, "unhandled error", {{"request_id", ctx.request_id}, {"error", e.what()}});
@@ -224,7 +231,7 @@ void App::StartAsync(const Context& ctx, Respond respond) {
 }
 
 void App::Handle(Request& request, Respond respond) {
-  if (!async_fallback_) {
+  if (!has_async_routes_) {
     respond(Handle(request));
     return;
   }
@@ -249,7 +256,7 @@ void App::Handle(Request& request, Respond respond) {
     return;
   }
   Context ctx{request, params, context->request_id};
-  StartAsync(ctx, std::move(finish));
+  StartAsync(route, ctx, std::move(finish));
 }
 
 Response App::Reject(const Request& partial, int status, std::string_view code, std::string_view detail) {

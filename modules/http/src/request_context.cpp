@@ -46,6 +46,22 @@ void* ThisThreadEventLoop() { return this_thread_event_loop; }
 void SetThisThreadEventLoop(void* loop) { this_thread_event_loop = loop; }
 
 namespace {
+thread_local std::function<void(std::function<void()>)> this_thread_deferral;
+}  // namespace
+
+void Defer(std::function<void()> task) {
+  if (this_thread_deferral) {
+    this_thread_deferral(std::move(task));
+  } else {
+    task();
+  }
+}
+
+void SetThisThreadDeferral(std::function<void(std::function<void()>)> defer) {
+  this_thread_deferral = std::move(defer);
+}
+
+namespace {
 
 /// Appends `count` random lower-case hex digits: two digits per table lookup, from a per-thread
 /// generator (ids, not secrets).

@@ -58,6 +58,12 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
   routes_.push_back(std::move(route));
 }
 
+void Router::AddAsync(std::string_view method, std::string_view pattern, AsyncHandler handler,
+                      RouteOptions options) {
+  Add(method, pattern, nullptr, options);
+  routes_.back().async_handler = std::move(handler);
+}
+
 Router::Match Router::Find(std::string_view method, std::string_view path) const {
   Match match;
   std::vector<std::string_view> allowed;

@@ -368,12 +368,12 @@ struct Server::Impl {
       ch.NoDeadline();  // the handler takes what it takes; the deadlines are the transport's
       // Not a conditional expression: GCC 12 miscompiles co_await inside ?: (double destruction).
       Response response;
-      if (app.has_async_routes()) {
-        ch.Yielded();
-        response = co_await HandleAsync(request);
-      } else if (handler_pool) {
+      if (handler_pool && !app.needs_event_loop()) {
         ch.Yielded();
         response = co_await HandleOnPool(request);
+      } else if (app.has_async_routes()) {
+        ch.Yielded();
+        response = co_await HandleAsync(request);
       } else {
         response = app.Handle(request);
       }
@@ -478,6 +478,8 @@ void Server::Run() {
         }
       }
       SetThisThreadEventLoop(&worker->ioc);
+      // A post from a handler runs after the completions already queued: those of the same epoll pass.
+      SetThisThreadDeferral([&ioc = worker->ioc](std::function<void()> task) { asio::post(ioc, std::move(task)); });
       worker->ioc.run();
       log::FlushThisThread();
       asio::post(s.control, [&s] {

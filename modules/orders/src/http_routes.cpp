@@ -1,7 +1,13 @@
 #include <boost/json/value_from.hpp>
+#include <exception>
+#include <memory>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "shop/http/adapter.h"
+#include "shop/http/batcher.h"
+#include "shop/platform/log.h"
 #include "shop/orders/http.h"
 #include "wire.h"
 
@@ -23,22 +29,61 @@ std::expected<NewOrder, http::Response> DecodeNewOrder(const http::Request& requ
   return std::move(*order);
 }
 
+/// A POST /orders waiting in its batch.
+struct PendingOrder {
+  PlaceOrderCall call;
+  http::Respond respond;
+  std::string request_id;  ///< for the log line of a failure: the batch runs outside the request's scope
+};
+
+http::Response Answer(PlaceOrderOutcome& outcome, std::string_view request_id) {
+  if (outcome.failure) {
+    try {
+      std::rethrow_exception(outcome.failure);
+    } catch (const std::exception& e) {
+      log::Write(log::Level::kError, "unhandled error", {{"request_id", request_id}, {"error", e.what()}});
+    } catch (...) {
+      log::Write(log::Level::kError, "unhandled error", {{"request_id", request_id}});
+    }
+    return http::Problem(500, "internal", "an internal error occurred; it has been logged with this request id");
+  }
+  if (!outcome.result) return Problem(outcome.result.error());
+  http::Response response = http::JsonValue(201, boost::json::value_from(*outcome.result));
+  response.headers.Add("Location", "/orders/" + std::to_string(outcome.result->id));
+  return response;
+}
+
+void PlaceBatch(Api& orders, std::vector<PendingOrder>& batch) {
+  std::vector<PlaceOrderCall> calls;
+  calls.reserve(batch.size());
+  for (PendingOrder& pending : batch) calls.push_back(std::move(pending.call));
+  std::vector<PlaceOrderOutcome> outcomes;
+  try {
+    outcomes = orders.PlaceOrders(calls);
+  } catch (...) {
+    outcomes.assign(batch.size(), PlaceOrderOutcome{.failure = std::current_exception()});
+  }
+  if (outcomes.size() != batch.size()) {
+    auto wrong = std::make_exception_ptr(std::logic_error("PlaceOrders answered a different number of calls"));
+    outcomes.assign(batch.size(), PlaceOrderOutcome{.failure = wrong});
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i].respond(Answer(outcomes[i], batch[i].request_id));
+}
+
 }  // namespace
 
 void AddRoutes(http::Router& router, Api& orders, const auth::Verifier& verifier) {
-  router.Add("POST", "/orders",
-             [&orders, &verifier](const http::Context& ctx) -> http::Response {
-               auto caller = http::Authenticate(ctx.request, verifier);
-               if (!caller) return std::move(caller.error());
-               auto order = DecodeNewOrder(ctx.request);
-               if (!order) return std::move(order.error());
-               auto placed = orders.PlaceOrder(*caller, *order);
-               if (!placed) return Problem(placed.error());
-               http::Response response = http::JsonValue(201, boost::json::value_from(*placed));
-               response.headers.Add("Location", "/orders/" + std::to_string(placed->id));
-               return response;
-             },
-             {.json_body = true});
+  auto batcher =
+      std::make_shared<http::Batcher<PendingOrder>>([&orders](std::vector<PendingOrder>& batch) { PlaceBatch(orders, batch); });
+  router.AddAsync("POST", "/orders",
+                  [batcher, &verifier](const http::Context& ctx, http::Respond respond) {
+                    auto caller = http::Authenticate(ctx.request, verifier);
+                    if (!caller) return respond(std::move(caller.error()));
+                    auto order = DecodeNewOrder(ctx.request);
+                    if (!order) return respond(std::move(order.error()));
+                    batcher->Add({{std::move(*caller), std::move(*order)}, std::move(respond), std::string(ctx.request_id)});
+                  },
+                  {.json_body = true});
 
   router.Add("GET", "/orders", [&orders, &verifier](const http::Context& ctx) -> http::Response {
     auto caller = http::Authenticate(ctx.request, verifier);

@@ -2,6 +2,7 @@
 #include <array>
 #include <exception>
 #include <limits>
+#include <span>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
@@ -112,14 +113,16 @@ enum class StepOutcome {
 
 /// One placement as it goes through the saga's steps.
 struct Placement {
+  std::size_t call;  ///< its index in PlaceOrders' calls
   const Principal& caller;
   const NewOrder& order;
-  const std::optional<KeyRef>& key;
+  std::optional<KeyRef> key;
   SagaRef saga;
-  std::vector<OrderLine> reserved;  ///< reserve_stock's result
-  std::optional<Order> recorded;    ///< record_order's result
-  std::optional<Error> failure;     ///< what the client is told when a step did not complete
-  std::string detail_if_undone;     ///< the failure's detail instead, once the compensations confirmed
+  StepOutcome outcome = StepOutcome::kDone;  ///< the outcome of the last step it ran
+  std::vector<OrderLine> reserved;           ///< reserve_stock's result
+  std::optional<Order> recorded;             ///< record_order's result
+  std::optional<Error> failure;              ///< what the client is told when a step did not complete
+  std::string detail_if_undone;              ///< the failure's detail instead, once the compensations confirmed
 };
 
 class OrdersService;
@@ -130,8 +133,9 @@ class OrdersService;
 struct SagaStep {
   /// Stored in the saga log; a step that may be in a log is never renamed.
   std::string_view name;
-  /// Runs the step. Its failure detail goes to `Placement::failure`.
-  StepOutcome (OrdersService::*run)(Placement&);
+  /// Runs the step for every placement given, together where it can (one commit for all), and sets
+  /// each one's `outcome`; a failure's detail goes to its `failure`.
+  void (OrdersService::*run)(std::span<Placement* const>);
   /// Undoes the step from the log alone (it may run after a restart), idempotently; true once the
   /// undo is confirmed, false to be retried. Null for the pivot: the last step, a local transaction
   /// that commits with the log, has nothing to undo. A step with a compensation is logged before it
@@ -155,35 +159,29 @@ class OrdersService final : public Service {
   }
 
   std::expected<Order, Error> PlaceOrder(const Principal& caller, const NewOrder& order) override {
-    if (auto invalid = Validate(order)) return std::unexpected(std::move(*invalid));
-    std::optional<KeyRef> key;
-    if (order.idempotency_key) key = KeyRef{caller.user_id, *order.idempotency_key, Fingerprint(order.items)};
+    const PlaceOrderCall call{caller, order};
+    PlaceOrderOutcome outcome = std::move(PlaceOrders(std::span(&call, 1)).front());
+    if (outcome.failure) std::rethrow_exception(outcome.failure);
+    return std::move(outcome.result);
+  }
 
-    const std::string saga_id = TimeOrderedId();
-    KeyClaim claim = store_.BeginPlacement(key, saga_id, kPlaceOrder, kPlaceOrderSteps[0].name, UnixNow());
-    switch (claim.kind) {
-      case KeyClaim::Kind::kClaimed:
-        break;
-      case KeyClaim::Kind::kReplayOrder: {
-        std::optional<StoredOrder> stored = store_.FindOrder(claim.order_id);
-        if (!stored) throw std::runtime_error("idempotency key names a missing order");
-        return std::move(stored->order);
-      }
-      case KeyClaim::Kind::kReplayError:
-        return Fail(RefusalFromName(claim.error_code), std::move(claim.error_detail));
-      case KeyClaim::Kind::kReused:
-        return Fail(Errc::kIdempotencyKeyReused, "Idempotency-Key was already used with a different request");
-      case KeyClaim::Kind::kInProgress:
-        return Fail(Errc::kRequestInProgress, "the first request with this Idempotency-Key is still being handled");
-    }
-
-    Placement placement{caller, order, key, SagaRef{saga_id, claim.order_id}, {}, {}, {}};
+  /// Group commit: every step runs for all the calls at once, with one commit per database per step
+  /// (orders: begin, record; products: reserve) instead of one per call per step.
+  std::vector<PlaceOrderOutcome> PlaceOrders(std::span<const PlaceOrderCall> calls) override {
+    std::vector<PlaceOrderOutcome> outcomes(calls.size());
+    std::vector<Placement> placements = BeginPlacements(calls, outcomes);
+    std::vector<Placement*> running;
+    running.reserve(placements.size());
+    for (Placement& p : placements) running.push_back(&p);
     try {
-      return RunSaga(placement);
+      RunSaga(running, outcomes);
     } catch (...) {
-      if (key) ForgetKey(*key);
+      for (Placement& p : placements) {
+        if (p.key) ForgetKey(*p.key);
+      }
       throw;
     }
+    return outcomes;
   }
 
   std::expected<Page<Order>, Error> ListOrders(const Principal& caller, const PageRequest& page) override {
@@ -221,28 +219,119 @@ class OrdersService final : public Service {
   int CompensatePendingSagas() override { return CompensateSagas(UnixNow() - kAbandonReservingAfterSeconds); }
 
  private:
-  /// Runs the steps in order. When one does not complete, the steps that may have had an effect are
-  /// compensated at once, synchronously: the client is still waiting for its answer, and the stock
-  /// of an order that was never placed should not stay held for the length of an event round trip.
-  /// (Cancelling a placed order is different: that travels as an event.)
-  std::expected<Order, Error> RunSaga(Placement& p) {
-    for (std::size_t i = 0; i < kPlaceOrderSteps.size(); ++i) {
-      const SagaStep& step = kPlaceOrderSteps[i];
-      if (i > 0 && step.compensate && !store_.AdvanceSaga(p.saga.saga_id, step.name, UnixNow())) {
-        p.failure = Error(Errc::kDependencyUnavailable, "placing the order took too long; its stock will be given back");
-        return Compensate(p, i - 1, "abandoned while running");
+  /// Validates each call, claims its key and logs its saga as running, all in one commit; returns
+  /// the placements that may go ahead. The others' outcomes (invalid, replayed, key in use) are set.
+  std::vector<Placement> BeginPlacements(std::span<const PlaceOrderCall> calls,
+                                         std::vector<PlaceOrderOutcome>& outcomes) {
+    std::vector<Placement> placements;
+    placements.reserve(calls.size());
+    std::optional<sqlite::GroupTransaction> group;  // opened by the first valid call
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      const NewOrder& order = calls[i].order;
+      std::expected<Order, Error>& result = outcomes[i].result;
+      if (auto invalid = Validate(order)) {
+        result = std::unexpected(std::move(*invalid));
+        continue;
       }
-      const StepOutcome outcome = (this->*step.run)(p);
-      if (outcome == StepOutcome::kDone) continue;
-      if (outcome == StepOutcome::kRefused && i == 0) {
-        // Nothing is held: the saga ends here and the key replays the refusal.
-        store_.RecordRefusal(p.saga.saga_id, p.key, RefusalName(p.failure->code), p.failure->detail, UnixNow());
-        return std::unexpected(std::move(*p.failure));
+      if (!group) group.emplace(store_.ThisConnection());
+      try {
+        BeginPlacement(calls[i], i, result, placements);
+      } catch (const std::exception&) {
+        // Its own unit was rolled back; the others stand, unless the whole transaction is gone (then
+        // the commit below throws, and no call took effect).
+        outcomes[i].failure = std::current_exception();
       }
-      const std::size_t last_effect = outcome == StepOutcome::kUnknown ? i : i - 1;
-      return Compensate(p, last_effect, step.name);
     }
-    return std::move(*p.recorded);
+    if (group) group->Commit();
+    return placements;
+  }
+
+  /// Claims the call's key and logs its saga as running, or sets its outcome when it may not go ahead.
+  void BeginPlacement(const PlaceOrderCall& call, std::size_t i, std::expected<Order, Error>& result,
+                      std::vector<Placement>& placements) {
+    const NewOrder& order = call.order;
+    std::optional<KeyRef> key;
+    if (order.idempotency_key) key = KeyRef{call.caller.user_id, *order.idempotency_key, Fingerprint(order.items)};
+    std::string saga_id = TimeOrderedId();
+    KeyClaim claim = store_.BeginPlacement(key, saga_id, kPlaceOrder, kPlaceOrderSteps[0].name, UnixNow());
+    switch (claim.kind) {
+      case KeyClaim::Kind::kClaimed:
+        placements.push_back(Placement{
+            i, call.caller, order, std::move(key), SagaRef{std::move(saga_id), claim.order_id}, {}, {}, {}, {}, {}});
+        break;
+      case KeyClaim::Kind::kReplayOrder: {
+        std::optional<StoredOrder> stored = store_.FindOrder(claim.order_id);
+        if (!stored) throw std::runtime_error("idempotency key names a missing order");
+        result = std::move(stored->order);
+        break;
+      }
+      case KeyClaim::Kind::kReplayError:
+        result = std::unexpected(Error(RefusalFromName(claim.error_code), std::move(claim.error_detail)));
+        break;
+      case KeyClaim::Kind::kReused:
+        result = std::unexpected(
+            Error(Errc::kIdempotencyKeyReused, "Idempotency-Key was already used with a different request"));
+        break;
+      case KeyClaim::Kind::kInProgress:
+        result = std::unexpected(
+            Error(Errc::kRequestInProgress, "the first request with this Idempotency-Key is still being handled"));
+        break;
+    }
+  }
+
+  /// Runs the steps in order, each for every placement still going. When one does not complete for
+  /// a placement, its steps that may have had an effect are compensated at once, synchronously: the
+  /// client is still waiting for its answer, and the stock of an order that was never placed should
+  /// not stay held for the length of an event round trip. (Cancelling a placed order is different:
+  /// that travels as an event.)
+  void RunSaga(std::vector<Placement*>& running, std::vector<PlaceOrderOutcome>& outcomes) {
+    std::vector<Placement*> refused;
+    for (std::size_t i = 0; i < kPlaceOrderSteps.size() && !running.empty(); ++i) {
+      const SagaStep& step = kPlaceOrderSteps[i];
+      std::vector<Placement*> going;
+      going.reserve(running.size());
+      for (Placement* p : running) {
+        if (i > 0 && step.compensate && !store_.AdvanceSaga(p->saga.saga_id, step.name, UnixNow())) {
+          p->failure =
+              Error(Errc::kDependencyUnavailable, "placing the order took too long; its stock will be given back");
+          outcomes[p->call].result = Compensate(*p, i - 1, "abandoned while running");
+          continue;
+        }
+        going.push_back(p);
+      }
+      if (!going.empty()) (this->*step.run)(going);
+      running.clear();
+      for (Placement* p : going) {
+        if (p->outcome == StepOutcome::kDone) {
+          running.push_back(p);
+        } else if (p->outcome == StepOutcome::kRefused && i == 0) {
+          refused.push_back(p);  // nothing is held: the saga ends here and the key replays the refusal
+        } else {
+          const std::size_t last_effect = p->outcome == StepOutcome::kUnknown ? i : i - 1;
+          outcomes[p->call].result = Compensate(*p, last_effect, step.name);
+        }
+      }
+    }
+    for (Placement* p : running) outcomes[p->call].result = std::move(*p->recorded);
+    RecordRefusals(refused, outcomes);
+  }
+
+  /// Ends the sagas of placements refused at their first step, in one commit.
+  void RecordRefusals(std::span<Placement* const> refused, std::vector<PlaceOrderOutcome>& outcomes) {
+    if (refused.empty()) return;
+    try {
+      auto group = store_.Group();
+      for (Placement* p : refused) {
+        store_.RecordRefusal(p->saga.saga_id, p->key, RefusalName(p->failure->code), p->failure->detail, UnixNow());
+      }
+      group.Commit();
+      for (Placement* p : refused) outcomes[p->call].result = std::unexpected(std::move(*p->failure));
+    } catch (...) {
+      for (Placement* p : refused) {
+        if (p->key) ForgetKey(*p->key);
+        outcomes[p->call].failure = std::current_exception();
+      }
+    }
   }
 
   /// Undoes steps `last` down to the first, logging the saga as compensating first so that an undo
@@ -278,18 +367,34 @@ class OrdersService final : public Service {
 
   // --- the steps of kPlaceOrderSteps and their compensations ---
 
-  StepOutcome ReserveStock(Placement& p) {
-    std::vector<products::ReserveLine> lines;
-    lines.reserve(p.order.items.size());
-    for (const NewOrderLine& line : p.order.items) lines.push_back({line.product_id, line.quantity});
-
-    std::expected<std::vector<products::ReservedLine>, products::Error> reserved =
-        std::unexpected(products::Error(products::Errc::kUnavailable));
-    try {
-      reserved = products_.Reserve(p.saga.saga_id, p.saga.order_id, lines);
-    } catch (const std::exception& e) {
-      reserved = std::unexpected(products::Error(products::Errc::kUnavailable, e.what()));
+  /// Reserves every placement's lines in one call to products (ReserveMany: one commit there).
+  void ReserveStock(std::span<Placement* const> placements) {
+    std::vector<products::ReserveRequest> requests;
+    requests.reserve(placements.size());
+    for (const Placement* p : placements) {
+      products::ReserveRequest& request = requests.emplace_back();
+      request.order_ref = p->saga.saga_id;
+      request.order_id = p->saga.order_id;
+      request.lines.reserve(p->order.items.size());
+      for (const NewOrderLine& line : p->order.items) request.lines.push_back({line.product_id, line.quantity});
     }
+    std::vector<std::expected<std::vector<products::ReservedLine>, products::Error>> results;
+    try {
+      results = products_.ReserveMany(requests);
+    } catch (const std::exception& e) {
+      log::Write(log::Level::kWarn, "reserve failed", {{"error", e.what()}});
+      results.clear();
+    }
+    if (results.size() != placements.size()) {
+      results.assign(placements.size(), std::unexpected(products::Error(products::Errc::kUnavailable,
+                                                                        "products did not answer every reservation")));
+    }
+    for (std::size_t i = 0; i < placements.size(); ++i) placements[i]->outcome = Reserved(*placements[i], results[i]);
+  }
+
+  /// reserve_stock's outcome for one placement, from what products answered.
+  StepOutcome Reserved(Placement& p,
+                       const std::expected<std::vector<products::ReservedLine>, products::Error>& reserved) {
     if (!reserved) {
       const products::Error& error = reserved.error();
       switch (error.code) {
@@ -339,15 +444,31 @@ class OrdersService final : public Service {
     return false;
   }
 
-  /// The pivot: the order, its order_placed event and the end of the saga commit together.
+  /// The pivot: each order, its order_placed event and the end of its saga commit together; all
+  /// the placements' in one commit. When that commit fails, none was recorded.
+  void RecordOrders(std::span<Placement* const> placements) {
+    try {
+      auto group = store_.Group();
+      for (Placement* p : placements) p->outcome = RecordOrder(*p);
+      group.Commit();
+    } catch (const std::exception& e) {
+      log::Write(log::Level::kError, "orders not recorded", {{"error", e.what()}});
+      for (Placement* p : placements) {
+        if (p->outcome != StepOutcome::kDone) continue;
+        p->recorded.reset();
+        NotRecorded(*p);
+        p->outcome = StepOutcome::kRefused;  // rolled back: nothing of this step to undo
+      }
+    }
+  }
+
   StepOutcome RecordOrder(Placement& p) {
     try {
-      p.recorded = store_.RecordOrder(p.saga, kPlaceOrderSteps.back().name, p.caller.user_id, p.reserved, p.key,
-                                      UnixNow());
+      p.recorded =
+          store_.RecordOrder(p.saga, kPlaceOrderSteps.back().name, p.caller.user_id, p.reserved, p.key, UnixNow());
     } catch (const std::exception& e) {
       log::Write(log::Level::kError, "order not recorded", {{"saga_id", p.saga.saga_id}, {"error", e.what()}});
-      p.failure = Error(Errc::kDependencyUnavailable, "the order could not be recorded; its stock will be given back");
-      p.detail_if_undone = "the order could not be recorded; no stock was taken";
+      NotRecorded(p);
       return StepOutcome::kRefused;  // the transaction rolled back: nothing of this step to undo
     }
     if (!p.recorded) {
@@ -357,6 +478,11 @@ class OrdersService final : public Service {
       return StepOutcome::kRefused;
     }
     return StepOutcome::kDone;
+  }
+
+  static void NotRecorded(Placement& p) {
+    p.failure = Error(Errc::kDependencyUnavailable, "the order could not be recorded; its stock will be given back");
+    p.detail_if_undone = "the order could not be recorded; no stock was taken";
   }
 
   /// Best effort: a key left 'in_progress' only blocks its client until the next start.
@@ -374,7 +500,8 @@ class OrdersService final : public Service {
     for (const SagaToCompensate& saga : store_.TakeSagasToCompensate(running_before, UnixNow())) {
       auto step = std::ranges::find(kPlaceOrderSteps, saga.step, &SagaStep::name);
       if (step == kPlaceOrderSteps.end()) {
-        log::Write(log::Level::kError, "saga log names an unknown step", {{"saga_id", saga.ref.saga_id}, {"step", saga.step}});
+        log::Write(log::Level::kError, "saga log names an unknown step",
+                   {{"saga_id", saga.ref.saga_id}, {"step", saga.step}});
         continue;
       }
       RunCompensations(saga.ref, static_cast<std::size_t>(step - kPlaceOrderSteps.begin()));
@@ -390,7 +517,7 @@ class OrdersService final : public Service {
 /// more line between them, with its refund as compensation; nothing else changes.
 const std::array<SagaStep, 2> OrdersService::kPlaceOrderSteps{{
     {"reserve_stock", &OrdersService::ReserveStock, &OrdersService::ReleaseStock},
-    {"record_order", &OrdersService::RecordOrder, nullptr},
+    {"record_order", &OrdersService::RecordOrders, nullptr},
 }};
 
 }  // namespace

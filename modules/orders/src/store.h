@@ -57,6 +57,12 @@ class Store {
  public:
   explicit Store(sqlite::Database& db) : db_(db) {}
 
+  /// Opens a group commit on the calling thread's connection: the methods called until the
+  /// group's Commit() are each a savepoint of one transaction (sqlite::GroupTransaction).
+  sqlite::GroupTransaction Group() { return sqlite::GroupTransaction(db_.ThisThread()); }
+  /// The calling thread's connection, for a group opened later (std::optional::emplace).
+  sqlite::Connection& ThisConnection() { return db_.ThisThread(); }
+
   /// Claims `key` (when given) and, when the claim succeeds, starts saga `saga` in the log as
   /// 'running' at `first_step`, allocating its order id (returned in the claim), all together.
   KeyClaim BeginPlacement(const std::optional<KeyRef>& key, std::string_view saga_id, std::string_view saga,

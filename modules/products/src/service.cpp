@@ -227,6 +227,33 @@ class ServiceImpl final : public Service {
     return reserved;
   }
 
+  /// All the reservations in one transaction of this thread's connection (a savepoint each): one
+  /// commit for the batch. The cache forgets the products after that commit, as Reserve does after
+  /// its own: before it, another thread could cache the stock the batch is about to change.
+  std::vector<std::expected<std::vector<ReservedLine>, Error>> ReserveMany(
+      std::span<const ReserveRequest> requests) override {
+    std::vector<std::expected<std::vector<ReservedLine>, Error>> results;
+    results.reserve(requests.size());
+    try {
+      sqlite::GroupTransaction group(db_.ThisThread());
+      for (const ReserveRequest& request : requests) {
+        try {
+          results.push_back(Reserve(request.order_ref, request.order_id, request.lines));
+        } catch (const sqlite::Error& e) {
+          results.push_back(std::unexpected(Error(Errc::kUnavailable, e.what())));
+        }
+      }
+      group.Commit();
+    } catch (const sqlite::Error& e) {
+      // Nothing of the batch took effect.
+      results.assign(requests.size(), std::unexpected(Error(Errc::kUnavailable, e.what())));
+    }
+    for (const ReserveRequest& request : requests) {
+      for (const ReserveLine& line : request.lines) cache_.Invalidate(line.product_id);
+    }
+    return results;
+  }
+
   std::expected<void, Error> Release(std::string_view order_ref) override {
     if (auto invalid = CheckOrderRef(order_ref)) return std::unexpected(std::move(*invalid));
     sqlite::Transaction tx = store_.BeginWrite();

@@ -140,24 +140,63 @@ void Connection::Exec(std::string_view sql) {
 std::int64_t Connection::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
 int Connection::Changes() const { return sqlite3_changes(db_); }
 
-Transaction::Transaction(Connection& conn, Kind kind) : conn_(conn) {
+Transaction::Transaction(Connection& conn, Kind kind) : conn_(conn), savepoint_(conn.in_group()) {
   // Prepared once per connection, like every statement: sqlite3_exec would compile them per call.
-  conn_.Prepare(kind == Kind::kWrite ? "BEGIN IMMEDIATE" : "BEGIN").Step();
+  if (savepoint_) {
+    // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR...): a
+    // savepoint then would open a transaction of its own and commit alone, outside the group.
+    if (sqlite3_get_autocommit(conn_.db_)) throw Error(SQLITE_ABORT, "the group transaction was rolled back");
+    conn_.Prepare("SAVEPOINT unit").Step();
+  } else {
+    conn_.Prepare(kind == Kind::kWrite ? "BEGIN IMMEDIATE" : "BEGIN").Step();
+  }
 }
 
 Transaction::~Transaction() {
-  if (open_) {
-    try {
+  if (!open_) return;
+  try {
+    if (savepoint_) {
+      conn_.Prepare("ROLLBACK TO unit").Step();
+      conn_.Prepare("RELEASE unit").Step();
+    } else {
       conn_.Prepare("ROLLBACK").Step();
-    } catch (const Error&) {
-      // The transaction is already gone (SQLite rolls back by itself on some errors).
     }
+  } catch (const Error&) {
+    // The transaction is already gone (SQLite rolls back by itself on some errors); a group's
+    // Commit() then fails, so nothing of it is taken for done.
   }
 }
 
 void Transaction::Commit() {
-  conn_.Prepare("COMMIT").Step();
+  conn_.Prepare(savepoint_ ? "RELEASE unit" : "COMMIT").Step();
   open_ = false;
+}
+
+GroupTransaction::GroupTransaction(Connection& conn) : conn_(conn) {
+  if (conn_.in_group_) throw std::logic_error("a group transaction is already open on this connection");
+  conn_.Prepare("BEGIN IMMEDIATE").Step();
+  conn_.in_group_ = true;
+}
+
+GroupTransaction::~GroupTransaction() {
+  conn_.in_group_ = false;
+  if (!open_) return;
+  try {
+    conn_.Prepare("ROLLBACK").Step();
+  } catch (const Error&) {
+    // Already rolled back by SQLite itself.
+  }
+}
+
+void GroupTransaction::Commit() {
+  conn_.in_group_ = false;
+  open_ = false;
+  try {
+    conn_.Prepare("COMMIT").Step();
+  } catch (...) {
+    open_ = true;  // the destructor rolls back what is left
+    throw;
+  }
 }
 
 Database::Database(Options options) : options_(std::move(options)), id_(next_database_id++) {}

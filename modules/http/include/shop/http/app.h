@@ -42,16 +42,14 @@ class App {
   /// them in logs and metrics.
   void SetFallback(std::string label, Handler handler);
 
-  /// Completes an asynchronous answer. Called exactly once, on any thread.
-  using Respond = std::function<void(Response)>;
-  /// A handler that holds no thread while it waits: it starts its work and returns; `respond` is
-  /// called once when the answer is there. The request stays alive until then.
-  using AsyncHandler = std::function<void(const Context&, Respond)>;
   /// As SetFallback, for an asynchronous handler (the gateway's proxy on the server's event loop).
   /// The server then answers through Handle(Request&, Respond).
   void SetAsyncFallback(std::string label, AsyncHandler handler);
   /// True when some route answers asynchronously.
-  bool has_async_routes() const { return static_cast<bool>(async_fallback_); }
+  bool has_async_routes() const { return has_async_routes_; }
+  /// True when some handler must run on the server's event loop (the asynchronous fallback: its
+  /// client runs on that loop), so a server must not move handlers to a pool.
+  bool needs_event_loop() const { return static_cast<bool>(async_fallback_); }
 
   /// Makes this App the edge: requests over `limiter`'s limit get 429 `rate_limited` with
   /// Retry-After (PLATFORM.md `edge.rate_limit.*`), before routing. `client_of` names the client
@@ -80,7 +78,7 @@ class App {
   /// The answer, or nullopt when the request goes to the asynchronous fallback (the caller starts it).
   std::optional<Response> Dispatch(Request& request, std::string_view request_id, const Router::Route*& route,
                                    std::array<std::string_view, Context::kMaxParams>& params);
-  void StartAsync(const Context& ctx, Respond respond);
+  void StartAsync(const Router::Route* route, const Context& ctx, Respond respond);
   void Finish(const Request& request, Response& response, std::string_view request_id, std::string_view trace_id,
               const Router::Route* route, double seconds);
 
@@ -94,6 +92,7 @@ class App {
   metrics::HttpMetrics::RouteId unmatched_metrics_id_ = 0;
   Router::Route fallback_;
   AsyncHandler async_fallback_;
+  bool has_async_routes_ = false;  ///< set by Seal()
   RateLimiter* limiter_ = nullptr;
   std::function<std::string(const Request&)> client_of_;
 };

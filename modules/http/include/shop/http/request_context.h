@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,13 @@ std::string_view TraceIdFrom(std::string_view traceparent);
 /// its threads; the asynchronous client runs its calls on it, on the server's own executor.
 void* ThisThreadEventLoop();
 void SetThisThreadEventLoop(void* loop);
+
+/// Runs `task` on the calling thread once its event loop has handled the events that are ready now
+/// (the rest of the server's current pass), e.g. to answer the requests of that pass together
+/// (http::Batcher). On a thread no event loop drives, runs it at once, before returning.
+void Defer(std::function<void()> task);
+/// Installs the calling thread's way to defer a task (a server I/O thread: a post to its loop).
+void SetThisThreadDeferral(std::function<void(std::function<void()>)> defer);
 
 /// `count` random lower-case hex digits from a fast per-thread generator (ids, not secrets).
 std::string FastRandomHex(std::size_t count);

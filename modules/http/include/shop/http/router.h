@@ -27,6 +27,12 @@ struct Context {
 
 using Handler = std::function<Response(const Context&)>;
 
+/// Completes an asynchronous answer. Called exactly once, on the thread that started the request.
+using Respond = std::function<void(Response)>;
+/// A handler that holds no thread while it waits: it starts its work and returns; `respond` is
+/// called once when the answer is there. The request stays alive until then.
+using AsyncHandler = std::function<void(const Context&, Respond)>;
+
 struct RouteOptions {
   /// The route takes a JSON body: anything but `application/json` gets 415.
   bool json_body = false;
@@ -42,6 +48,7 @@ class Router {
     std::vector<std::string> segments;
     Handler handler;
     RouteOptions options;
+    AsyncHandler async_handler;  ///< set instead of `handler` for an asynchronous route
     std::size_t metrics_id = 0;
   };
 
@@ -52,6 +59,9 @@ class Router {
   };
 
   void Add(std::string_view method, std::string_view pattern, Handler handler, RouteOptions options = {});
+  /// As Add, for a handler that answers later through `Respond` (e.g. one that batches requests:
+  /// http::Batcher). A server answers it without holding a thread meanwhile.
+  void AddAsync(std::string_view method, std::string_view pattern, AsyncHandler handler, RouteOptions options = {});
   Match Find(std::string_view method, std::string_view path) const;
 
   std::vector<Route>& routes() { return routes_; }

@@ -1,8 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <expected>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,6 +53,19 @@ struct NewOrder {
   std::optional<std::string> idempotency_key;
 };
 
+/// One placement of a PlaceOrders call: PlaceOrder's arguments.
+struct PlaceOrderCall {
+  Principal caller;
+  NewOrder order;
+};
+
+/// What PlaceOrder would have given one call of PlaceOrders: its result, or (set instead) the
+/// exception it would have thrown, a failure of the module itself.
+struct PlaceOrderOutcome {
+  std::expected<Order, Error> result = std::unexpected(Error(Errc::kDependencyUnavailable));
+  std::exception_ptr failure;
+};
+
 /// The orders module: placing, listing and cancelling orders.
 class Api {
  public:
@@ -59,6 +74,23 @@ class Api {
   /// Places an order for `caller` as a saga: reserve all lines in products, record the order,
   /// and give the stock back if the order cannot be recorded.
   virtual std::expected<Order, Error> PlaceOrder(const Principal& caller, const NewOrder& order) = 0;
+
+  /// PlaceOrder for each call, as if the calls ran one after another in this order, with the same
+  /// outcomes; one per call, in order. An implementation may run them together (group commit: each
+  /// saga step for all of them, one commit per database per step), so that none is durable before
+  /// the step's commit. Throws only when none of them took effect. This default places them one by
+  /// one.
+  virtual std::vector<PlaceOrderOutcome> PlaceOrders(std::span<const PlaceOrderCall> calls) {
+    std::vector<PlaceOrderOutcome> outcomes(calls.size());
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      try {
+        outcomes[i].result = PlaceOrder(calls[i].caller, calls[i].order);
+      } catch (...) {
+        outcomes[i].failure = std::current_exception();
+      }
+    }
+    return outcomes;
+  }
 
   /// The caller's own orders, newest first, with ids below `page.after`.
   virtual std::expected<Page<Order>, Error> ListOrders(const Principal& caller, const PageRequest& page) = 0;

@@ -7,7 +7,9 @@
 namespace shop::orders {
 
 /// Serves the orders module's public routes on `router`: POST /orders, GET /orders,
-/// GET /orders/{id}, POST /orders/{id}/cancel. `orders` must outlive the router.
+/// GET /orders/{id}, POST /orders/{id}/cancel. `orders` must outlive the router. POST /orders is
+/// answered in batches (http::Batcher, Api::PlaceOrders): the orders a server thread reads in one
+/// pass of its event loop are placed together, one commit per database per saga step.
 void AddRoutes(http::Router& router, Api& orders, const auth::Verifier& verifier);
 
 }  // namespace shop::orders

@@ -2,7 +2,9 @@
 
 #include <cstdint>
 #include <expected>
+#include <exception>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +62,13 @@ struct ReservedLine {
   std::int64_t unit_price_cents = 0;
 };
 
+/// One reservation of a ReserveMany call: Reserve's arguments.
+struct ReserveRequest {
+  std::string order_ref;
+  std::optional<std::int64_t> order_id;
+  std::vector<ReserveLine> lines;
+};
+
 /// The products module: the catalogue and its stock.
 class Api {
  public:
@@ -89,6 +98,26 @@ class Api {
   std::expected<std::vector<ReservedLine>, Error> Reserve(std::string_view order_ref,
                                                           const std::vector<ReserveLine>& lines) {
     return Reserve(order_ref, std::nullopt, lines);
+  }
+
+  /// Reserve for each request, as if called one after another in this order: each all or nothing on
+  /// its own, with the same errors; one result per request, in order. An implementation may commit
+  /// them together (group commit: one transaction, each request a savepoint of it), so that none is
+  /// durable or visible before the whole batch is. A request that could not be tried (an outage, a
+  /// database failure) gets kUnavailable, and may or may not have taken stock: release it. This
+  /// default calls Reserve for each.
+  virtual std::vector<std::expected<std::vector<ReservedLine>, Error>> ReserveMany(
+      std::span<const ReserveRequest> requests) {
+    std::vector<std::expected<std::vector<ReservedLine>, Error>> results;
+    results.reserve(requests.size());
+    for (const ReserveRequest& request : requests) {
+      try {
+        results.push_back(Reserve(request.order_ref, request.order_id, request.lines));
+      } catch (const std::exception& e) {
+        results.push_back(std::unexpected(Error(Errc::kUnavailable, e.what())));
+      }
+    }
+    return results;
   }
 
   /// Gives back the stock held under `order_ref`, once. Idempotent; releasing an unknown reference
