@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libssl-dev libsodium-dev doctest-dev
   python3 python3-jwt python3-cryptography prometheus curl
+  rsyslog  # split/observability: the log collector (tests/split/observability); prometheus above runs there too
   libbenchmark-dev wrk nginx gnuplot-nox
   docker.io docker-compose debootstrap
   nats-server libnats-dev  # events on NATS (both layouts); split: registry, central configuration (JetStream KV)
