@@ -144,7 +144,7 @@ rules = [r for g in groups for r in g["rules"]]
 bad = [f'{r.get("name")}: {r.get("health")} {r.get("lastError", "")}' for r in rules if r.get("health") != "ok"]
 names = {g["name"] for g in groups}
 problems = []
-if names != {"shop-recording", "shop-alerts"}:
+if names != {"shop-http", "shop-outbox", "shop-instances"}:
     problems.append(f"rule groups loaded: {sorted(names)}")
 if len(rules) != 12:
     problems.append(f"{len(rules)} rules loaded, want 12")
