@@ -5,7 +5,7 @@
 #      (preset `debug`, in build-asan/): the same tests, the e2e suite against the sanitized `shop`;
 #   3. monolith plus split mode (SHOP_SPLIT=ON): the same, plus contract tests against the HTTP
 #      clients, the e2e suite through the gateway, fault isolation, docker compose end to end,
-#      and a quick benchmark run.
+#      Prometheus and the log collector (split/observability), and a quick benchmark run.
 # Installs what a fresh Debian 12 machine lacks first. The last line printed is CTest's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
