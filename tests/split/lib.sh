@@ -52,7 +52,11 @@ stop_layout() {
 }
 
 need_tool() {
-  local command=$1 package=$2 sudo=()
+  local command=$1 package=$2 sudo=() dir
+  # Daemons (rsyslogd, nats-server) are in sbin, which a non-root user's PATH often lacks.
+  for dir in /usr/sbin /sbin; do
+    case ":$PATH:" in *":$dir:"*) ;; *) PATH=$PATH:$dir ;; esac
+  done
   command -v "$command" >/dev/null && return 0
   if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null && sudo -n true 2>/dev/null ||
