@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prometheus (Debian's package) with split/observability/prometheus.yml against a running split layout:
-#   the layout (split/run-local.sh, two products instances) on a free port; an admin token written by
-#   split/observability/admin-token.sh; Prometheus on a free port with the repository's prometheus.yml, whose
-#   one deployment-specific line (the discovery URL) is pointed at this layout's gateway; then, polling
+#   the layout (split/run-local.sh, two products instances) on a free port; Prometheus on a free port with the
+#   repository's prometheus.yml, whose one deployment-specific line (the discovery URL) is pointed at this layout's
+#   gateway, first with a wrong token in its credentials file (the discovery is refused: 401), then with an admin
+#   token written over it by split/observability/admin-token.sh while Prometheus runs; then, polling
 #   Prometheus's HTTP API (bounded loops, no fixed waits):
 #   - every instance that GET /admin/services/prometheus lists has `up == 1`, with the discovery's service,
 #     instance and version labels on its series, and nothing else is scraped;
@@ -24,6 +25,19 @@ prometheus_pid="" extra_pid=""
 export SHOP_ADMIN_EMAIL=prometheus-admin@example.com SHOP_ADMIN_PASSWORD=prometheus-admin-password
 start_ms=$(( $(date +%s%N) / 1000000 ))
 step() { echo "[prometheus-test +$(( $(date +%s%N) / 1000000 - start_ms )) ms] $*"; }
+# wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.5 s until it succeeds, at most SECONDS.
+wait_until() {
+  local seconds=$1 what=$2 deadline
+  shift 2
+  deadline=$(( $(date +%s) + seconds ))
+  until "$@"; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "not within ${seconds} s: $what"; cat "$work/up.why" 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.5
+  done
+}
 stop_pid() {  # stop_pid PID: SIGTERM, then wait for it
   kill -TERM "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
@@ -46,9 +60,9 @@ step "split layout (products=2)"
 start_layout "$bin_dir" "$work" --replicas products=2 || exit 1
 gateway="http://127.0.0.1:$layout_port"
 
-step "admin token; Prometheus configuration pointed at $gateway"
+step "Prometheus configuration pointed at $gateway, with a token the admin API refuses"
 mkdir -p "$work/prometheus"
-"$observability/admin-token.sh" --gateway "$gateway" --out "$work/prometheus/admin-token"
+(umask 077; echo not-a-token >"$work/prometheus/admin-token")
 cp "$observability/shop-rules.yml" "$work/prometheus/"
 default_url='http://127.0.0.1:8080/admin/services/prometheus'
 [ "$(grep -c -F "url: $default_url" "$observability/prometheus.yml")" = 1 ] ||
@@ -75,6 +89,11 @@ done
 [ -n "$prometheus_pid" ] || exit 1
 api="http://127.0.0.1:$prometheus_port/api/v1"
 step "Prometheus ready on 127.0.0.1:$prometheus_port"
+# Prometheus asks at once; the gateway counts the answer in its own metrics.
+refused() { curl -fs "$gateway/metrics" | grep -q '^shop_http_requests_total{method="GET",route="/admin/services/prometheus",status="401"} [1-9]'; }
+wait_until 15 "the discovery refused with a wrong token" refused
+step "discovery refused (401); an admin token from admin-token.sh written over the file while Prometheus runs"
+"$observability/admin-token.sh" --gateway "$gateway" --out "$work/prometheus/admin-token"
 
 # check_up [INSTANCE]: 0 when every instance the gateway's discovery lists (INSTANCE among them) is scraped by
 # Prometheus with up == 1 and the discovery's labels, and Prometheus scrapes nothing else; otherwise 1, with
@@ -116,21 +135,8 @@ sys.exit(1 if problems else 0)
 PY
 }
 
-# wait_until SECONDS WHAT COMMAND...: polls COMMAND every 0.5 s until it succeeds, at most SECONDS.
-wait_until() {
-  local seconds=$1 what=$2 deadline
-  shift 2
-  deadline=$(( $(date +%s) + seconds ))
-  until "$@"; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      echo "not within ${seconds} s: $what"; cat "$work/up.why" 2>/dev/null || true
-      return 1
-    fi
-    sleep 0.5
-  done
-}
 
-# One discovery refresh and one scrape interval (10 s each in prometheus.yml) with margin.
+# The file is read again at the next discovery refresh; then one scrape interval (10 s each in prometheus.yml).
 wait_until 40 "every discovered instance up in Prometheus" check_up
 step "every instance up: $(python3 -c 'import json,sys; print(", ".join(sorted(g["labels"]["instance"] for g in json.load(open(sys.argv[1])))))' "$work/sd.json")"
 
