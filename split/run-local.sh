@@ -78,15 +78,19 @@ launch() {
 
 # follow_logs: shows every process's log lines prefixed with its name, with one tail and one awk for
 # the whole layout (not a pair per process): tail names the file before each run of its lines, awk
-# turns that into the prefix. Killing the tail (stop_all) ends both.
+# turns that into the prefix. Killing the tail (stop_all) ends both. Both run under SCHED_IDLE
+# (chrt --idle; nice 19 where chrt is missing): they get only CPU time no service wants, so under load
+# the display lags instead of taking time from the services (measured: README, "Split mode").
 follow_logs() {
+  local idle=(chrt --idle 0)
+  command -v chrt >/dev/null || idle=(nice -n 19)
   mkfifo "$log_dir/follow"
-  awk '
+  "${idle[@]}" awk '
     /^==> .* <==$/ { name = $2; sub(/.*\//, "", name); sub(/\.log$/, "", name); next }
     NF == 0 { next }  # tail separates files with an empty line; log lines are never empty
     { print "[" name "] " $0; fflush() }' <"$log_dir/follow" &
   prefixer=$!
-  tail -n +1 -F "$log_dir"/*.log >"$log_dir/follow" 2>/dev/null &
+  "${idle[@]}" tail -n +1 -F "$log_dir"/*.log >"$log_dir/follow" 2>/dev/null &
   follower=$!
 }
 
