@@ -776,11 +776,11 @@ TEST_CASE("32 threads ordering and cancelling at once: stock never below zero, u
 namespace shop::testing {
 namespace {
 
-TEST_CASE("migration 004 carries the old saga log over: running, compensating and done, with the order's id") {
+TEST_CASE("migrations 004 and 005 carry the old saga log over: running, compensating and done, with the order's id") {
   TempDir dir;
   const std::string path = (dir / "orders.db").string();
   const auto all = orders::EmbeddedMigrations();
-  REQUIRE(all.size() == 4);
+  REQUIRE(all.size() == 5);
   {
     auto before = sqlite::Database::Open({.path = path}, all.first(3));
     before->ThisThread().Exec(
@@ -802,6 +802,11 @@ TEST_CASE("migration 004 carries the old saga log over: running, compensating an
   CHECK(row("placed-ref") == "5 place_order record_order done place 0");
   CHECK(row("stuck-ref") == "0 place_order reserve_stock running place 0");
   CHECK(row("owed-ref") == "0 place_order reserve_stock compensating cancel 2");
+  // 005 keeps the rule on states.
+  CHECK(db->ThisThread()
+            .Prepare("INSERT INTO saga_log (saga_id, saga, step, state, reason, updated_at) "
+                     "VALUES ('x', 'place_order', 'reserve_stock', 'lost', 'test', 1)")
+            .TryStep() == sqlite::StepResult::kConstraint);
   // The next order id is above the migrated order's.
   FakeProducts products;
   const auto pen = products.Add(100, 10);
