@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -121,7 +123,7 @@ TEST_CASE("a group commits its units together, each unit kept or undone on its o
   auto db = Database::Open({path}, std::span(&kSchema, 1));
   auto& conn = db->ThisThread();
   int commits = 0;
-  conn.SetCommitHook([](void* count) { ++*static_cast<int*>(count); }, &commits);
+  conn.SetCommitHook([](void* count, int) { ++*static_cast<int*>(count); }, &commits);
   {
     shop::sqlite::GroupTransaction group(conn);
     CHECK(conn.in_group());
@@ -161,4 +163,24 @@ TEST_CASE("a group that is not committed takes back every unit, committed or not
   CHECK_FALSE(conn.in_group());
   CHECK(CounterValue(*db) == 0);
   CHECK(CountTags(*db) == 0);
+}
+
+TEST_CASE("a WAL past 4000 pages is copied into the database file without anyone asking") {
+  shop::testing::TempDir dir;
+  const auto path = dir / "t.db";
+  auto db = Database::Open({path.string()}, std::span(&kSchema, 1));
+  auto& conn = db->ThisThread();
+  conn.Exec("CREATE TABLE blobs(b BLOB NOT NULL)");
+  const std::string page(4000, 'x');
+  for (int i = 0; i < 4500; ++i) {
+    Transaction tx(conn, Transaction::Kind::kWrite);
+    conn.Prepare("INSERT INTO blobs(b) VALUES (?)").Bind(1, page).Step();
+    tx.Commit();
+  }
+  // The checkpointer thread copies the WAL's pages into the file: it grows to hold them.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::filesystem::file_size(path) < 4000u * 4096u && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  CHECK(std::filesystem::file_size(path) >= 4000u * 4096u);
 }

@@ -94,7 +94,7 @@ Connection::Connection(const std::string& path, int busy_timeout_ms) {
   Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
 }
 
-void Connection::SetCommitHook(void (*on_commit)(void*), void* arg) {
+void Connection::SetCommitHook(void (*on_commit)(void*, int), void* arg) {
   on_commit_ = on_commit;
   on_commit_arg_ = arg;
   sqlite3_wal_hook(db_, &Connection::WalHook, this);
@@ -102,12 +102,15 @@ void Connection::SetCommitHook(void (*on_commit)(void*), void* arg) {
 
 int Connection::WalHook(void* self, sqlite3* db, const char* name, int pages) {
   auto* conn = static_cast<Connection*>(self);
-  // The hook replaces sqlite3_wal_autocheckpoint's. Checkpointing every kCheckpointPages rather than
-  // SQLite's 1000: a checkpoint writes each page once however often it changed in the WAL, so fewer,
-  // larger checkpoints write (and fdatasync) less per commit (bench/README.md "Orders: where the time goes").
-  if (pages >= kCheckpointPages) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-  if (conn->on_commit_) conn->on_commit_(conn->on_commit_arg_);
+  (void)db;
+  (void)name;
+  if (conn->on_commit_) conn->on_commit_(conn->on_commit_arg_, pages);
   return SQLITE_OK;
+}
+
+void Connection::Checkpoint() {
+  const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) Throw(db_, rc, "checkpoint");
 }
 
 Connection::~Connection() {
@@ -201,7 +204,31 @@ void GroupTransaction::Commit() {
 
 Database::Database(Options options) : options_(std::move(options)), id_(next_database_id++) {}
 
-Database::~Database() = default;
+Database::~Database() {
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    stopping_ = true;
+  }
+  checkpoint_wanted_.notify_one();
+  if (checkpointer_.joinable()) checkpointer_.join();
+}
+
+void Database::RunCheckpointer() {
+  Connection conn(options_.path, options_.busy_timeout_ms);
+  std::unique_lock lock(checkpoint_mu_);
+  while (true) {
+    checkpoint_wanted_.wait(lock, [this] { return checkpoint_requested_ || stopping_; });
+    if (stopping_) return;
+    checkpoint_requested_ = false;
+    lock.unlock();
+    try {
+      conn.Checkpoint();
+    } catch (const Error&) {
+      // Left to the next request: the WAL only grows meanwhile, nothing is lost.
+    }
+    lock.lock();
+  }
+}
 
 std::unique_ptr<Database> Database::Open(const Options& options, std::span<const Migration> migrations) {
   // SQLite's memory statistics take a global mutex on every allocation; nothing here reads them.
@@ -232,8 +259,20 @@ Connection& Database::ThisThread() {
   return *raw;
 }
 
-void Database::Committed(void* self) {
+void Database::Committed(void* self, int wal_pages) {
   auto* db = static_cast<Database*>(self);
+  // Checkpointing every kCheckpointPages rather than SQLite's 1000: a checkpoint writes each page once
+  // however often it changed in the WAL, so fewer, larger checkpoints write (and fdatasync) less per
+  // commit; and on the checkpointer thread, not the committing one, which would wait for those writes
+  // (bench/README.md "Orders: where the time goes").
+  if (wal_pages >= kCheckpointPages) {
+    std::lock_guard lock(db->checkpoint_mu_);
+    if (!db->stopping_) {
+      db->checkpoint_requested_ = true;
+      if (!db->checkpointer_.joinable()) db->checkpointer_ = std::thread([db] { db->RunCheckpointer(); });
+      db->checkpoint_wanted_.notify_one();
+    }
+  }
   std::shared_lock lock(db->listeners_mu_);
   for (const auto& [id, listener] : db->listeners_) listener();
 }

@@ -3,7 +3,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <shared_mutex>
 #include <optional>
 #include <span>
@@ -77,10 +79,14 @@ class Connection {
   void Exec(std::string_view sql);
   std::int64_t LastInsertRowId() const;
   int Changes() const;
-  /// Calls `on_commit(arg)` after each transaction this connection commits (sqlite3_wal_hook: after
-  /// the commit took place and the write lock was released), and checkpoints the WAL (PASSIVE) once
-  /// it holds 4000 pages, replacing SQLite's own auto-checkpoint (1000 pages).
-  void SetCommitHook(void (*on_commit)(void*), void* arg);
+  /// Calls `on_commit(arg, wal_pages)` after each transaction this connection commits
+  /// (sqlite3_wal_hook: after the commit took place and the write lock was released; `wal_pages`:
+  /// the WAL's size in pages). This replaces SQLite's own auto-checkpoint: the hook's owner
+  /// checkpoints (Database: on its checkpointer thread once the WAL holds 4000 pages).
+  void SetCommitHook(void (*on_commit)(void*, int), void* arg);
+  /// Copies what it can of the WAL into the database file without waiting for readers or writers
+  /// (SQLITE_CHECKPOINT_PASSIVE), and syncs it. Throws sqlite::Error on failure.
+  void Checkpoint();
   /// True while a GroupTransaction is open on this connection.
   bool in_group() const { return in_group_; }
 
@@ -95,7 +101,7 @@ class Connection {
 
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, sqlite3_stmt*, SqlHash, std::equal_to<>> statements_;
-  void (*on_commit_)(void*) = nullptr;
+  void (*on_commit_)(void*, int) = nullptr;
   void* on_commit_arg_ = nullptr;
   bool in_group_ = false;
 };
@@ -175,7 +181,10 @@ class Database {
  private:
   explicit Database(Options options);
 
-  static void Committed(void* self);
+  static void Committed(void* self, int wal_pages);
+  /// The checkpointer thread: checkpoints on its own connection when asked, so that the thread
+  /// whose commit filled the WAL does not wait for the database file's writes and fdatasync.
+  void RunCheckpointer();
 
   Options options_;
   std::uint64_t id_;
@@ -184,6 +193,11 @@ class Database {
   std::uint64_t next_listener_ = 1;
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> connections_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_wanted_;
+  bool checkpoint_requested_ = false;  // under checkpoint_mu_
+  bool stopping_ = false;              // under checkpoint_mu_
+  std::thread checkpointer_;           // started by the first request
 };
 
 }  // namespace shop::sqlite
