@@ -17,32 +17,13 @@
 #include "shop/http/app.h"
 #include "shop/http_client/endpoints.h"
 #include "shop/http_server/server.h"
+#include "running_server.h"
 
 namespace shop::http {
 namespace {
 
 /// A server on its own thread: `configure` adds routes before it starts.
-class Running {
- public:
-  Running(ServerOptions options, std::function<void(App&)> configure) : app_("test", "1.0.0") {
-    configure(app_);
-    app_.Seal();
-    options.port = 0;
-    options.threads = 1;
-    server_ = std::make_unique<Server>(options, app_);
-    thread_ = std::thread([this] { server_->Run(); });
-  }
-  ~Running() {
-    server_->Stop();
-    thread_.join();
-  }
-  std::uint16_t port() const { return server_->port(); }
-
- private:
-  App app_;
-  std::unique_ptr<Server> server_;
-  std::thread thread_;
-};
+using Running = shop::testing::RunningServer;
 
 class OneEndpoint final : public EndpointSource {
  public:

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "shop/http/app.h"
+#include "running_server.h"
 
 namespace shop::http {
 namespace {
@@ -23,26 +24,13 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-class TestServer {
+/// A server with one route, GET /hello.
+class TestServer : public shop::testing::RunningServer {
  public:
-  explicit TestServer(ServerOptions options) : app_("test", "1.0.0") {
-    app_.router().Add("GET", "/hello", [](const Context&) { return JsonResponse(200, R"({"hello":true})"); });
-    app_.Seal();
-    options.port = 0;
-    options.threads = 1;
-    server_ = std::make_unique<Server>(options, app_);
-    thread_ = std::thread([this] { server_->Run(); });
-  }
-  ~TestServer() {
-    server_->Stop();
-    thread_.join();
-  }
-  std::uint16_t port() const { return server_->port(); }
-
- private:
-  App app_;
-  std::unique_ptr<Server> server_;
-  std::thread thread_;
+  explicit TestServer(ServerOptions options)
+      : RunningServer(std::move(options), [](App& app) {
+          app.router().Add("GET", "/hello", [](const Context&) { return JsonResponse(200, R"({"hello":true})"); });
+        }) {}
 };
 
 /// A raw loopback connection.
