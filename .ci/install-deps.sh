@@ -13,6 +13,10 @@ packages=(
   docker.io docker-compose debootstrap
   nats-server libnats-dev  # events on NATS (both layouts); split: registry, central configuration (JetStream KV)
   clang-16 libclang-rt-16-dev  # tests/fuzz: libFuzzer with ASan/UBSan (clang 14 cannot compile <expected>)
+  # PostgreSQL per service (issue 11): the server tests start (tests/postgres, as a non-root user, in a temporary
+  # directory; the package's own cluster is not started, see policy-rc.d below) and its client library; the
+  # sqlite3 CLI builds the SQLite schema the PostgreSQL migrations are compared with.
+  postgresql-15 libpq-dev sqlite3
 )
 
 missing=()
