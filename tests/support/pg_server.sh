@@ -55,8 +55,8 @@ _pg_server_wait_gone() {
 # The PIDs of processes whose working directory is DIR: the postmaster and every backend it forked chdir to the
 # data directory, so this finds all of them, also orphans of a postmaster that was killed.
 _pg_server_pids_in() {
-  find /proc -mindepth 2 -maxdepth 2 -path '/proc/[0-9]*/cwd' -lname "$1" 2>/dev/null | cut -d/ -f3
-  return 0
+  # find exits 1 when a process vanishes while it looks: not an error here (also under the caller's set -e).
+  find /proc -mindepth 2 -maxdepth 2 -path '/proc/[0-9]*/cwd' -lname "$1" 2>/dev/null | cut -d/ -f3 || true
 }
 
 pg_server_installed() {
@@ -187,12 +187,13 @@ pg_server_stop() {
       _pg_server_wait_gone "$pid" 50 || kill -KILL "$pid" 2>/dev/null
     fi
   fi
-  [ -n "$pid" ] && wait "$pid" 2>/dev/null  # reaps it when this shell started it
   for leftover in $(_pg_server_pids_in "$dir/data"); do
     echo "pg_server_stop: process $leftover still in $dir/data; SIGKILL" >&2
     kill -KILL "$leftover" 2>/dev/null
     _pg_server_wait_gone "$leftover" 50 || status=1
   done
+  # Reaps the postmaster when this shell started it; never waits for one still running (that would block for good).
+  [ -n "$pid" ] && ! _pg_server_alive "$pid" && wait "$pid" 2>/dev/null
   if [ "${SHOP_KEEP_TEST_DIRS:-}" = 1 ]; then
     echo "pg_server_stop: kept $dir (SHOP_KEEP_TEST_DIRS=1)" >&2
   else
