@@ -25,8 +25,8 @@
 #
 # Variables set by pg_server_start:
 #   PG_SERVER_URL   postgresql://postgres:PASSWORD@127.0.0.1:PORT/postgres (the superuser)
-#   PG_SERVER_PORT, PG_SERVER_PASSWORD, PG_SERVER_PID (the postmaster), PG_SERVER_DIR (data in DATA/, log in
-#   server.log), PG_SERVER_USER (the OS user it runs as), PG_SERVER_BIN (where initdb, postgres, psql are)
+#   PG_SERVER_PORT, PG_SERVER_PASSWORD, PG_SERVER_PID (the postmaster), PG_SERVER_DIR (the data in its data/, the log in
+#   its server.log), PG_SERVER_USER (the OS user it runs as), PG_SERVER_BIN (where initdb, postgres, psql are)
 # A watchdog (its own session, so it outlives a killed process group) stops the server when the owner exits
 # without stopping it (kill -9, a CTest timeout): the owner is the sourcing shell, or --owner PID.
 # SHOP_KEEP_TEST_DIRS=1 keeps the directory (data and server.log) after the server is stopped.
