@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds both configurations and runs every test: ./tests/run.sh
-#   1. the monolith alone (SHOP_SPLIT=OFF): unit, contract, e2e and standard-tool tests;
+#   1. the monolith alone (SHOP_SPLIT=OFF): unit, contract, e2e and standard-tool tests, and the
+#      PostgreSQL groundwork (a server per test, database per service, migrations; ctest -L postgres);
 #   2. the monolith again with AddressSanitizer (+ leak check) and UBSan, every finding fatal
 #      (preset `debug`, in build-asan/): the same tests, the e2e suite against the sanitized `shop`;
 #   3. monolith plus split mode (SHOP_SPLIT=ON): the same, plus contract tests against the HTTP
