@@ -13,14 +13,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
-work=$(mktemp -d)
-cleanup() {
-  local status=$?
-  pg_server_stop
-  rm -rf "$work"
-  exit $status
-}
-trap cleanup EXIT
+pg_test_workdir
 
 pg_test_start
 step "PostgreSQL on port $PG_SERVER_PORT as $PG_SERVER_USER"

@@ -54,3 +54,16 @@ pg_test_init_services() {
 service_url() {
   echo "postgresql://$1:${pg_test_password[$1]}@127.0.0.1:$PG_SERVER_PORT/${2:-$1}"
 }
+
+# pg_test_workdir: a fresh temporary directory in $work; on exit, whatever the status, the test's server is
+# stopped and the directory removed, and the test exits with its own status.
+pg_test_workdir() {
+  work=$(mktemp -d)
+  trap pg_test_cleanup EXIT
+}
+pg_test_cleanup() {
+  local status=$?
+  pg_server_stop
+  rm -rf "$work"
+  exit $status
+}

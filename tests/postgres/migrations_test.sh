@@ -18,14 +18,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
-work=$(mktemp -d)
-cleanup() {
-  local status=$?
-  pg_server_stop
-  rm -rf "$work"
-  exit $status
-}
-trap cleanup EXIT
+pg_test_workdir
 
 need_tool sqlite3 sqlite3 || fail "the sqlite3 command-line tool is missing and could not be installed"
 pg_test_start
