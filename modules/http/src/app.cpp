@@ -179,6 +179,14 @@ std::optional<Response> App::Dispatch(Request& request, std::string_view request
   Context ctx{request, match.params, request_id};
   try {
     return route->handler(ctx);
+  } catch (...) {
+    return InternalError(request_id, std::current_exception());
+  }
+}
+
+Response InternalError(std::string_view request_id, std::exception_ptr error) {
+  try {
+    std::rethrow_exception(std::move(error));
   } catch (const std::exception& e) {
     log::Write(log::Level::kError, "unhandled error", {{"request_id", request_id}, {"error", e.what()}});
   } catch (...) {
@@ -223,10 +231,10 @@ void App::StartAsync(const Router::Route* route, const Context& ctx, Respond res
     } else {
       async_fallback_(ctx, std::move(respond));
     }
-  } catch (const std::exception& e) {
-    // Only a handler that threw before taking charge of `respond` gets here.
-    log::Write(log::Level::kError, "unhandled error", {{"request_id", ctx.request_id}, {"error", e.what()}});
-    respond(Problem(500, "internal", "an internal error occurred; it has been logged with this request id"));
+  } catch (...) {
+    Response failed = InternalError(ctx.request_id, std::current_exception());
+    // `respond` went to the handler as its argument: still here only if the call never started.
+    if (respond) respond(std::move(failed));
   }
 }
 

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "shop/http/adapter.h"
+#include "shop/http/app.h"
 #include "shop/http/batcher.h"
-#include "shop/platform/log.h"
 #include "shop/orders/http.h"
 #include "wire.h"
 
@@ -37,16 +37,7 @@ struct PendingOrder {
 };
 
 http::Response Answer(PlaceOrderOutcome& outcome, std::string_view request_id) {
-  if (outcome.failure) {
-    try {
-      std::rethrow_exception(outcome.failure);
-    } catch (const std::exception& e) {
-      log::Write(log::Level::kError, "unhandled error", {{"request_id", request_id}, {"error", e.what()}});
-    } catch (...) {
-      log::Write(log::Level::kError, "unhandled error", {{"request_id", request_id}});
-    }
-    return http::Problem(500, "internal", "an internal error occurred; it has been logged with this request id");
-  }
+  if (outcome.failure) return http::InternalError(request_id, outcome.failure);
   if (!outcome.result) return Problem(outcome.result.error());
   http::Response response = http::JsonValue(201, boost::json::value_from(*outcome.result));
   response.headers.Add("Location", "/orders/" + std::to_string(outcome.result->id));

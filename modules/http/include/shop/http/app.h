@@ -1,8 +1,10 @@
 #pragma once
 
+#include <exception>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shop/http/message.h"
@@ -11,6 +13,10 @@
 #include "shop/platform/rate_limiter.h"
 
 namespace shop::http {
+
+/// The 500 `internal` problem for a handler that failed with `error` (the exception in flight or a
+/// captured one): its message is logged with the request id, never shown to the client.
+Response InternalError(std::string_view request_id, std::exception_ptr error);
 
 /// One process's HTTP front: the router plus everything every request goes through, in order:
 /// request id, Api-Version, routing (404/405), media type (415), the handler (exceptions become
