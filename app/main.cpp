@@ -32,9 +32,9 @@ int Run(const Flags& flags) {
   auto token_ttl = std::make_shared<std::atomic<std::int64_t>>();
   config->Subscribe([token_ttl](const config::Snapshot& s) { token_ttl->store(s.settings.token_ttl.count()); });
 
-  auto users_db = sqlite::Database::Open({(data_dir / "users.db").string()}, users::EmbeddedMigrations());
-  auto products_db = sqlite::Database::Open({(data_dir / "products.db").string()}, products::EmbeddedMigrations());
-  auto orders_db = sqlite::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
+  auto users_db = sql::Database::Open({(data_dir / "users.db").string()}, users::EmbeddedMigrations());
+  auto products_db = sql::Database::Open({(data_dir / "products.db").string()}, products::EmbeddedMigrations());
+  auto orders_db = sql::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
 
   auth::SigningKey key = runtime::SigningKeyFrom(flags, data_dir);
   auth::Verifier verifier;
@@ -60,7 +60,7 @@ int Run(const Flags& flags) {
     jetstream = std::make_unique<nats::JetStreamPublisher>(*nats);
   }
   runtime::EventRelays relays;
-  const std::pair<const char*, sqlite::Database*> modules[] = {
+  const std::pair<const char*, sql::Database*> modules[] = {
       {"users", users_db.get()}, {"products", products_db.get()}, {"orders", orders_db.get()}};
   for (auto [module, db] : modules) {
     relays.Add(module, *db, bus, "in_process");

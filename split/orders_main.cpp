@@ -23,7 +23,7 @@ int Run(const Flags& flags) {
   const config::Settings settings = platform.config().Current()->settings;  // a copy: snapshots come and go
   server_options.handler_threads = settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
-  auto db = sqlite::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
+  auto db = sql::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
 
   auto users = users::MakeHttpClient(platform.ClientOptionsFor("users", flags.Get("users-url")));
   users::ServiceTokenSource identity(*users, {"orders", runtime::ServiceSecretFromEnvironment()});

@@ -19,7 +19,7 @@ int Run(const Flags& flags) {
   server_options.local_socket = platform.local_socket();  // callers on this host skip TCP
   server_options.handler_threads = platform.config().Current()->settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
-  auto db = sqlite::Database::Open({(data_dir / "products.db").string()}, products::EmbeddedMigrations());
+  auto db = sql::Database::Open({(data_dir / "products.db").string()}, products::EmbeddedMigrations());
   auto service = products::MakeService(*db);
 
   auto users = users::MakeHttpClient(platform.ClientOptionsFor("users", flags.Get("users-url")));

@@ -18,7 +18,7 @@ int Run(const Flags& flags) {
   server_options.local_socket = platform.local_socket();  // callers on this host skip TCP
   server_options.handler_threads = platform.config().Current()->settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
-  auto db = sqlite::Database::Open({(data_dir / "users.db").string()}, users::EmbeddedMigrations());
+  auto db = sql::Database::Open({(data_dir / "users.db").string()}, users::EmbeddedMigrations());
   auth::SigningKey key = runtime::SigningKeyFrom(flags, data_dir);
   auth::Verifier verifier;
   verifier.SetKeys({key.public_key()});

@@ -15,7 +15,7 @@
 // products.db; here all three go into one transaction, so the rows and the JSON are the same but there is one
 // commit instead of two. CPU time is the benchmark thread's own (Google Benchmark's default), so the relay's
 // work shows only in relay_cpu_us. Each run of a case writes a fresh file in TMPDIR opened as the orders module
-// opens its database: sqlite::Database::Open (WAL, synchronous=NORMAL, the commit hook that checkpoints at
+// opens its database: sql::Database::Open (WAL, synchronous=NORMAL, the commit hook that checkpoints at
 // 1,000 pages) with orders::EmbeddedMigrations(), i.e. its tables plus the shared event tables
 // (migrations/shared/002_events.sql, 003_outbox_cursors.sql).
 #include <benchmark/benchmark.h>
@@ -37,7 +37,7 @@
 #include "shop/orders/orders.h"
 #include "shop/platform/log.h"
 #include "shop/products/events.h"
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 
 namespace {
 
@@ -60,18 +60,18 @@ class AcceptAll final : public events::Publisher {
 class OrdersFile {
  public:
   OrdersFile() : path_(g_tmp / ("orders-" + std::to_string(++g_files) + ".db")) {
-    db_ = sqlite::Database::Open({path_.string()}, orders::EmbeddedMigrations());
+    db_ = sql::Database::Open({path_.string()}, orders::EmbeddedMigrations());
   }
   ~OrdersFile() {
     db_.reset();
     std::error_code ec;
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path_.string() + suffix, ec);
   }
-  sqlite::Database& db() { return *db_; }
+  sql::Database& db() { return *db_; }
 
  private:
   fs::path path_;
-  std::unique_ptr<sqlite::Database> db_;
+  std::unique_ptr<sql::Database> db_;
 };
 
 /// Nanoseconds the thread named `comm` of this process has run on a CPU (first field of schedstat), or
@@ -90,7 +90,7 @@ std::optional<std::int64_t> ThreadCpuNs(std::string_view comm) {
 }
 
 /// One placed order's write transaction: the order, its 2 lines and, when `with_events`, its events.
-void PlaceOrder(sqlite::Connection& conn, std::int64_t n, bool with_events) {
+void PlaceOrder(sql::Connection& conn, std::int64_t n, bool with_events) {
   orders::Order order;
   order.user_id = 1 + n % 1000;
   order.items = {{.product_id = 1 + n % 997, .quantity = 1, .unit_price_cents = 1234},
@@ -99,7 +99,7 @@ void PlaceOrder(sqlite::Connection& conn, std::int64_t n, bool with_events) {
   order.created_at = FormatRfc3339(UnixNow());
   const std::string order_ref = "bench-" + std::to_string(n);
 
-  sqlite::Transaction tx(conn, sqlite::Transaction::Kind::kWrite);
+  sql::Transaction tx(conn, sql::Transaction::Kind::kWrite);
   conn.Prepare(
           "INSERT INTO orders (id, user_id, status, total_cents, order_ref, created_at) VALUES (?, ?, 'confirmed', ?, ?, "
           "?)")
@@ -140,7 +140,7 @@ void BM_OrderTx(benchmark::State& state, bool with_events, bool with_relay) {
     relay = std::make_unique<events::Relay>(file.db(), publisher, events::Relay::Options{.destination = "bench"});
     relay_ns_before = ThreadCpuNs("outbox-relay");
   }
-  sqlite::Connection& conn = file.db().ThisThread();
+  sql::Connection& conn = file.db().ThisThread();
   std::int64_t n = 0;
   for (auto _ : state) PlaceOrder(conn, ++n, with_events);
   if (relay) {

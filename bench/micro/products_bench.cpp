@@ -75,7 +75,7 @@ fs::path g_tmp;
 
 void Seed(const fs::path& dir) {
   fs::create_directories(dir);
-  auto db = sqlite::Database::Open({(dir / "products.db").string()}, products::EmbeddedMigrations());
+  auto db = sql::Database::Open({(dir / "products.db").string()}, products::EmbeddedMigrations());
   auto service = products::MakeService(*db);
   Principal admin{.user_id = 1, .role = Role::kAdmin};
   for (std::int64_t i = 1; i <= kProducts; ++i) {
@@ -90,7 +90,7 @@ void Seed(const fs::path& dir) {
 
 // The in-process module over its own temporary database, created on first use.
 struct InProcess {
-  std::unique_ptr<sqlite::Database> db;
+  std::unique_ptr<sql::Database> db;
   std::unique_ptr<products::Api> service;
   auth::Verifier verifier;
   std::unique_ptr<http::App> app;
@@ -100,7 +100,7 @@ struct InProcess {
       auto* p = new InProcess;
       const fs::path dir = g_tmp / "inproc";
       Seed(dir);
-      p->db = sqlite::Database::Open({(dir / "products.db").string()}, products::EmbeddedMigrations());
+      p->db = sql::Database::Open({(dir / "products.db").string()}, products::EmbeddedMigrations());
       p->service = products::MakeService(*p->db);
       p->app = std::make_unique<http::App>("products", "bench");
       products::AddRoutes(p->app->router(), *p->service, p->verifier);

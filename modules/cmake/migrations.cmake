@@ -1,30 +1,46 @@
 # shop_embed_migrations(TARGET <target> MODULE <name> NAMESPACE <c++ ns> FILES <NNN_x.sql | shared/NNN_x.sql>...)
-# Compiles the module's SQL migrations into the binary, in the order given, as
-#   std::span<const shop::sqlite::Migration> <ns>::EmbeddedMigrations();
+# Compiles the module's SQL migrations into the binary, in the order given, for each dialect: the
+# SQLite files from migrations/<module>/ (shared/: migrations/shared/) and their PostgreSQL
+# versions, the same names under migrations/postgres/, as
+#   shop::sql::Migrations <ns>::EmbeddedMigrations();
 # so a binary never depends on where it was built. Files are listed, not globbed.
 function(shop_embed_migrations)
   cmake_parse_arguments(ARG "" "TARGET;MODULE;NAMESPACE" "FILES" ${ARGN})
   set(out "${CMAKE_CURRENT_BINARY_DIR}/${ARG_MODULE}_migrations.cpp")
   set(body "")
+  set(pg_body "")
   set(deps "")
   foreach(file IN LISTS ARG_FILES)
     # `shared/NNN_x.sql` is migrations/shared/NNN_x.sql: the same tables in every module's database.
     if(file MATCHES "^shared/")
-      set(path "${PROJECT_SOURCE_DIR}/migrations/${file}")
-      set(label "migrations/${file}")
+      set(rel "${file}")
     else()
-      set(path "${PROJECT_SOURCE_DIR}/migrations/${ARG_MODULE}/${file}")
-      set(label "migrations/${ARG_MODULE}/${file}")
+      set(rel "${ARG_MODULE}/${file}")
     endif()
-    list(APPEND deps "${path}")
-    file(READ "${path}" sql)
     get_filename_component(name "${file}" NAME)
     string(REGEX MATCH "^([0-9]+)_" _ "${name}")
     if(NOT CMAKE_MATCH_1)
       message(FATAL_ERROR "migration file ${file} must be named NNN_description.sql")
     endif()
     math(EXPR version "${CMAKE_MATCH_1}")
-    string(APPEND body "  {${version}, \"${label}\", R\"shop_sql(${sql})shop_sql\"},\n")
+    foreach(dialect IN ITEMS sqlite postgres)
+      if(dialect STREQUAL "sqlite")
+        set(label "migrations/${rel}")
+      else()
+        set(label "migrations/postgres/${rel}")
+      endif()
+      set(path "${PROJECT_SOURCE_DIR}/${label}")
+      if(NOT EXISTS "${path}")
+        message(FATAL_ERROR "migration ${label} is missing: every migration has a SQLite and a PostgreSQL file")
+      endif()
+      list(APPEND deps "${path}")
+      file(READ "${path}" sql)
+      if(dialect STREQUAL "sqlite")
+        string(APPEND body "  {${version}, \"${label}\", R\"shop_sql(${sql})shop_sql\"},\n")
+      else()
+        string(APPEND pg_body "  {${version}, \"${label}\", R\"shop_sql(${sql})shop_sql\"},\n")
+      endif()
+    endforeach()
   endforeach()
   list(LENGTH ARG_FILES count)
   file(WRITE "${out}.tmp"
@@ -32,15 +48,17 @@ function(shop_embed_migrations)
 #include <array>
 #include <span>
 
-#include \"shop/sqlite/migrations.h\"
+#include \"shop/sql/migrations.h\"
 
 namespace ${ARG_NAMESPACE} {
 namespace {
-const std::array<shop::sqlite::Migration, ${count}> kMigrations{{
+const std::array<shop::sql::Migration, ${count}> kSqlite{{
 ${body}}};
+const std::array<shop::sql::Migration, ${count}> kPostgres{{
+${pg_body}}};
 }  // namespace
 
-std::span<const shop::sqlite::Migration> EmbeddedMigrations() { return kMigrations; }
+shop::sql::Migrations EmbeddedMigrations() { return {kSqlite, kPostgres}; }
 }  // namespace ${ARG_NAMESPACE}
 ")
   file(COPY_FILE "${out}.tmp" "${out}" ONLY_IF_DIFFERENT)

@@ -10,24 +10,24 @@
 #include <thread>
 #include <vector>
 
-#include "shop/sqlite/migrations.h"
+#include "shop/sql/migrations.h"
 #include "temp_dir.h"
 
 namespace shop::events::testing {
-std::span<const shop::sqlite::Migration> EmbeddedMigrations();
+shop::sql::Migrations EmbeddedMigrations();
 }
 
 namespace {
 
 using namespace shop::events;
-using shop::sqlite::Database;
-using shop::sqlite::Transaction;
+using shop::sql::Database;
+using shop::sql::Transaction;
 
 /// A module's schema: one table of its own, plus the event tables every module gets
 /// (migrations/shared/002_events.sql, embedded for this test as for the modules).
-std::array<shop::sqlite::Migration, 3> Schema() {
-  return {shop::sqlite::Migration{1, "001_things.sql", "CREATE TABLE things(id INTEGER PRIMARY KEY, name TEXT);"},
-          shop::events::testing::EmbeddedMigrations()[0], shop::events::testing::EmbeddedMigrations()[1]};
+std::array<shop::sql::Migration, 3> Schema() {
+  return {shop::sql::Migration{1, "001_things.sql", "CREATE TABLE things(id INTEGER PRIMARY KEY, name TEXT);"},
+          shop::events::testing::EmbeddedMigrations().sqlite[0], shop::events::testing::EmbeddedMigrations().sqlite[1]};
 }
 
 /// Events the destination has not accepted yet.

@@ -12,7 +12,7 @@
 #include "shop/events/events.h"
 #include "shop/orders/events.h"
 #include "shop/orders/orders.h"
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 #include "temp_dir.h"
 
 namespace shop::testing {
@@ -31,7 +31,7 @@ inline const Principal kAdmin = Caller(99, Role::kAdmin);
 /// An orders service over a fresh database and a FakeProducts.
 struct OrdersFixture {
   TempDir dir;
-  std::unique_ptr<sqlite::Database> db = OpenDatabase();
+  std::unique_ptr<sql::Database> db = OpenDatabase();
   FakeProducts products;
   std::unique_ptr<orders::Service> service = orders::MakeService(*db, products);
   /// Orders' events delivered in process, as the single binary does: order_cancelled gives the
@@ -66,19 +66,19 @@ struct OrdersFixture {
     return true;
   }
 
-  std::unique_ptr<sqlite::Database> OpenDatabase() {
-    return sqlite::Database::Open({.path = (dir / "orders.db").string(), .busy_timeout_ms = 60000},
+  std::unique_ptr<sql::Database> OpenDatabase() {
+    return sql::Database::Open({.path = (dir / "orders.db").string(), .busy_timeout_ms = 60000},
                                   orders::EmbeddedMigrations());
   }
 
   /// The first column of the first row of `sql`, on the test thread's connection.
   std::int64_t Int(const std::string& sql) {
-    sqlite::Statement st = db->ThisThread().Prepare(sql);
+    sql::Statement st = db->ThisThread().Prepare(sql);
     REQUIRE(st.Step());
     return st.Int(0);
   }
   std::string Text(const std::string& sql) {
-    sqlite::Statement st = db->ThisThread().Prepare(sql);
+    sql::Statement st = db->ThisThread().Prepare(sql);
     REQUIRE(st.Step());
     return st.Text(0);
   }

@@ -779,10 +779,10 @@ namespace {
 TEST_CASE("migrations 004 and 005 carry the old saga log over: running, compensating and done, with the order's id") {
   TempDir dir;
   const std::string path = (dir / "orders.db").string();
-  const auto all = orders::EmbeddedMigrations();
+  const auto all = orders::EmbeddedMigrations().sqlite;
   REQUIRE(all.size() == 5);
   {
-    auto before = sqlite::Database::Open({.path = path}, all.first(3));
+    auto before = sql::Database::Open({.path = path}, all.first(3));
     before->ThisThread().Exec(
         "INSERT INTO orders (id, user_id, status, total_cents, order_ref, created_at) "
         "VALUES (5, 1, 'confirmed', 100, 'placed-ref', '2026-01-01T00:00:00Z');"
@@ -790,9 +790,9 @@ TEST_CASE("migrations 004 and 005 carry the old saga log over: running, compensa
         "('placed-ref', 'done', 'place', 0, 10), ('stuck-ref', 'reserving', 'place', 0, 11), "
         "('owed-ref', 'release_pending', 'cancel', 2, 12);");
   }
-  auto db = sqlite::Database::Open({.path = path}, all);
+  auto db = sql::Database::Open({.path = path}, all);
   auto row = [&](const char* saga_id) {
-    sqlite::Statement st = db->ThisThread().Prepare(
+    sql::Statement st = db->ThisThread().Prepare(
         "SELECT saga, coalesce(order_id, 0), step, state, reason, attempts FROM saga_log WHERE saga_id = ?");
     st.Bind(1, saga_id);
     REQUIRE(st.Step());
@@ -806,7 +806,7 @@ TEST_CASE("migrations 004 and 005 carry the old saga log over: running, compensa
   CHECK(db->ThisThread()
             .Prepare("INSERT INTO saga_log (saga_id, saga, step, state, reason, updated_at) "
                      "VALUES ('x', 'place_order', 'reserve_stock', 'lost', 'test', 1)")
-            .TryStep() == sqlite::StepResult::kConstraint);
+            .TryStep() == sql::StepResult::kConstraint);
   // The next order id is above the migrated order's.
   FakeProducts products;
   const auto pen = products.Add(100, 10);

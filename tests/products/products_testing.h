@@ -7,7 +7,7 @@
 
 #include "shop/core/principal.h"
 #include "shop/products/products.h"
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 #include "temp_dir.h"
 
 /// What the products test files share: the callers, a name for every outcome, and the in-process
@@ -59,7 +59,7 @@ class InProcessService {
 
   Api& api() { return *api_; }
   Service& service() { return *api_; }
-  sqlite::Database& db() { return *db_; }
+  sql::Database& db() { return *db_; }
 
   /// Closes the database and opens the same file again, as a restarted process would.
   void Reopen() {
@@ -70,12 +70,12 @@ class InProcessService {
 
  private:
   void Open() {
-    db_ = sqlite::Database::Open({.path = (dir_ / "products.db").string()}, EmbeddedMigrations());
+    db_ = sql::Database::Open({.path = (dir_ / "products.db").string()}, EmbeddedMigrations());
     api_ = MakeService(*db_);
   }
 
   shop::testing::TempDir dir_;
-  std::unique_ptr<sqlite::Database> db_;
+  std::unique_ptr<sql::Database> db_;
   std::unique_ptr<Service> api_;
 };
 

@@ -215,12 +215,12 @@ TEST_CASE("products service: the schema enforces what the service checks") {
   const Product a = Create(service.api(), "A", 1);
   auto& conn = service.db().ThisThread();
   auto set_stock = conn.Prepare("UPDATE products SET stock = ? WHERE id = ?");
-  CHECK(set_stock.Bind(1, -1).Bind(2, a.id).TryStep() == shop::sqlite::StepResult::kConstraint);
+  CHECK(set_stock.Bind(1, -1).Bind(2, a.id).TryStep() == shop::sql::StepResult::kConstraint);
   auto set_price = conn.Prepare("UPDATE products SET price_cents = ? WHERE id = ?");
-  CHECK(set_price.Bind(1, 100'000'001).Bind(2, a.id).TryStep() == shop::sqlite::StepResult::kConstraint);
+  CHECK(set_price.Bind(1, 100'000'001).Bind(2, a.id).TryStep() == shop::sql::StepResult::kConstraint);
   auto bad_state = conn.Prepare(
       "INSERT INTO reservations(order_ref, state, created_at, updated_at) VALUES ('x', 'lost', 'now', 'now')");
-  CHECK(bad_state.TryStep() == shop::sqlite::StepResult::kConstraint);
+  CHECK(bad_state.TryStep() == shop::sql::StepResult::kConstraint);
 }
 
 TEST_CASE("products service: reads never see a product older than the last write that returned") {

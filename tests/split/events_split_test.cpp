@@ -24,7 +24,7 @@
 
 #include "service_process.h"
 #include "shop/http_client/client.h"
-#include "shop/sqlite/database.h"
+#include "shop/sql/sqlite.h"
 #include "temp_dir.h"
 
 namespace {
@@ -132,7 +132,7 @@ class EventStream {
 /// One integer from `sql` (with `text` bound to ?1 when given) on a service's database file, read
 /// beside the running service (WAL: a reader never blocks its writer).
 std::int64_t QueryInt(const std::filesystem::path& db, const std::string& sql, const std::string& text = {}) {
-  shop::sqlite::Connection conn(db.string(), 2000);
+  shop::sql::sqlite::Connection conn(db.string(), 2000);
   auto statement = conn.Prepare(sql);
   if (!text.empty()) statement.Bind(1, std::string_view(text));
   REQUIRE(statement.Step());

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "shop/auth/token.h"
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 #include "shop/users/users.h"
 #include "temp_dir.h"
 
@@ -25,7 +25,7 @@ inline ServiceOptions FastOptions() {
 /// A users service over a fresh users.db in a temporary directory.
 struct ServiceFixture {
   explicit ServiceFixture(ServiceOptions options = FastOptions())
-      : db(sqlite::Database::Open({(dir / "users.db").string()}, EmbeddedMigrations())),
+      : db(sql::Database::Open({(dir / "users.db").string()}, EmbeddedMigrations())),
         key(auth::SigningKey::Generate()),
         service(MakeService(*db, key, options)) {}
 
@@ -45,7 +45,7 @@ struct ServiceFixture {
   }
 
   shop::testing::TempDir dir;
-  std::unique_ptr<sqlite::Database> db;
+  std::unique_ptr<sql::Database> db;
   auth::SigningKey key;
   std::unique_ptr<Api> service;
 };

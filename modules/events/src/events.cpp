@@ -58,7 +58,7 @@ namespace {
 
 /// The connection on this thread that wrote to an outbox in its current (or last) transaction: a
 /// commit listener wakes the relay only for commits that added events, not for every commit.
-thread_local const sqlite::Connection* t_outbox_written = nullptr;
+thread_local const sql::Connection* t_outbox_written = nullptr;
 
 }  // namespace
 
@@ -67,9 +67,9 @@ thread_local const sqlite::Connection* t_outbox_written = nullptr;
 class Relay::WakeGroup {
  public:
   /// The group of `db`, made (with its listener) for its first relay.
-  static std::shared_ptr<WakeGroup> For(sqlite::Database& db) {
+  static std::shared_ptr<WakeGroup> For(sql::Database& db) {
     static std::mutex groups_mu;
-    static std::map<sqlite::Database*, std::weak_ptr<WakeGroup>> groups;
+    static std::map<sql::Database*, std::weak_ptr<WakeGroup>> groups;
     std::lock_guard lock(groups_mu);
     std::weak_ptr<WakeGroup>& slot = groups[&db];
     std::shared_ptr<WakeGroup> group = slot.lock();
@@ -80,7 +80,7 @@ class Relay::WakeGroup {
     return group;
   }
 
-  explicit WakeGroup(sqlite::Database& db) : db_(db) {
+  explicit WakeGroup(sql::Database& db) : db_(db) {
     listener_ = db_.AddCommitListener([this] {
       if (t_outbox_written == nullptr || t_outbox_written != &db_.ThisThread()) return;
       t_outbox_written = nullptr;
@@ -100,13 +100,13 @@ class Relay::WakeGroup {
   }
 
  private:
-  sqlite::Database& db_;
+  sql::Database& db_;
   std::uint64_t listener_ = 0;
   std::mutex mu_;
   std::vector<Relay*> relays_;
 };
 
-void AddToOutbox(sqlite::Connection& conn, const Event& event) {
+void AddToOutbox(sql::Connection& conn, const Event& event) {
   conn.Prepare("INSERT INTO outbox (id, source, type, time, data) VALUES (?, ?, ?, ?, ?)")
       .Bind(1, event.id)
       .Bind(2, event.source)
@@ -117,15 +117,15 @@ void AddToOutbox(sqlite::Connection& conn, const Event& event) {
   t_outbox_written = &conn;
 }
 
-bool ClaimInInbox(sqlite::Connection& conn, std::string_view consumer, std::string_view event_id) {
+bool ClaimInInbox(sql::Connection& conn, std::string_view consumer, std::string_view event_id) {
   auto insert = conn.Prepare("INSERT OR IGNORE INTO inbox (consumer, event_id, applied_at) VALUES (?, ?, ?)");
   insert.Bind(1, consumer).Bind(2, event_id).Bind(3, FormatRfc3339(UnixNow())).Step();
   return conn.Changes() == 1;
 }
 
-Relay::Relay(sqlite::Database& db, Publisher& publisher, Options options)
+Relay::Relay(sql::Database& db, Publisher& publisher, Options options)
     : db_(db), publisher_(publisher), options_(std::move(options)) {
-  sqlite::Connection& conn = db_.ThisThread();
+  sql::Connection& conn = db_.ThisThread();
   // A new destination starts at the beginning of what the outbox retains: consumers are idempotent.
   conn.Prepare("INSERT OR IGNORE INTO outbox_cursors (destination, last_seq, updated_at) VALUES (?, 0, ?)")
       .Bind(1, options_.destination)
@@ -157,7 +157,7 @@ Relay::~Relay() {
   thread_.join();
 }
 
-void Relay::Retire(sqlite::Database& db, std::string_view destination) {
+void Relay::Retire(sql::Database& db, std::string_view destination) {
   db.ThisThread().Prepare("DELETE FROM outbox_cursors WHERE destination = ?").Bind(1, destination).Step();
 }
 
@@ -186,7 +186,7 @@ bool Relay::WaitDrained(std::chrono::milliseconds timeout) {
 }
 
 bool Relay::PublishBatch(bool& full) {
-  sqlite::Connection& conn = db_.ThisThread();
+  sql::Connection& conn = db_.ThisThread();
   struct Row {
     std::int64_t seq;
     Event event;
@@ -283,7 +283,7 @@ void Relay::Run() {
       }
       if (std::chrono::steady_clock::now() - last_prune > std::chrono::minutes(1)) {
         SaveCursor();
-        sqlite::Connection& conn = db_.ThisThread();
+        sql::Connection& conn = db_.ThisThread();
         // Only what every destination has passed (as saved), and only after the retention. The
         // newest row stays, so that the next rowid is above every seq a cursor has seen.
         conn.Prepare(
@@ -312,7 +312,7 @@ void Relay::Run() {
   }
 }
 
-void SetAside(sqlite::Database& db, std::string_view consumer, const Event& event, std::string_view error,
+void SetAside(sql::Database& db, std::string_view consumer, const Event& event, std::string_view error,
               int attempts) {
   db.ThisThread()
       .Prepare(

@@ -149,7 +149,7 @@ class OrdersService final : public Service {
   static const std::array<SagaStep, 2> kPlaceOrderSteps;
   static constexpr std::string_view kPlaceOrder = "place_order";
 
-  OrdersService(sqlite::Database& db, products::Api& products) : store_(db), products_(products) {}
+  OrdersService(sql::Database& db, products::Api& products) : store_(db), products_(products) {}
 
   /// Start-up: requests that were running died with the previous process, so their keys are
   /// dropped and every saga they left running is compensated.
@@ -225,7 +225,7 @@ class OrdersService final : public Service {
                                          std::vector<PlaceOrderOutcome>& outcomes) {
     std::vector<Placement> placements;
     placements.reserve(calls.size());
-    std::optional<sqlite::GroupTransaction> group;  // opened by the first valid call
+    std::optional<sql::GroupTransaction> group;  // opened by the first valid call
     for (std::size_t i = 0; i < calls.size(); ++i) {
       const NewOrder& order = calls[i].order;
       std::expected<Order, Error>& result = outcomes[i].result;
@@ -522,7 +522,7 @@ const std::array<SagaStep, 2> OrdersService::kPlaceOrderSteps{{
 
 }  // namespace
 
-std::unique_ptr<Service> MakeService(sqlite::Database& db, products::Api& products) {
+std::unique_ptr<Service> MakeService(sql::Database& db, products::Api& products) {
   auto service = std::make_unique<OrdersService>(db, products);
   service->Recover();
   return service;

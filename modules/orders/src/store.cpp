@@ -6,9 +6,9 @@
 namespace shop::orders {
 namespace {
 
-using sqlite::Connection;
-using sqlite::Statement;
-using sqlite::Transaction;
+using sql::Connection;
+using sql::Statement;
+using sql::Transaction;
 
 KeyClaim Claim(KeyClaim::Kind kind) {
   KeyClaim claim;
@@ -77,7 +77,7 @@ KeyClaim Store::BeginPlacement(const std::optional<KeyRef>& key, std::string_vie
         "VALUES (?, ?, ?, 'in_progress', ?)");
     insert.Bind(1, key->user_id).Bind(2, key->key).Bind(3, key->fingerprint).Bind(4, now);
     // Write transactions are serialised, so a conflict can only mean another request holds the key.
-    if (insert.TryStep() == sqlite::StepResult::kConstraint) return Claim(KeyClaim::Kind::kInProgress);
+    if (insert.TryStep() == sql::StepResult::kConstraint) return Claim(KeyClaim::Kind::kInProgress);
   }
   // The next order id: above every id handed out, whether its saga ended in an order or not (both
   // maxima are index lookups). Write transactions are serialised, so no two sagas get one id.

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "shop/orders/api.h"
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 
 namespace shop::orders {
 
@@ -52,16 +52,16 @@ struct SagaToCompensate {
 };
 
 /// Everything SQL of the orders module. Every method is one transaction on the calling thread's
-/// connection; failures of the database itself throw sqlite::Error.
+/// connection; failures of the database itself throw sql::Error.
 class Store {
  public:
-  explicit Store(sqlite::Database& db) : db_(db) {}
+  explicit Store(sql::Database& db) : db_(db) {}
 
   /// Opens a group commit on the calling thread's connection: the methods called until the
-  /// group's Commit() are each a savepoint of one transaction (sqlite::GroupTransaction).
-  sqlite::GroupTransaction Group() { return sqlite::GroupTransaction(db_.ThisThread()); }
+  /// group's Commit() are each a savepoint of one transaction (sql::GroupTransaction).
+  sql::GroupTransaction Group() { return sql::GroupTransaction(db_.ThisThread()); }
   /// The calling thread's connection, for a group opened later (std::optional::emplace).
-  sqlite::Connection& ThisConnection() { return db_.ThisThread(); }
+  sql::Connection& ThisConnection() { return db_.ThisThread(); }
 
   /// Claims `key` (when given) and, when the claim succeeds, starts saga `saga` in the log as
   /// 'running' at `first_step`, allocating its order id (returned in the claim), all together.
@@ -112,7 +112,7 @@ class Store {
   void ForgetUnfinishedKeys();
 
  private:
-  sqlite::Database& db_;
+  sql::Database& db_;
 };
 
 }  // namespace shop::orders

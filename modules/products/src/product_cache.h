@@ -7,21 +7,21 @@
 #include <unordered_map>
 
 #include "shop/products/api.h"
-#include "shop/sqlite/change_counters.h"
+#include "shop/sql/change_counters.h"
 
 namespace shop::products {
 
 /// Products by id, kept in memory in front of products.db: GET /products/{id} is the hottest read
 /// and without it every call pays for a SQLite read transaction (file locks included).
 /// Correct with several writers, in this process or in other instances sharing the file: every
-/// write bumps the product's change counter (sqlite::ChangeCounters, shared memory) after it
+/// write bumps the product's change counter (sql::ChangeCounters, shared memory) after it
 /// commits; an entry is served only while the counter still has the value it was read under, and a
 /// load that raced with a write is not kept. Sharded, so readers on different products do not
 /// contend; no lock is global.
 class ProductCache {
  public:
   /// `counters` must outlive the cache.
-  explicit ProductCache(sqlite::ChangeCounters& counters) : counters_(counters) {}
+  explicit ProductCache(sql::ChangeCounters& counters) : counters_(counters) {}
 
   /// A load in progress; pass it back to Keep.
   struct Ticket {
@@ -50,7 +50,7 @@ class ProductCache {
   };
   Shard& ShardOf(std::int64_t id) { return shards_[static_cast<std::uint64_t>(id) % kShards]; }
 
-  sqlite::ChangeCounters& counters_;
+  sql::ChangeCounters& counters_;
   std::array<Shard, kShards> shards_;
 };
 

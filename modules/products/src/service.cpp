@@ -90,10 +90,10 @@ constexpr std::string_view kStockReleaseConsumer = "products-stock-release";
 class ServiceImpl final : public Service {
  public:
   using Api::Reserve;
-  explicit ServiceImpl(sqlite::Database& db)
+  explicit ServiceImpl(sql::Database& db)
       : db_(db),
         store_(db),
-        counters_(sqlite::ChangeCounters::Open(db.path().empty() || db.path().starts_with(":memory:") ||
+        counters_(sql::ChangeCounters::Open(db.path().empty() || db.path().starts_with(":memory:") ||
                                                        db.path().starts_with("file::memory:")
                                                    ? std::string()
                                                    : db.path() + "-changes")),
@@ -133,7 +133,7 @@ class ServiceImpl final : public Service {
 
     NewProduct clean{product.sku, std::move(*name), product.price_cents, product.stock};
     std::string created_at = Now();
-    sqlite::Transaction tx = store_.BeginWrite();
+    sql::Transaction tx = store_.BeginWrite();
     auto id = store_.InsertProduct(clean, created_at);
     if (!id) return Fail(Errc::kSkuTaken, "sku: another product has sku " + clean.sku);
     Product created{.id = *id,
@@ -167,7 +167,7 @@ class ServiceImpl final : public Service {
       if (auto invalid = CheckStock(*patch.stock)) return std::unexpected(std::move(*invalid));
       clean.stock = patch.stock;
     }
-    sqlite::Transaction tx = store_.BeginWrite();
+    sql::Transaction tx = store_.BeginWrite();
     const std::optional<Store::StockLevel> before = store_.FindStock(id);
     auto product = store_.UpdateProduct(id, clean);
     if (!product) return NoSuchProduct(id);
@@ -184,7 +184,7 @@ class ServiceImpl final : public Service {
                                                           std::optional<std::int64_t> order_id,
                                                           const std::vector<ReserveLine>& lines) override {
     if (auto invalid = CheckOrderRef(order_ref)) return std::unexpected(std::move(*invalid));
-    sqlite::Transaction tx = store_.BeginWrite();
+    sql::Transaction tx = store_.BeginWrite();
     if (auto existing = store_.FindReservation(order_ref)) {
       if (existing->state == Store::ReservationState::kReleased) {
         return Fail(Errc::kReservationReleased, "order reference " + std::string(order_ref) + " was released");
@@ -235,16 +235,16 @@ class ServiceImpl final : public Service {
     std::vector<std::expected<std::vector<ReservedLine>, Error>> results;
     results.reserve(requests.size());
     try {
-      sqlite::GroupTransaction group(db_.ThisThread());
+      sql::GroupTransaction group(db_.ThisThread());
       for (const ReserveRequest& request : requests) {
         try {
           results.push_back(Reserve(request.order_ref, request.order_id, request.lines));
-        } catch (const sqlite::Error& e) {
+        } catch (const sql::Error& e) {
           results.push_back(std::unexpected(Error(Errc::kUnavailable, e.what())));
         }
       }
       group.Commit();
-    } catch (const sqlite::Error& e) {
+    } catch (const sql::Error& e) {
       // Nothing of the batch took effect.
       results.assign(requests.size(), std::unexpected(Error(Errc::kUnavailable, e.what())));
     }
@@ -256,7 +256,7 @@ class ServiceImpl final : public Service {
 
   std::expected<void, Error> Release(std::string_view order_ref) override {
     if (auto invalid = CheckOrderRef(order_ref)) return std::unexpected(std::move(*invalid));
-    sqlite::Transaction tx = store_.BeginWrite();
+    sql::Transaction tx = store_.BeginWrite();
     auto reservation = store_.FindReservation(order_ref);
     std::vector<std::int64_t> changed;
     if (!reservation) {
@@ -303,7 +303,7 @@ class ServiceImpl final : public Service {
   void ApplyOrderCancelled(const events::Event& event) {
     const std::optional<orders::OrderCancelled> cancelled = orders::ReadOrderCancelled(event);
     if (!cancelled) throw std::invalid_argument("order_cancelled data lacks order_id, user_id or items");
-    sqlite::Transaction tx = store_.BeginWrite();
+    sql::Transaction tx = store_.BeginWrite();
     if (!events::ClaimInInbox(db_.ThisThread(), kStockReleaseConsumer, event.id)) return;  // applied before
     std::vector<std::int64_t> changed;
     if (auto reservation = store_.FindReservationOfOrder(cancelled->order_id)) {
@@ -327,14 +327,14 @@ class ServiceImpl final : public Service {
                                               std::to_string(line.quantity) + " requested");
   }
 
-  sqlite::Database& db_;
+  sql::Database& db_;
   Store store_;
-  std::unique_ptr<sqlite::ChangeCounters> counters_;  // shared with other instances on the same file
+  std::unique_ptr<sql::ChangeCounters> counters_;  // shared with other instances on the same file
   ProductCache cache_;
 };
 
 }  // namespace
 
-std::unique_ptr<Service> MakeService(sqlite::Database& db) { return std::make_unique<ServiceImpl>(db); }
+std::unique_ptr<Service> MakeService(sql::Database& db) { return std::make_unique<ServiceImpl>(db); }
 
 }  // namespace shop::products

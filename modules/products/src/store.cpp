@@ -8,7 +8,7 @@ namespace {
 
 /// A row of `id, sku, name, price_cents, stock, created_at`: the columns, in this order, of every
 /// query that returns products.
-Product ReadProduct(const sqlite::Statement& row) {
+Product ReadProduct(const sql::Statement& row) {
   return Product{row.Int(0), row.Text(1), row.Text(2), row.Int(3), row.Int(4), row.Text(5)};
 }
 
@@ -18,8 +18,8 @@ std::string_view StateName(Store::ReservationState state) {
 
 }  // namespace
 
-sqlite::Transaction Store::BeginWrite() {
-  return sqlite::Transaction(db_.ThisThread(), sqlite::Transaction::Kind::kWrite);
+sql::Transaction Store::BeginWrite() {
+  return sql::Transaction(db_.ThisThread(), sql::Transaction::Kind::kWrite);
 }
 
 std::optional<Product> Store::FindProduct(std::int64_t id) {
@@ -40,12 +40,12 @@ std::vector<Product> Store::ListProducts(std::int64_t after, int limit) {
 }
 
 std::optional<std::int64_t> Store::InsertProduct(const NewProduct& product, std::string_view created_at) {
-  sqlite::Connection& conn = db_.ThisThread();
+  sql::Connection& conn = db_.ThisThread();
   auto stmt = conn.Prepare("INSERT INTO products(sku, name, price_cents, stock, created_at) VALUES (?, ?, ?, ?, ?)");
   stmt.Bind(1, product.sku).Bind(2, product.name).Bind(3, product.price_cents).Bind(4, product.stock);
   stmt.Bind(5, created_at);
   // The service has checked every CHECK constraint already, so the one left to fail is UNIQUE(sku).
-  if (stmt.TryStep() == sqlite::StepResult::kConstraint) return std::nullopt;
+  if (stmt.TryStep() == sql::StepResult::kConstraint) return std::nullopt;
   return conn.LastInsertRowId();
 }
 
@@ -74,7 +74,7 @@ std::optional<std::int64_t> Store::TakeStock(std::int64_t product_id, std::int64
   // Not `RETURNING stock`: SQLite runs RETURNING through an ephemeral table (a b-tree built and
   // dropped per statement, its page zeroed: ≈20k instructions, callgrind); this is the hot path of
   // every order line. The read after it finds the page just written.
-  sqlite::Connection& conn = db_.ThisThread();
+  sql::Connection& conn = db_.ThisThread();
   conn.Prepare("UPDATE products SET stock = stock - ?1 WHERE id = ?2 AND stock >= ?1")
       .Bind(1, quantity)
       .Bind(2, product_id)
@@ -99,7 +99,7 @@ std::int64_t Store::ReturnStock(std::int64_t product_id, std::int64_t quantity) 
 namespace {
 
 /// A row of `order_ref, state, order_id`.
-Store::Reservation ReadReservation(const sqlite::Statement& row) {
+Store::Reservation ReadReservation(const sql::Statement& row) {
   Store::Reservation r;
   r.order_ref = row.Text(0);
   r.state = row.Text(1) == "reserved" ? Store::ReservationState::kReserved : Store::ReservationState::kReleased;

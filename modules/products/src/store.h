@@ -7,7 +7,7 @@
 
 #include "shop/events/events.h"
 #include "shop/products/api.h"
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 
 namespace shop::products {
 
@@ -23,10 +23,10 @@ class Store {
     std::int64_t price_cents = 0;
   };
 
-  explicit Store(sqlite::Database& db) : db_(db) {}
+  explicit Store(sql::Database& db) : db_(db) {}
 
   /// A write transaction (BEGIN IMMEDIATE) on this thread's connection; rolled back unless committed.
-  sqlite::Transaction BeginWrite();
+  sql::Transaction BeginWrite();
 
   std::optional<Product> FindProduct(std::int64_t id);
   /// At most `limit` products with ids above `after`, by id ascending.
@@ -60,7 +60,7 @@ class Store {
   void AddEvent(const events::Event& event);
 
  private:
-  sqlite::Database& db_;
+  sql::Database& db_;
 };
 
 }  // namespace shop::products

@@ -17,7 +17,7 @@ std::string Number(double value) {
 
 }  // namespace
 
-void EventRelays::Add(std::string module, sqlite::Database& db, events::Publisher& publisher,
+void EventRelays::Add(std::string module, sql::Database& db, events::Publisher& publisher,
                       std::string destination) {
   events::Relay::Options options;
   options.destination = std::move(destination);

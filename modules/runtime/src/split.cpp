@@ -181,7 +181,7 @@ void SplitPlatform::Listening(std::uint16_t port, const http::App& app) {
   registry_->Register(std::move(self), [&app] { return app.Ready(); });
 }
 
-SplitEvents::SplitEvents(SplitPlatform& platform, std::string module, sqlite::Database& db,
+SplitEvents::SplitEvents(SplitPlatform& platform, std::string module, sql::Database& db,
                          std::vector<events::Subscription> subscriptions) {
   nats::Connection* connection = platform.nats();
   if (!connection) {

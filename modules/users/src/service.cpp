@@ -83,7 +83,7 @@ std::expected<std::string, Error> NormalizeName(std::string_view raw) {
 
 class Service final : public Api {
  public:
-  Service(sqlite::Database& db, const auth::SigningKey& key, const ServiceOptions& options)
+  Service(sql::Database& db, const auth::SigningKey& key, const ServiceOptions& options)
       : store_(db),
         key_(key),
         hasher_(options.pwhash_ops, options.pwhash_mem),
@@ -171,7 +171,7 @@ class Service final : public Api {
 
 }  // namespace
 
-std::unique_ptr<Api> MakeService(sqlite::Database& db, const auth::SigningKey& key, ServiceOptions options) {
+std::unique_ptr<Api> MakeService(sql::Database& db, const auth::SigningKey& key, ServiceOptions options) {
   auto service = std::make_unique<Service>(db, key, options);
   service->BootstrapAdmin(options.admin_email, options.admin_password);
   return service;

@@ -10,8 +10,8 @@ Role ParseRole(std::string_view text) { return text == RoleName(Role::kAdmin) ? 
 }  // namespace
 
 std::expected<User, Error> Store::Insert(const UserRecord& record) {
-  sqlite::Connection& conn = db_.ThisThread();
-  sqlite::Transaction tx(conn, sqlite::Transaction::Kind::kWrite);
+  sql::Connection& conn = db_.ThisThread();
+  sql::Transaction tx(conn, sql::Transaction::Kind::kWrite);
   auto stmt = conn.Prepare("INSERT INTO users(email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?)");
   stmt.Bind(1, record.email)
       .Bind(2, record.name)
@@ -20,7 +20,7 @@ std::expected<User, Error> Store::Insert(const UserRecord& record) {
       .Bind(5, record.created_at);
   // Every other constraint (NOT NULL, the role CHECK) holds by construction, so a violation here
   // is the UNIQUE email: another registration got there first.
-  if (stmt.TryStep() == sqlite::StepResult::kConstraint) {
+  if (stmt.TryStep() == sql::StepResult::kConstraint) {
     return Fail(Errc::kEmailTaken, "email: is already registered");
   }
   User user{conn.LastInsertRowId(), record.email, record.name, record.role, record.created_at};

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 #include "shop/users/api.h"
 
 namespace shop::users {
@@ -29,7 +29,7 @@ struct Credentials {
 /// The users table of `users.db`. All of the module's SQL lives here.
 class Store {
  public:
-  explicit Store(sqlite::Database& db) : db_(db) {}
+  explicit Store(sql::Database& db) : db_(db) {}
 
   /// Adds a user; kEmailTaken when a user with this email already exists.
   std::expected<User, Error> Insert(const UserRecord& record);
@@ -41,7 +41,7 @@ class Store {
   std::optional<Credentials> FindCredentials(std::string_view email);
 
  private:
-  sqlite::Database& db_;
+  sql::Database& db_;
 };
 
 }  // namespace shop::users

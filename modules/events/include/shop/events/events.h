@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 
 /// Domain events (PLATFORM.md "Events"): CloudEvents 1.0 in JSON structured mode, written to a
 /// module's transactional outbox in the transaction that makes the change, and published after
@@ -45,8 +45,8 @@ std::optional<Event> FromCloudEventJson(std::string_view json);
 // migrations/shared/002_events.sql.
 
 /// Writes `event` to the outbox on `conn`, which must be inside the write transaction that makes
-/// the change the event announces: both commit, or neither. Throws sqlite::Error like any write.
-void AddToOutbox(sqlite::Connection& conn, const Event& event);
+/// the change the event announces: both commit, or neither. Throws sql::Error like any write.
+void AddToOutbox(sql::Connection& conn, const Event& event);
 
 /// Where a relay sends events. Publish returns true once the event is durably accepted (a
 /// JetStream ack, or delivered in process); false leaves it in the outbox to be sent again.
@@ -89,8 +89,8 @@ class Relay {
     bool publisher_up = true;            ///< the last attempt was accepted (or none was needed)
   };
 
-  Relay(sqlite::Database& db, Publisher& publisher, Options options);
-  Relay(sqlite::Database& db, Publisher& publisher) : Relay(db, publisher, Options{}) {}
+  Relay(sql::Database& db, Publisher& publisher, Options options);
+  Relay(sql::Database& db, Publisher& publisher) : Relay(db, publisher, Options{}) {}
   /// Stops the relay's thread (after the event in flight).
   ~Relay();
   Relay(const Relay&) = delete;
@@ -106,7 +106,7 @@ class Relay {
 
   /// Forgets `destination`'s cursor on `db`, so it no longer holds back pruning: for a destination
   /// a process is no longer configured with (the single binary started without a NATS URL).
-  static void Retire(sqlite::Database& db, std::string_view destination);
+  static void Retire(sql::Database& db, std::string_view destination);
 
  private:
   void Run();
@@ -118,7 +118,7 @@ class Relay {
 
   class WakeGroup;
 
-  sqlite::Database& db_;
+  sql::Database& db_;
   Publisher& publisher_;
   Options options_;
   std::shared_ptr<WakeGroup> wake_group_;
@@ -137,13 +137,13 @@ class Relay {
 
 /// Records that `consumer` applied `event_id`, on `conn` inside the transaction of the effect.
 /// True the first time; false when it was applied before (the caller then rolls back: nothing to do).
-bool ClaimInInbox(sqlite::Connection& conn, std::string_view consumer, std::string_view event_id);
+bool ClaimInInbox(sql::Connection& conn, std::string_view consumer, std::string_view event_id);
 
 /// Records on `db` (the consumer's own database, table dead_letters) that `consumer` gave up on
 /// `event` after `attempts` deliveries that failed with `error`. `event.data` is kept as received
 /// (it may not be JSON when the message was unreadable). A second call for the same event keeps the
-/// first record. Throws sqlite::Error.
-void SetAside(sqlite::Database& db, std::string_view consumer, const Event& event, std::string_view error,
+/// first record. Throws sql::Error.
+void SetAside(sql::Database& db, std::string_view consumer, const Event& event, std::string_view error,
               int attempts);
 
 /// A durable consumer's subscription to one event type (PLATFORM.md "Events": at least once

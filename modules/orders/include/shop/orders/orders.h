@@ -5,13 +5,13 @@
 
 #include "shop/orders/api.h"
 #include "shop/products/api.h"
-#include "shop/sqlite/database.h"
-#include "shop/sqlite/migrations.h"
+#include "shop/sql/database.h"
+#include "shop/sql/migrations.h"
 
 namespace shop::orders {
 
 /// Migrations of `orders.db`, compiled into the binary from migrations/orders/.
-std::span<const sqlite::Migration> EmbeddedMigrations();
+sql::Migrations EmbeddedMigrations();
 
 /// The in-process implementation over the module's own database. It reaches products only
 /// through `products` (in process or remote alike). Compensations that could not be confirmed
@@ -25,6 +25,6 @@ class Service : public Api {
   virtual int CompensatePendingSagas() = 0;
 };
 
-std::unique_ptr<Service> MakeService(sqlite::Database& db, products::Api& products);
+std::unique_ptr<Service> MakeService(sql::Database& db, products::Api& products);
 
 }  // namespace shop::orders

@@ -6,13 +6,13 @@
 
 #include "shop/events/events.h"
 #include "shop/products/api.h"
-#include "shop/sqlite/database.h"
-#include "shop/sqlite/migrations.h"
+#include "shop/sql/database.h"
+#include "shop/sql/migrations.h"
 
 namespace shop::products {
 
 /// Migrations of `products.db`, compiled into the binary from migrations/products/.
-std::span<const sqlite::Migration> EmbeddedMigrations();
+sql::Migrations EmbeddedMigrations();
 
 /// The in-process implementation over the module's own database. Every change writes its events
 /// (shop/products/events.h) to the database's outbox in its own transaction.
@@ -25,6 +25,6 @@ class Service : public Api {
   virtual std::vector<events::Subscription> Consumers() = 0;
 };
 
-std::unique_ptr<Service> MakeService(sqlite::Database& db);
+std::unique_ptr<Service> MakeService(sql::Database& db);
 
 }  // namespace shop::products

@@ -6,7 +6,7 @@
 
 #include "shop/events/events.h"
 #include "shop/http/app.h"
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 
 namespace shop::runtime {
 
@@ -21,7 +21,7 @@ class EventRelays {
 
   /// Starts relaying module `module`'s outbox on `db` to `publisher`, with its own cursor
   /// `destination` ("in_process", "jetstream"). `db` and `publisher` must outlive this object.
-  void Add(std::string module, sqlite::Database& db, events::Publisher& publisher, std::string destination);
+  void Add(std::string module, sql::Database& db, events::Publisher& publisher, std::string destination);
 
   /// Adds to `app`'s /metrics, per module and destination: shop_events_published_total,
   /// shop_events_publish_failures_total, shop_outbox_backlog, shop_outbox_oldest_age_seconds; and,

@@ -85,7 +85,7 @@ class SplitPlatform {
 /// the database and the service the subscriptions call, so that it stops before them.
 class SplitEvents {
  public:
-  SplitEvents(SplitPlatform& platform, std::string module, sqlite::Database& db,
+  SplitEvents(SplitPlatform& platform, std::string module, sql::Database& db,
               std::vector<events::Subscription> subscriptions);
   ~SplitEvents();
   SplitEvents(const SplitEvents&) = delete;

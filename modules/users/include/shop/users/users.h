@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "shop/auth/token.h"
-#include "shop/sqlite/database.h"
-#include "shop/sqlite/migrations.h"
+#include "shop/sql/database.h"
+#include "shop/sql/migrations.h"
 #include "shop/users/api.h"
 
 namespace shop::users {
@@ -46,11 +46,11 @@ bool IsServiceSecret(std::string_view secret);
 std::vector<ClientCredentials> LoadServiceClients(const std::filesystem::path& dir);
 
 /// Migrations of `users.db`, compiled into the binary from migrations/users/.
-std::span<const sqlite::Migration> EmbeddedMigrations();
+sql::Migrations EmbeddedMigrations();
 
 /// The in-process implementation over the module's own database. Creates the bootstrap admin
 /// (see ServiceOptions) before returning; throws std::invalid_argument if those settings, the
 /// service clients or the service token lifetime are invalid.
-std::unique_ptr<Api> MakeService(sqlite::Database& db, const auth::SigningKey& key, ServiceOptions options);
+std::unique_ptr<Api> MakeService(sql::Database& db, const auth::SigningKey& key, ServiceOptions options);
 
 }  // namespace shop::users

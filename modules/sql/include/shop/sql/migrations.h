@@ -7,15 +7,26 @@
 #include <string_view>
 #include <vector>
 
-namespace shop::sqlite {
+namespace shop::sql {
 
 class Connection;
 
-/// One schema change: `migrations/<module>/NNN_description.sql` (version NNN).
+/// One schema change: `migrations/<module>/NNN_description.sql` (version NNN), or
+/// `migrations/postgres/<module>/NNN_description.sql` for PostgreSQL.
 struct Migration {
   int version;
   std::string_view name;
   std::string_view sql;
+};
+
+/// A module's migrations in each dialect: the same versions, written for each where they differ
+/// (migrations/postgres/README.md). One list serves both where the SQL is portable.
+struct Migrations {
+  Migrations(std::span<const Migration> sqlite_list, std::span<const Migration> postgres_list)
+      : sqlite(sqlite_list), postgres(postgres_list) {}
+  Migrations(std::span<const Migration> both) : sqlite(both), postgres(both) {}  // NOLINT: implicit on purpose
+  std::span<const Migration> sqlite;
+  std::span<const Migration> postgres;
 };
 
 /// A migration could not be applied; the message names the file. The database is left as it
@@ -26,7 +37,9 @@ class MigrationError : public std::runtime_error {
 };
 
 /// Applies, in order and each in its own transaction, every migration not yet recorded in the
-/// connection's `schema_migrations` table. Applying the same list twice is a no-op.
+/// connection's `schema_migrations` table. Applying the same list twice is a no-op. Processes
+/// starting together do not race: each migration runs under the write lock (SQLite) or a
+/// transaction-level advisory lock (PostgreSQL), and looks again whether another applied it.
 void ApplyMigrations(Connection& conn, std::span<const Migration> migrations);
 
 /// Migration files read from a directory (for tools and tests; binaries embed theirs).
@@ -49,4 +62,4 @@ class MigrationSet {
   std::vector<Migration> views_;
 };
 
-}  // namespace shop::sqlite
+}  // namespace shop::sql

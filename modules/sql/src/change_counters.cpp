@@ -1,4 +1,4 @@
-#include "shop/sqlite/change_counters.h"
+#include "shop/sql/change_counters.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <system_error>
 
-namespace shop::sqlite {
+namespace shop::sql {
 
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free,
               "shared-memory counters need lock-free 64-bit atomics to work across processes");
@@ -54,4 +54,4 @@ void ChangeCounters::Bump(std::uint64_t key) {
   std::atomic_ref<std::uint64_t>(slots_[key % count_]).fetch_add(1, std::memory_order_release);
 }
 
-}  // namespace shop::sqlite
+}  // namespace shop::sql

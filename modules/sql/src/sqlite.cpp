@@ -1,12 +1,12 @@
-#include "shop/sqlite/database.h"
+#include "shop/sql/sqlite.h"
 
 #include <sqlite3.h>
 
 #include <atomic>
 
-#include "shop/sqlite/migrations.h"
+#include "shop/sql/migrations.h"
 
-namespace shop::sqlite {
+namespace shop::sql::sqlite {
 namespace {
 
 /// WAL pages after a commit at which that commit checkpoints (PASSIVE): 16 MB of 4 KB pages.
@@ -27,28 +27,21 @@ std::atomic<std::uint64_t> next_database_id{1};
 
 }  // namespace
 
-Statement::~Statement() {
-  if (stmt_) {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
+Statement::~Statement() { sqlite3_finalize(stmt_); }
+
+void Statement::Reset() noexcept {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
 }
 
-Statement& Statement::Bind(int index, std::int64_t value) {
-  Check(stmt_, sqlite3_bind_int64(stmt_, index, value), "bind");
-  return *this;
-}
+void Statement::BindInt(int index, std::int64_t value) { Check(stmt_, sqlite3_bind_int64(stmt_, index, value), "bind"); }
 
-Statement& Statement::Bind(int index, std::string_view value) {
+void Statement::BindText(int index, std::string_view value) {
   Check(stmt_, sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT),
         "bind");
-  return *this;
 }
 
-Statement& Statement::Bind(int index, std::nullopt_t) {
-  Check(stmt_, sqlite3_bind_null(stmt_, index), "bind");
-  return *this;
-}
+void Statement::BindNull(int index) { Check(stmt_, sqlite3_bind_null(stmt_, index), "bind"); }
 
 StepResult Statement::TryStep() {
   int rc = sqlite3_step(stmt_);
@@ -61,11 +54,7 @@ StepResult Statement::TryStep() {
   Throw(sqlite3_db_handle(stmt_), rc, sqlite3_sql(stmt_));
 }
 
-bool Statement::Step() {
-  StepResult r = TryStep();
-  if (r == StepResult::kConstraint) throw Error(SQLITE_CONSTRAINT, std::string("constraint failed: ") + sqlite3_sql(stmt_));
-  return r == StepResult::kRow;
-}
+std::string_view Statement::sql() const { return sqlite3_sql(stmt_); }
 
 std::int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
 
@@ -114,19 +103,19 @@ void Connection::Checkpoint() {
 }
 
 Connection::~Connection() {
-  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  statements_.clear();  // finalized before the connection closes
   sqlite3_close_v2(db_);
 }
 
-Statement Connection::Prepare(std::string_view sql) {
+sql::Statement Connection::Prepare(std::string_view sql) {
   auto it = statements_.find(sql);
-  if (it != statements_.end()) return Statement(it->second);
+  if (it != statements_.end()) return sql::Statement(it->second.get());
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
                               nullptr);
   if (rc != SQLITE_OK) Throw(db_, rc, "prepare " + std::string(sql));
-  statements_.emplace(std::string(sql), stmt);
-  return Statement(stmt);
+  auto [inserted, _] = statements_.emplace(std::string(sql), std::make_unique<Statement>(stmt));
+  return sql::Statement(inserted->second.get());
 }
 
 void Connection::Exec(std::string_view sql) {
@@ -140,69 +129,25 @@ void Connection::Exec(std::string_view sql) {
   }
 }
 
-std::int64_t Connection::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
+std::int64_t Connection::LastInsertRowId() { return sqlite3_last_insert_rowid(db_); }
 int Connection::Changes() const { return sqlite3_changes(db_); }
 
-Transaction::Transaction(Connection& conn, Kind kind) : conn_(conn), savepoint_(conn.in_group()) {
-  // Prepared once per connection, like every statement: sqlite3_exec would compile them per call.
-  if (savepoint_) {
-    // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR...): a
-    // savepoint then would open a transaction of its own and commit alone, outside the group.
-    if (sqlite3_get_autocommit(conn_.db_)) throw Error(SQLITE_ABORT, "the group transaction was rolled back");
-    conn_.Prepare("SAVEPOINT unit").Step();
-  } else {
-    conn_.Prepare(kind == Kind::kWrite ? "BEGIN IMMEDIATE" : "BEGIN").Step();
-  }
-}
+// Prepared once per connection, like every statement: sqlite3_exec would compile them per call.
+void Connection::Begin(bool write) { Prepare(write ? "BEGIN IMMEDIATE" : "BEGIN").Step(); }
+// The commit listeners run from the WAL hook (Database::Committed), for autocommitted statements too.
+void Connection::Commit() { Prepare("COMMIT").Step(); }
+void Connection::Rollback() { Prepare("ROLLBACK").Step(); }
+bool Connection::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
-Transaction::~Transaction() {
-  if (!open_) return;
-  try {
-    if (savepoint_) {
-      conn_.Prepare("ROLLBACK TO unit").Step();
-      conn_.Prepare("RELEASE unit").Step();
-    } else {
-      conn_.Prepare("ROLLBACK").Step();
-    }
-  } catch (const Error&) {
-    // The transaction is already gone (SQLite rolls back by itself on some errors); a group's
-    // Commit() then fails, so nothing of it is taken for done.
-  }
+Database::Database(const Options& options)
+    : sql::Database(options.path), options_(options), id_(next_database_id++) {
+  // SQLite's memory statistics take a global mutex on every allocation; nothing here reads them.
+  static const bool configured = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
 }
-
-void Transaction::Commit() {
-  conn_.Prepare(savepoint_ ? "RELEASE unit" : "COMMIT").Step();
-  open_ = false;
-}
-
-GroupTransaction::GroupTransaction(Connection& conn) : conn_(conn) {
-  if (conn_.in_group_) throw std::logic_error("a group transaction is already open on this connection");
-  conn_.Prepare("BEGIN IMMEDIATE").Step();
-  conn_.in_group_ = true;
-}
-
-GroupTransaction::~GroupTransaction() {
-  conn_.in_group_ = false;
-  if (!open_) return;
-  try {
-    conn_.Prepare("ROLLBACK").Step();
-  } catch (const Error&) {
-    // Already rolled back by SQLite itself.
-  }
-}
-
-void GroupTransaction::Commit() {
-  conn_.in_group_ = false;
-  open_ = false;
-  try {
-    conn_.Prepare("COMMIT").Step();
-  } catch (...) {
-    open_ = true;  // the destructor rolls back what is left
-    throw;
-  }
-}
-
-Database::Database(Options options) : options_(std::move(options)), id_(next_database_id++) {}
 
 Database::~Database() {
   {
@@ -228,18 +173,6 @@ void Database::RunCheckpointer() {
     }
     lock.lock();
   }
-}
-
-std::unique_ptr<Database> Database::Open(const Options& options, std::span<const Migration> migrations) {
-  // SQLite's memory statistics take a global mutex on every allocation; nothing here reads them.
-  static const bool configured = [] {
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    return true;
-  }();
-  (void)configured;
-  std::unique_ptr<Database> db(new Database(options));
-  ApplyMigrations(db->ThisThread(), migrations);
-  return db;
 }
 
 Connection& Database::ThisThread() {
@@ -273,20 +206,7 @@ void Database::Committed(void* self, int wal_pages) {
       db->checkpoint_wanted_.notify_one();
     }
   }
-  std::shared_lock lock(db->listeners_mu_);
-  for (const auto& [id, listener] : db->listeners_) listener();
-}
-
-std::uint64_t Database::AddCommitListener(std::function<void()> listener) {
-  std::unique_lock lock(listeners_mu_);
-  const std::uint64_t id = next_listener_++;
-  listeners_.emplace_back(id, std::move(listener));
-  return id;
-}
-
-void Database::RemoveCommitListener(std::uint64_t id) {
-  std::unique_lock lock(listeners_mu_);
-  std::erase_if(listeners_, [id](const auto& entry) { return entry.first == id; });
+  db->NotifyCommitted();
 }
 
 bool Database::Ping() {
@@ -298,4 +218,4 @@ bool Database::Ping() {
   }
 }
 
-}  // namespace shop::sqlite
+}  // namespace shop::sql::sqlite

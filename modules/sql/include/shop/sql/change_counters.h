@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-namespace shop::sqlite {
+namespace shop::sql {
 
 /// Change counters shared by every process that opens one database file: a small memory-mapped
 /// file (`<database>-changes`) of N 64-bit slots. A writer bumps the slot of what it changed after
@@ -35,4 +35,4 @@ class ChangeCounters {
   bool mapped_;
 };
 
-}  // namespace shop::sqlite
+}  // namespace shop::sql

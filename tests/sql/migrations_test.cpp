@@ -1,18 +1,18 @@
-#include "shop/sqlite/migrations.h"
+#include "shop/sql/migrations.h"
 
 #include <doctest/doctest.h>
 
 #include <fstream>
 
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 #include "temp_dir.h"
 
 namespace {
 
-using shop::sqlite::Database;
-using shop::sqlite::Migration;
-using shop::sqlite::MigrationError;
-using shop::sqlite::MigrationSet;
+using shop::sql::Database;
+using shop::sql::Migration;
+using shop::sql::MigrationError;
+using shop::sql::MigrationSet;
 
 void WriteFile(const std::filesystem::path& path, const std::string& text) {
   std::ofstream(path) << text;

@@ -1,4 +1,4 @@
-#include "shop/sqlite/migrations.h"
+#include "shop/sql/migrations.h"
 
 #include <algorithm>
 #include <charconv>
@@ -6,9 +6,9 @@
 #include <map>
 #include <sstream>
 
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 
-namespace shop::sqlite {
+namespace shop::sql {
 
 void ApplyMigrations(Connection& conn, std::span<const Migration> migrations) {
   for (std::size_t i = 1; i < migrations.size(); ++i) {
@@ -17,10 +17,22 @@ void ApplyMigrations(Connection& conn, std::span<const Migration> migrations) {
                            std::to_string(migrations[i].version));
     }
   }
-  conn.Exec(
-      "CREATE TABLE IF NOT EXISTS schema_migrations ("
-      " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT "
-      "(strftime('%Y-%m-%dT%H:%M:%SZ','now')))");
+  const bool postgres = conn.dialect() == Dialect::kPostgres;
+  // The same columns as migrations/postgres/apply.sh makes, so either may bring a database up to date.
+  if (postgres) {
+    Transaction tx(conn, Transaction::Kind::kWrite);
+    conn.Exec("SELECT pg_advisory_xact_lock(hashtext('shop.schema_migrations'))");
+    conn.Exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT "
+        "(to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')))");
+    tx.Commit();
+  } else {
+    conn.Exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT "
+        "(strftime('%Y-%m-%dT%H:%M:%SZ','now')))");
+  }
 
   std::map<int, std::string> applied;
   {
@@ -39,8 +51,10 @@ void ApplyMigrations(Connection& conn, std::span<const Migration> migrations) {
     if (applied.contains(m.version)) continue;
     try {
       Transaction tx(conn, Transaction::Kind::kWrite);
-      // Several processes may open one database at once (instances of a service sharing its file):
-      // the write lock is held from here, so look again whether another one applied it meanwhile.
+      // Several processes may open one database at once (instances of a service sharing it): the
+      // write lock (SQLite) or the advisory lock (PostgreSQL) is held from here, so look again
+      // whether another one applied it meanwhile.
+      if (postgres) conn.Exec("SELECT pg_advisory_xact_lock(hashtext('shop.schema_migrations'))");
       if (conn.Prepare("SELECT 1 FROM schema_migrations WHERE version = ?").Bind(1, m.version).Step()) continue;
       conn.Exec(m.sql);
       conn.Prepare("INSERT INTO schema_migrations(version, name) VALUES (?, ?)").Bind(1, m.version).Bind(2, m.name).Step();
@@ -73,4 +87,4 @@ MigrationSet MigrationSet::LoadDirectory(const std::filesystem::path& dir) {
   return set;
 }
 
-}  // namespace shop::sqlite
+}  // namespace shop::sql

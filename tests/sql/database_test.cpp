@@ -1,4 +1,4 @@
-#include "shop/sqlite/database.h"
+#include "shop/sql/database.h"
 
 #include <doctest/doctest.h>
 
@@ -7,16 +7,16 @@
 #include <thread>
 #include <vector>
 
-#include "shop/sqlite/migrations.h"
+#include "shop/sql/migrations.h"
 #include "temp_dir.h"
 
 namespace {
 
-using shop::sqlite::Database;
-using shop::sqlite::StepResult;
-using shop::sqlite::Transaction;
+using shop::sql::Database;
+using shop::sql::StepResult;
+using shop::sql::Transaction;
 
-const shop::sqlite::Migration kSchema{1, "001_counter.sql",
+const shop::sql::Migration kSchema{1, "001_counter.sql",
                                       "CREATE TABLE counter(id INTEGER PRIMARY KEY, n INTEGER NOT NULL);"
                                       "CREATE TABLE tags(name TEXT PRIMARY KEY);"
                                       "INSERT INTO counter VALUES (1, 0);"};
@@ -42,7 +42,7 @@ TEST_CASE("each thread gets its own connection and writers never lose an update"
   auto db = Database::Open({(dir / "t.db").string()}, std::span(&kSchema, 1));
   constexpr int kThreads = 8, kIncrements = 200;
   std::vector<std::thread> threads;
-  std::vector<shop::sqlite::Connection*> seen(kThreads);
+  std::vector<shop::sql::Connection*> seen(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       seen[static_cast<std::size_t>(t)] = &db->ThisThread();
@@ -83,7 +83,7 @@ TEST_CASE("a constraint violation is reported as a value by TryStep and thrown b
   auto& conn = db->ThisThread();
   CHECK(conn.Prepare("INSERT INTO tags VALUES (?)").Bind(1, "a").TryStep() == StepResult::kDone);
   CHECK(conn.Prepare("INSERT INTO tags VALUES (?)").Bind(1, "a").TryStep() == StepResult::kConstraint);
-  CHECK_THROWS_AS(conn.Prepare("INSERT INTO tags VALUES (?)").Bind(1, "a").Step(), shop::sqlite::Error);
+  CHECK_THROWS_AS(conn.Prepare("INSERT INTO tags VALUES (?)").Bind(1, "a").Step(), shop::sql::Error);
   // The cached statement is usable again after the failure.
   CHECK(conn.Prepare("INSERT INTO tags VALUES (?)").Bind(1, "b").TryStep() == StepResult::kDone);
 }
@@ -102,7 +102,7 @@ TEST_CASE("data survives closing and reopening") {
 namespace {
 
 /// Adds `n` to the counter and tags `tag` in one unit of work, committed only when `commit`.
-void AddUnit(shop::sqlite::Connection& conn, std::int64_t n, std::string_view tag, bool commit) {
+void AddUnit(shop::sql::Connection& conn, std::int64_t n, std::string_view tag, bool commit) {
   Transaction tx(conn, Transaction::Kind::kWrite);
   conn.Prepare("UPDATE counter SET n = n + ? WHERE id = 1").Bind(1, n).Step();
   conn.Prepare("INSERT INTO tags(name) VALUES (?)").Bind(1, tag).Step();
@@ -123,14 +123,14 @@ TEST_CASE("a group commits its units together, each unit kept or undone on its o
   auto db = Database::Open({path}, std::span(&kSchema, 1));
   auto& conn = db->ThisThread();
   int commits = 0;
-  conn.SetCommitHook([](void* count, int) { ++*static_cast<int*>(count); }, &commits);
+  db->AddCommitListener([&commits] { ++commits; });
   {
-    shop::sqlite::GroupTransaction group(conn);
+    shop::sql::GroupTransaction group(conn);
     CHECK(conn.in_group());
     AddUnit(conn, 1, "a", true);
     AddUnit(conn, 10, "b", false);  // undone alone
     AddUnit(conn, 100, "c", true);
-    CHECK_THROWS_AS(AddUnit(conn, 1000, "a", true), shop::sqlite::Error);  // a duplicate tag: this unit fails
+    CHECK_THROWS_AS(AddUnit(conn, 1000, "a", true), shop::sql::Error);  // a duplicate tag: this unit fails
     {
       // Another connection sees nothing before the group commits.
       auto other = Database::Open({path}, std::span(&kSchema, 1));
@@ -155,10 +155,10 @@ TEST_CASE("a group that is not committed takes back every unit, committed or not
   auto db = Database::Open({(dir / "t.db").string()}, std::span(&kSchema, 1));
   auto& conn = db->ThisThread();
   {
-    shop::sqlite::GroupTransaction group(conn);
+    shop::sql::GroupTransaction group(conn);
     AddUnit(conn, 1, "a", true);
     AddUnit(conn, 2, "b", true);
-    CHECK_THROWS_AS(shop::sqlite::GroupTransaction{conn}, std::logic_error);  // not nestable
+    CHECK_THROWS_AS(shop::sql::GroupTransaction{conn}, std::logic_error);  // not nestable
   }
   CHECK_FALSE(conn.in_group());
   CHECK(CounterValue(*db) == 0);
