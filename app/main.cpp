@@ -32,9 +32,10 @@ int Run(const Flags& flags) {
   auto token_ttl = std::make_shared<std::atomic<std::int64_t>>();
   config->Subscribe([token_ttl](const config::Snapshot& s) { token_ttl->store(s.settings.token_ttl.count()); });
 
-  auto users_db = sql::Database::Open({(data_dir / "users.db").string()}, users::EmbeddedMigrations());
-  auto products_db = sql::Database::Open({(data_dir / "products.db").string()}, products::EmbeddedMigrations());
-  auto orders_db = sql::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
+  auto users_db = runtime::OpenDatabase(flags, "users-database-url", data_dir, "users.db", users::EmbeddedMigrations());
+  auto products_db =
+      runtime::OpenDatabase(flags, "products-database-url", data_dir, "products.db", products::EmbeddedMigrations());
+  auto orders_db = runtime::OpenDatabase(flags, "orders-database-url", data_dir, "orders.db", orders::EmbeddedMigrations());
 
   auth::SigningKey key = runtime::SigningKeyFrom(flags, data_dir);
   auth::Verifier verifier;
@@ -99,6 +100,9 @@ int main(int argc, char** argv) {
   runtime::AddServerFlags(flags, "8080");
   flags.Add("data-dir", "DIR", "where users.db, products.db, orders.db, config.json and the signing key live",
             "./data", "SHOP_DATA_DIR");
+  runtime::AddDatabaseFlag(flags, "users-database-url", "SHOP_USERS_DATABASE_URL", "users", "users.db");
+  runtime::AddDatabaseFlag(flags, "products-database-url", "SHOP_PRODUCTS_DATABASE_URL", "products", "products.db");
+  runtime::AddDatabaseFlag(flags, "orders-database-url", "SHOP_ORDERS_DATABASE_URL", "orders", "orders.db");
   runtime::AddTokenFlags(flags);
   runtime::AddConfigFlags(flags);
   flags.Add("nats-url", "URL",

@@ -23,7 +23,7 @@ int Run(const Flags& flags) {
   const config::Settings settings = platform.config().Current()->settings;  // a copy: snapshots come and go
   server_options.handler_threads = settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
-  auto db = sql::Database::Open({(data_dir / "orders.db").string()}, orders::EmbeddedMigrations());
+  auto db = runtime::OpenDatabase(flags, "database-url", data_dir, "orders.db", orders::EmbeddedMigrations());
 
   auto users = users::MakeHttpClient(platform.ClientOptionsFor("users", flags.Get("users-url")));
   users::ServiceTokenSource identity(*users, {"orders", runtime::ServiceSecretFromEnvironment()});
@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   Flags flags("shop-orders", "The orders module as a service: placing, listing and cancelling orders.");
   runtime::AddServerFlags(flags, "8083");
   flags.Add("data-dir", "DIR", "where orders.db lives", "./data/orders", "SHOP_DATA_DIR");
+  runtime::AddDatabaseFlag(flags, "database-url", "SHOP_DATABASE_URL", "orders", "orders.db");
   flags.Add("users-url", "URL", "a static URL of the users service, instead of the registry's", "", "SHOP_USERS_URL");
   flags.Add("products-url", "URL", "a static URL of the products service, instead of the registry's", "",
             "SHOP_PRODUCTS_URL");

@@ -19,7 +19,7 @@ int Run(const Flags& flags) {
   server_options.local_socket = platform.local_socket();  // callers on this host skip TCP
   server_options.handler_threads = platform.config().Current()->settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
-  auto db = sql::Database::Open({(data_dir / "products.db").string()}, products::EmbeddedMigrations());
+  auto db = runtime::OpenDatabase(flags, "database-url", data_dir, "products.db", products::EmbeddedMigrations());
   auto service = products::MakeService(*db);
 
   auto users = users::MakeHttpClient(platform.ClientOptionsFor("users", flags.Get("users-url")));
@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   Flags flags("shop-products", "The products module as a service: the catalogue and its stock.");
   runtime::AddServerFlags(flags, "8082");
   flags.Add("data-dir", "DIR", "where products.db lives", "./data/products", "SHOP_DATA_DIR");
+  runtime::AddDatabaseFlag(flags, "database-url", "SHOP_DATABASE_URL", "products", "products.db");
   flags.Add("users-url", "URL", "a static URL of the users service, instead of the registry's", "", "SHOP_USERS_URL");
   runtime::AddPlatformFlags(flags);
   runtime::AddConfigFlags(flags);

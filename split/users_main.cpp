@@ -18,7 +18,7 @@ int Run(const Flags& flags) {
   server_options.local_socket = platform.local_socket();  // callers on this host skip TCP
   server_options.handler_threads = platform.config().Current()->settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
-  auto db = sql::Database::Open({(data_dir / "users.db").string()}, users::EmbeddedMigrations());
+  auto db = runtime::OpenDatabase(flags, "database-url", data_dir, "users.db", users::EmbeddedMigrations());
   auth::SigningKey key = runtime::SigningKeyFrom(flags, data_dir);
   auth::Verifier verifier;
   verifier.SetKeys({key.public_key()});
@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   Flags flags("shop-users", "The users module as a service: accounts, credentials, tokens and their public keys.");
   runtime::AddServerFlags(flags, "8081");
   flags.Add("data-dir", "DIR", "where users.db and the signing key live", "./data/users", "SHOP_DATA_DIR");
+  runtime::AddDatabaseFlag(flags, "database-url", "SHOP_DATABASE_URL", "users", "users.db");
   runtime::AddTokenFlags(flags);
   flags.Add("service-credentials-dir", "DIR",
             "the services that may get service tokens: one file per service, named after it, holding its secret "

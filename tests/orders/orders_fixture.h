@@ -14,6 +14,7 @@
 #include "shop/orders/orders.h"
 #include "shop/sql/database.h"
 #include "temp_dir.h"
+#include "test_database.h"
 
 namespace shop::testing {
 
@@ -31,6 +32,7 @@ inline const Principal kAdmin = Caller(99, Role::kAdmin);
 /// An orders service over a fresh database and a FakeProducts.
 struct OrdersFixture {
   TempDir dir;
+  std::string location = FreshDatabase(dir.path(), "orders.db");  // a file, or a PostgreSQL database
   std::unique_ptr<sql::Database> db = OpenDatabase();
   FakeProducts products;
   std::unique_ptr<orders::Service> service = orders::MakeService(*db, products);
@@ -67,7 +69,7 @@ struct OrdersFixture {
   }
 
   std::unique_ptr<sql::Database> OpenDatabase() {
-    return sql::Database::Open({.path = (dir / "orders.db").string(), .busy_timeout_ms = 60000},
+    return sql::Database::Open({.path = location, .busy_timeout_ms = 60000},
                                   orders::EmbeddedMigrations());
   }
 
@@ -83,6 +85,18 @@ struct OrdersFixture {
     return st.Text(0);
   }
   void Exec(const std::string& sql) { db->ThisThread().Exec(sql); }
+
+  /// Makes every INSERT into orders fail (a trigger that raises), in the run's dialect.
+  void BreakOrderInserts() {
+    if (OnPostgres()) {
+      Exec("CREATE FUNCTION fail_orders() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$;"
+           "CREATE TRIGGER fail_orders BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION fail_orders()");
+    } else {
+      Exec("CREATE TRIGGER fail_orders BEFORE INSERT ON orders BEGIN SELECT RAISE(ABORT, 'boom'); END");
+    }
+  }
+  /// Undoes BreakOrderInserts.
+  void RepairOrderInserts() { Exec(OnPostgres() ? "DROP TRIGGER fail_orders ON orders" : "DROP TRIGGER fail_orders"); }
 };
 
 inline orders::NewOrder Lines(std::initializer_list<std::pair<std::int64_t, std::int64_t>> lines,

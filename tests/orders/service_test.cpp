@@ -348,7 +348,7 @@ TEST_CASE("when the order cannot be recorded after the stock was taken, the stoc
   OrdersFixture f;
   const auto pen = f.products.Add(100, 10);
   const auto ink = f.products.Add(100, 10);
-  f.Exec("CREATE TRIGGER fail_orders BEFORE INSERT ON orders BEGIN SELECT RAISE(ABORT, 'boom'); END");
+  f.BreakOrderInserts();
 
   auto failed = f.service->PlaceOrder(kAlice, Lines({{pen, 4}, {ink, 1}}, "k"));
   REQUIRE_FALSE(failed);
@@ -365,7 +365,7 @@ TEST_CASE("when the order cannot be recorded after the stock was taken, the stoc
   CHECK(f.Int("SELECT COUNT(*) FROM idempotency_keys") == 0);
 
   // The key was freed, so the client's retry goes through once recording works again.
-  f.Exec("DROP TRIGGER fail_orders");
+  f.RepairOrderInserts();
   auto retried = f.service->PlaceOrder(kAlice, Lines({{pen, 4}, {ink, 1}}, "k"));
   REQUIRE(retried);
   CHECK(f.products.Stock(pen) == 6);
@@ -374,7 +374,7 @@ TEST_CASE("when the order cannot be recorded after the stock was taken, the stoc
 TEST_CASE("when recording fails and products is down too, the release stays pending until products is back") {
   OrdersFixture f;
   const auto pen = f.products.Add(100, 10);
-  f.Exec("CREATE TRIGGER fail_orders BEFORE INSERT ON orders BEGIN SELECT RAISE(ABORT, 'boom'); END");
+  f.BreakOrderInserts();
   f.products.release_unavailable = true;
 
   auto failed = f.service->PlaceOrder(kAlice, Lines({{pen, 4}}));

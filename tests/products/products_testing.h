@@ -9,6 +9,7 @@
 #include "shop/products/products.h"
 #include "shop/sql/database.h"
 #include "temp_dir.h"
+#include "test_database.h"
 
 /// What the products test files share: the callers, a name for every outcome, and the in-process
 /// service over a fresh database.
@@ -70,11 +71,12 @@ class InProcessService {
 
  private:
   void Open() {
-    db_ = sql::Database::Open({.path = (dir_ / "products.db").string()}, EmbeddedMigrations());
+    db_ = sql::Database::Open({.path = location_}, EmbeddedMigrations());
     api_ = MakeService(*db_);
   }
 
   shop::testing::TempDir dir_;
+  std::string location_ = shop::testing::FreshDatabase(dir_.path(), "products.db");  // a file, or a PostgreSQL database
   std::unique_ptr<sql::Database> db_;
   std::unique_ptr<Service> api_;
 };

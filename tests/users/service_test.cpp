@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "test_database.h"
 #include "users_fixture.h"
 
 namespace shop::users {
@@ -33,7 +34,13 @@ TEST_CASE("Rejected and refused registrations write nothing") {
   CHECK(f.MustRegister("ann@example.com").id == 1);
   CHECK_FALSE(f.service->Register({" ANN@example.com", "another password", "Another Ann"}));
   CHECK(f.CountEmail("ann@example.com") == 1);
-  CHECK(f.MustRegister("bob@example.com").id == 2);
+  const User bob = f.MustRegister("bob@example.com");
+  auto rows = f.db->ThisThread().Prepare("SELECT count(*) FROM users");
+  rows.Step();
+  CHECK(rows.Int(0) == 2);
+  // SQLite hands out the next rowid; a PostgreSQL sequence is not transactional, so the refused
+  // duplicate used up an id there (a gap, nothing written).
+  if (!shop::testing::OnPostgres()) CHECK(bob.id == 2);
 }
 
 TEST_CASE("An unknown email costs a password verification, like a wrong password") {
@@ -225,6 +232,7 @@ TEST_CASE("Passwords are stored only as salted argon2id hashes with the configur
   }
   CHECK(hashes[0] != hashes[1]);  // salted
 
+  if (shop::testing::OnPostgres()) return;  // the server's files are its own; the rows are checked above
   const std::string on_disk = ReadFile(f.dir / "users.db") + ReadFile(f.dir / "users.db-wal");
   CHECK(on_disk.find("ivan@example.com") != std::string::npos);  // the scan does see the rows
   CHECK(on_disk.find(password) == std::string::npos);

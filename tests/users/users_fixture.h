@@ -10,6 +10,7 @@
 #include "shop/sql/database.h"
 #include "shop/users/users.h"
 #include "temp_dir.h"
+#include "test_database.h"
 
 namespace shop::users::testing {
 
@@ -25,7 +26,7 @@ inline ServiceOptions FastOptions() {
 /// A users service over a fresh users.db in a temporary directory.
 struct ServiceFixture {
   explicit ServiceFixture(ServiceOptions options = FastOptions())
-      : db(sql::Database::Open({(dir / "users.db").string()}, EmbeddedMigrations())),
+      : db(sql::Database::Open({shop::testing::FreshDatabase(dir.path(), "users.db")}, EmbeddedMigrations())),
         key(auth::SigningKey::Generate()),
         service(MakeService(*db, key, options)) {}
 

@@ -107,6 +107,13 @@ class Relay::WakeGroup {
 };
 
 void AddToOutbox(sql::Connection& conn, const Event& event) {
+  if (conn.dialect() == sql::Dialect::kPostgres) {
+    // A relay reads `seq > cursor`, so rows must become visible in seq order. On PostgreSQL
+    // concurrent transactions draw seq from the identity sequence and commit in any order; this lock,
+    // held from here to commit, makes writers of the outbox draw and commit one after another
+    // (locks are released after the commit is visible). SQLite has one writer at a time anyway.
+    conn.Prepare("SELECT pg_advisory_xact_lock(hashtext('shop.outbox'))").Step();
+  }
   conn.Prepare("INSERT INTO outbox (id, source, type, time, data) VALUES (?, ?, ?, ?, ?)")
       .Bind(1, event.id)
       .Bind(2, event.source)
@@ -118,7 +125,7 @@ void AddToOutbox(sql::Connection& conn, const Event& event) {
 }
 
 bool ClaimInInbox(sql::Connection& conn, std::string_view consumer, std::string_view event_id) {
-  auto insert = conn.Prepare("INSERT OR IGNORE INTO inbox (consumer, event_id, applied_at) VALUES (?, ?, ?)");
+  auto insert = conn.Prepare("INSERT INTO inbox (consumer, event_id, applied_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING");
   insert.Bind(1, consumer).Bind(2, event_id).Bind(3, FormatRfc3339(UnixNow())).Step();
   return conn.Changes() == 1;
 }
@@ -127,7 +134,7 @@ Relay::Relay(sql::Database& db, Publisher& publisher, Options options)
     : db_(db), publisher_(publisher), options_(std::move(options)) {
   sql::Connection& conn = db_.ThisThread();
   // A new destination starts at the beginning of what the outbox retains: consumers are idempotent.
-  conn.Prepare("INSERT OR IGNORE INTO outbox_cursors (destination, last_seq, updated_at) VALUES (?, 0, ?)")
+  conn.Prepare("INSERT INTO outbox_cursors (destination, last_seq, updated_at) VALUES (?, 0, ?) ON CONFLICT DO NOTHING")
       .Bind(1, options_.destination)
       .Bind(2, FormatRfc3339(UnixNow()))
       .Step();
@@ -224,7 +231,9 @@ bool Relay::PublishBatch(bool& full) {
 void Relay::SaveCursor() {
   if (last_seq_ == saved_seq_) return;
   db_.ThisThread()
-      .Prepare("UPDATE outbox_cursors SET last_seq = ?, updated_at = ? WHERE destination = ?")
+      // Never backwards: instances of a service sharing a database each run a relay on one cursor.
+      .Prepare("UPDATE outbox_cursors SET last_seq = CASE WHEN last_seq < ?1 THEN ?1 ELSE last_seq END, "
+               "updated_at = ?2 WHERE destination = ?3")
       .Bind(1, last_seq_)
       .Bind(2, FormatRfc3339(UnixNow()))
       .Bind(3, options_.destination)
@@ -274,8 +283,11 @@ void Relay::Run() {
       if (!ok || full) {
         // Only then is there anything left: counted for the metrics.
         auto count = db_.ThisThread().Prepare(
-            "SELECT count(*), coalesce(CAST((julianday('now') - julianday(min(time))) * 86400000 AS INTEGER), 0) "
-            "FROM outbox WHERE seq > ?");
+            db_.dialect() == sql::Dialect::kPostgres
+                ? "SELECT count(*), coalesce(CAST(extract(epoch FROM now() - min(time)::timestamptz) * 1000 AS BIGINT), 0) "
+                  "FROM outbox WHERE seq > ?"
+                : "SELECT count(*), coalesce(CAST((julianday('now') - julianday(min(time))) * 86400000 AS INTEGER), 0) "
+                  "FROM outbox WHERE seq > ?");
         count.Bind(1, last_seq_);
         count.Step();
         backlog = count.Int(0);
@@ -316,8 +328,8 @@ void SetAside(sql::Database& db, std::string_view consumer, const Event& event, 
               int attempts) {
   db.ThisThread()
       .Prepare(
-          "INSERT OR IGNORE INTO dead_letters (consumer, event_id, type, payload, error, attempts, set_aside_at) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?)")
+          "INSERT INTO dead_letters (consumer, event_id, type, payload, error, attempts, set_aside_at) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
       .Bind(1, consumer)
       .Bind(2, event.id)
       .Bind(3, event.type)

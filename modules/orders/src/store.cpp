@@ -79,12 +79,16 @@ KeyClaim Store::BeginPlacement(const std::optional<KeyRef>& key, std::string_vie
     // Write transactions are serialised, so a conflict can only mean another request holds the key.
     if (insert.TryStep() == sql::StepResult::kConstraint) return Claim(KeyClaim::Kind::kInProgress);
   }
-  // The next order id: above every id handed out, whether its saga ended in an order or not (both
-  // maxima are index lookups). Write transactions are serialised, so no two sagas get one id.
+  // The next order id: above every id handed out, whether its saga ended in an order or not.
+  // SQLite: both maxima are index lookups, and write transactions are serialised, so no two sagas
+  // get one id. PostgreSQL: transactions of several instances run at once, so the orders table's
+  // identity sequence hands ids out (never twice, whatever commits or rolls back).
   KeyClaim claim = Claim(KeyClaim::Kind::kClaimed);
   {
     Statement next = conn.Prepare(
-        "SELECT max(coalesce((SELECT max(order_id) FROM saga_log), 0), coalesce((SELECT max(id) FROM orders), 0)) + 1");
+        conn.dialect() == sql::Dialect::kPostgres
+            ? "SELECT nextval(pg_get_serial_sequence('orders', 'id'))"
+            : "SELECT max(coalesce((SELECT max(order_id) FROM saga_log), 0), coalesce((SELECT max(id) FROM orders), 0)) + 1");
     next.Step();
     claim.order_id = next.Int(0);
   }
@@ -134,9 +138,9 @@ std::optional<Order> Store::RecordOrder(const SagaRef& saga, std::string_view st
 
   Statement insert = conn.Prepare(
       "INSERT INTO orders (id, user_id, status, total_cents, order_ref, created_at) VALUES (?, ?, 'confirmed', ?, ?, ?)");
-  if (saga.order_id) insert.Bind(1, *saga.order_id);  // else the next rowid
+  if (saga.order_id) insert.Bind(1, *saga.order_id);  // else the next generated id
   insert.Bind(2, user_id).Bind(3, order.total_cents).Bind(4, saga.saga_id).Bind(5, order.created_at).Step();
-  order.id = conn.LastInsertRowId();
+  order.id = saga.order_id ? *saga.order_id : conn.LastInsertRowId();
   std::int64_t line_no = 0;
   for (const OrderLine& line : lines) {
     conn.Prepare(
@@ -264,6 +268,13 @@ std::optional<Store::CancelResult> Store::CancelOrder(std::int64_t id, std::int6
       .Bind(1, FormatRfc3339(now))
       .Bind(2, id)
       .Step();
+  // The read above took no lock on PostgreSQL (READ COMMITTED): a concurrent cancel may have come
+  // first; the UPDATE waited for it and then matched nothing. Only the cancel that changed the row
+  // announces it.
+  if (conn.Changes() == 0) {
+    stored->order.status = Status::kCancelled;
+    return CancelResult{std::move(*stored), false};
+  }
   stored->order.status = Status::kCancelled;
   events::AddToOutbox(conn, OrderCancelledEvent(stored->order));
   tx.Commit();

@@ -3,7 +3,8 @@
 namespace shop::products {
 
 std::optional<Product> ProductCache::Find(std::int64_t id) {
-  const std::uint64_t now = counters_.Get(static_cast<std::uint64_t>(id));
+  if (!trusted_.load(std::memory_order_acquire)) return std::nullopt;
+  const std::uint64_t now = VersionOf(id);
   Shard& shard = ShardOf(id);
   std::lock_guard lock(shard.mu);
   auto it = shard.products.find(id);
@@ -16,13 +17,13 @@ std::optional<Product> ProductCache::Find(std::int64_t id) {
 }
 
 ProductCache::Ticket ProductCache::BeginLoad(std::int64_t id) {
-  return Ticket{id, counters_.Get(static_cast<std::uint64_t>(id))};
+  return Ticket{id, VersionOf(id)};
 }
 
 void ProductCache::Keep(const Ticket& ticket, const Product& product) {
   // Written meanwhile: what was read may be old. (A write that bumps right after this check makes
   // the entry's version stale, so Find drops it.)
-  if (counters_.Get(static_cast<std::uint64_t>(ticket.id)) != ticket.version) return;
+  if (!trusted_.load(std::memory_order_acquire) || VersionOf(ticket.id) != ticket.version) return;
   Shard& shard = ShardOf(ticket.id);
   std::lock_guard lock(shard.mu);
   if (shard.products.size() >= kMaxPerShard) shard.products.clear();
@@ -34,6 +35,15 @@ void ProductCache::Invalidate(std::int64_t id) {
   Shard& shard = ShardOf(id);
   std::lock_guard lock(shard.mu);
   shard.products.erase(id);
+}
+
+void ProductCache::SetTrusted(bool trusted) {
+  trusted_.store(trusted, std::memory_order_release);
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  for (Shard& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    shard.products.clear();
+  }
 }
 
 }  // namespace shop::products

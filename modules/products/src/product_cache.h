@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -18,6 +19,9 @@ namespace shop::products {
 /// commits; an entry is served only while the counter still has the value it was read under, and a
 /// load that raced with a write is not kept. Sharded, so readers on different products do not
 /// contend; no lock is global.
+/// Instances on other machines (PostgreSQL) cannot share memory: their writes reach the counters
+/// through LISTEN/NOTIFY instead (sql::Database::Listen), a few milliseconds after they commit, and
+/// while that channel is down the cache serves nothing (SetTrusted).
 class ProductCache {
  public:
   /// `counters` must outlive the cache.
@@ -36,6 +40,9 @@ class ProductCache {
   void Keep(const Ticket& ticket, const Product& product);
   /// Call after a write to `id` has committed.
   void Invalidate(std::int64_t id);
+  /// false: serve and keep nothing (changes elsewhere may go unseen); true: cache again. Either way
+  /// every entry and every load in progress is forgotten.
+  void SetTrusted(bool trusted);
 
  private:
   static constexpr std::size_t kShards = 64;
@@ -49,8 +56,15 @@ class ProductCache {
     std::unordered_map<std::int64_t, Entry> products;
   };
   Shard& ShardOf(std::int64_t id) { return shards_[static_cast<std::uint64_t>(id) % kShards]; }
+  /// The product's version now: its change counter plus the epoch. Both only grow, so an equal sum
+  /// means neither moved.
+  std::uint64_t VersionOf(std::int64_t id) const {
+    return counters_.Get(static_cast<std::uint64_t>(id)) + epoch_.load(std::memory_order_acquire);
+  }
 
   sql::ChangeCounters& counters_;
+  std::atomic<std::uint64_t> epoch_{0};  // moves on every SetTrusted
+  std::atomic<bool> trusted_{true};
   std::array<Shard, kShards> shards_;
 };
 

@@ -93,11 +93,24 @@ class ServiceImpl final : public Service {
   explicit ServiceImpl(sql::Database& db)
       : db_(db),
         store_(db),
-        counters_(sql::ChangeCounters::Open(db.path().empty() || db.path().starts_with(":memory:") ||
-                                                       db.path().starts_with("file::memory:")
-                                                   ? std::string()
-                                                   : db.path() + "-changes")),
-        cache_(*counters_) {}
+        counters_(sql::ChangeCounters::Open(db.dialect() == sql::Dialect::kPostgres || db.path().empty() ||
+                                                    db.path().starts_with(":memory:") ||
+                                                    db.path().starts_with("file::memory:")
+                                                ? std::string()
+                                                : db.path() + "-changes")),
+        cache_(*counters_) {
+    if (db.dialect() == sql::Dialect::kPostgres) {
+      // Other instances' writes reach this cache as notifications; until the first session listens,
+      // and whenever it is lost, the cache serves nothing.
+      cache_.SetTrusted(false);
+      listening_ = db.Listen(
+          std::string(Store::kChangesChannel),
+          [this](std::string_view payload) {
+            for (std::int64_t id : Store::ReadAnnouncement(payload)) counters_->Bump(static_cast<std::uint64_t>(id));
+          },
+          [this](bool listening) { cache_.SetTrusted(listening); });
+    }
+  }
 
   std::expected<Product, Error> GetProduct(std::int64_t id) override {
     if (auto cached = cache_.Find(id)) return std::move(*cached);
@@ -175,6 +188,7 @@ class ServiceImpl final : public Service {
     if (before && before->stock != product->stock) {
       store_.AddEvent(StockChangedEvent(id, product->stock, std::nullopt));
     }
+    store_.AnnounceChanged(std::span(&id, 1));
     tx.Commit();
     cache_.Invalidate(id);
     return std::move(*product);
@@ -183,6 +197,14 @@ class ServiceImpl final : public Service {
   std::expected<std::vector<ReservedLine>, Error> Reserve(std::string_view order_ref,
                                                           std::optional<std::int64_t> order_id,
                                                           const std::vector<ReserveLine>& lines) override {
+    return Retrying([&] { return ReserveOnce(order_ref, order_id, lines); });
+  }
+
+  /// Reserve's transaction. Throws a retryable sql::Error when a concurrent transaction committed a
+  /// reservation for `order_ref` after this one looked (PostgreSQL; SQLite serialises writers).
+  std::expected<std::vector<ReservedLine>, Error> ReserveOnce(std::string_view order_ref,
+                                                              std::optional<std::int64_t> order_id,
+                                                              const std::vector<ReserveLine>& lines) {
     if (auto invalid = CheckOrderRef(order_ref)) return std::unexpected(std::move(*invalid));
     sql::Transaction tx = store_.BeginWrite();
     if (auto existing = store_.FindReservation(order_ref)) {
@@ -208,17 +230,31 @@ class ServiceImpl final : public Service {
       if (levels[i].stock < lines[i].quantity) return NotEnoughStock(lines[i], levels[i].stock);
     }
 
+    // Rows are taken in product id order, whatever the order of the lines: two reservations then
+    // never wait for each other's rows in a cycle (PostgreSQL locks each row it changes until commit).
+    std::vector<std::size_t> by_product(lines.size());
+    for (std::size_t i = 0; i < lines.size(); ++i) by_product[i] = i;
+    std::ranges::stable_sort(by_product, {}, [&](std::size_t i) { return lines[i].product_id; });
+    std::vector<std::int64_t> changed;
+    changed.reserve(lines.size());
+    for (std::size_t i : by_product) {
+      // The check above read without locking the row: TakeStock checks again under its lock
+      // (UPDATE .. WHERE stock >= n), and on failure the rollback keeps it all or nothing.
+      const std::optional<std::int64_t> left = store_.TakeStock(lines[i].product_id, lines[i].quantity);
+      if (!left) return NotEnoughStock(lines[i], store_.FindStock(lines[i].product_id).value_or(levels[i]).stock);
+      store_.AddEvent(StockChangedEvent(lines[i].product_id, *left, order_id));
+      changed.push_back(lines[i].product_id);
+    }
     std::vector<ReservedLine> reserved;
     reserved.reserve(lines.size());
     for (std::size_t i = 0; i < lines.size(); ++i) {
-      // Cannot fail after the check above within this transaction; if it did, the rollback keeps it all or nothing.
-      const std::optional<std::int64_t> left = store_.TakeStock(lines[i].product_id, lines[i].quantity);
-      if (!left) return NotEnoughStock(lines[i], levels[i].stock);
-      store_.AddEvent(StockChangedEvent(lines[i].product_id, *left, order_id));
       reserved.push_back(ReservedLine{lines[i].product_id, lines[i].quantity, levels[i].price_cents});
     }
+    store_.AnnounceChanged(changed);
     const std::string now = Now();
-    store_.InsertReservation(order_ref, order_id, Store::ReservationState::kReserved, now);
+    if (!store_.InsertReservation(order_ref, order_id, Store::ReservationState::kReserved, now)) {
+      throw ConcurrentReservation(order_ref);  // rolls back the stock taken; the next attempt sees it
+    }
     for (std::size_t i = 0; i < reserved.size(); ++i) {
       store_.InsertReservationLine(order_ref, static_cast<std::int64_t>(i) + 1, reserved[i]);
     }
@@ -245,8 +281,13 @@ class ServiceImpl final : public Service {
       }
       group.Commit();
     } catch (const sql::Error& e) {
-      // Nothing of the batch took effect.
-      results.assign(requests.size(), std::unexpected(Error(Errc::kUnavailable, e.what())));
+      // Nothing of the batch took effect. Where it may have been a conflict with another instance's
+      // batch (PostgreSQL: a deadlock across the two groups' rows, or any error that aborted the
+      // group), each reservation gets its own transaction: those lock their rows in id order.
+      results.clear();
+      for (const ReserveRequest& request : requests) {
+        results.push_back(ReserveAlone(request));
+      }
     }
     for (const ReserveRequest& request : requests) {
       for (const ReserveLine& line : request.lines) cache_.Invalidate(line.product_id);
@@ -254,17 +295,51 @@ class ServiceImpl final : public Service {
     return results;
   }
 
+  /// Runs `attempt` (one transaction) again, up to 3 times in all, when the database aborted it to
+  /// break a deadlock or a serialization conflict, or it met a concurrent commit it could not see
+  /// (sql::Error::retryable()); rethrows anything else, and the last retryable failure.
+  template <class F>
+  static auto Retrying(F attempt) -> decltype(attempt()) {
+    for (int tries = 1;; ++tries) {
+      try {
+        return attempt();
+      } catch (const sql::Error& e) {
+        if (!e.retryable() || tries == 3) throw;
+      }
+    }
+  }
+
+  static sql::Error ConcurrentReservation(std::string_view order_ref) {
+    return sql::Error(0, "a reservation for " + std::string(order_ref) + " was committed concurrently", "40001");
+  }
+
+  /// Reserve alone, a failure of the database reported as kUnavailable.
+  std::expected<std::vector<ReservedLine>, Error> ReserveAlone(const ReserveRequest& request) {
+    try {
+      return Reserve(request.order_ref, request.order_id, request.lines);
+    } catch (const sql::Error& e) {
+      return std::unexpected(Error(Errc::kUnavailable, e.what()));
+    }
+  }
+
   std::expected<void, Error> Release(std::string_view order_ref) override {
+    return Retrying([&] { return ReleaseOnce(order_ref); });
+  }
+
+  std::expected<void, Error> ReleaseOnce(std::string_view order_ref) {
     if (auto invalid = CheckOrderRef(order_ref)) return std::unexpected(std::move(*invalid));
     sql::Transaction tx = store_.BeginWrite();
     auto reservation = store_.FindReservation(order_ref);
     std::vector<std::int64_t> changed;
     if (!reservation) {
       // A tombstone: a Reserve that arrives after this (a late or retried call) takes nothing.
-      store_.InsertReservation(order_ref, std::nullopt, Store::ReservationState::kReleased, Now());
+      if (!store_.InsertReservation(order_ref, std::nullopt, Store::ReservationState::kReleased, Now())) {
+        throw ConcurrentReservation(order_ref);
+      }
     } else {
       changed = GiveBack(*reservation);
     }
+    store_.AnnounceChanged(changed);
     tx.Commit();
     for (std::int64_t id : changed) cache_.Invalidate(id);
     return {};
@@ -287,13 +362,18 @@ class ServiceImpl final : public Service {
   /// nothing), announcing each line's new stock. The ids of the products changed.
   std::vector<std::int64_t> GiveBack(const Store::Reservation& reservation) {
     if (reservation.state == Store::ReservationState::kReleased) return {};
+    // Released first, and only by the transaction that finds it reserved under the row's lock: the
+    // state was read without a lock (PostgreSQL, READ COMMITTED), and two releases must not both
+    // give the stock back.
+    if (!store_.MarkReleased(reservation.order_ref, Now())) return {};
+    std::vector<ReservedLine> lines = store_.ReservationLines(reservation.order_ref);
+    std::ranges::stable_sort(lines, {}, &ReservedLine::product_id);  // rows locked in id order, as Reserve does
     std::vector<std::int64_t> changed;
-    for (const ReservedLine& line : store_.ReservationLines(reservation.order_ref)) {
+    for (const ReservedLine& line : lines) {
       const std::int64_t stock = store_.ReturnStock(line.product_id, line.quantity);
       store_.AddEvent(StockChangedEvent(line.product_id, stock, reservation.order_id));
       changed.push_back(line.product_id);
     }
-    store_.SetReservationState(reservation.order_ref, Store::ReservationState::kReleased, Now());
     return changed;
   }
 
@@ -313,6 +393,7 @@ class ServiceImpl final : public Service {
       log::Write(log::Level::kWarn, "cancelled order has no reservation here",
                  {{"order_id", static_cast<long long>(cancelled->order_id)}, {"event_id", event.id}});
     }
+    store_.AnnounceChanged(changed);
     tx.Commit();
     for (std::int64_t id : changed) cache_.Invalidate(id);
   }
@@ -331,6 +412,7 @@ class ServiceImpl final : public Service {
   Store store_;
   std::unique_ptr<sql::ChangeCounters> counters_;  // shared with other instances on the same file
   ProductCache cache_;
+  std::unique_ptr<sql::Listening> listening_;  // PostgreSQL: other instances' changes; stopped first
 };
 
 }  // namespace

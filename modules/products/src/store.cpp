@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <charconv>
 #include <stdexcept>
 #include <string>
 
@@ -132,13 +133,17 @@ std::vector<ReservedLine> Store::ReservationLines(std::string_view order_ref) {
   return lines;
 }
 
-void Store::InsertReservation(std::string_view order_ref, std::optional<std::int64_t> order_id,
+bool Store::InsertReservation(std::string_view order_ref, std::optional<std::int64_t> order_id,
                               ReservationState state, std::string_view now) {
-  auto stmt = db_.ThisThread().Prepare(
-      "INSERT INTO reservations(order_ref, state, created_at, updated_at, order_id) VALUES (?1, ?2, ?3, ?3, ?4)");
+  sql::Connection& conn = db_.ThisThread();
+  // ON CONFLICT rather than catching the violation: on PostgreSQL that would cost a savepoint.
+  auto stmt = conn.Prepare(
+      "INSERT INTO reservations(order_ref, state, created_at, updated_at, order_id) VALUES (?1, ?2, ?3, ?3, ?4) "
+      "ON CONFLICT DO NOTHING");
   stmt.Bind(1, order_ref).Bind(2, StateName(state)).Bind(3, now);
   if (order_id) stmt.Bind(4, *order_id);
   stmt.Step();
+  return conn.Changes() == 1;
 }
 
 void Store::InsertReservationLine(std::string_view order_ref, std::int64_t line_no, const ReservedLine& line) {
@@ -149,11 +154,43 @@ void Store::InsertReservationLine(std::string_view order_ref, std::int64_t line_
   stmt.Bind(5, line.unit_price_cents).Step();
 }
 
-void Store::SetReservationState(std::string_view order_ref, ReservationState state, std::string_view now) {
-  auto stmt = db_.ThisThread().Prepare("UPDATE reservations SET state = ?, updated_at = ? WHERE order_ref = ?");
-  stmt.Bind(1, StateName(state)).Bind(2, now).Bind(3, order_ref).Step();
+bool Store::MarkReleased(std::string_view order_ref, std::string_view now) {
+  sql::Connection& conn = db_.ThisThread();
+  conn.Prepare("UPDATE reservations SET state = 'released', updated_at = ? WHERE order_ref = ? AND state = 'reserved'")
+      .Bind(1, now)
+      .Bind(2, order_ref)
+      .Step();
+  return conn.Changes() == 1;
 }
 
 void Store::AddEvent(const events::Event& event) { events::AddToOutbox(db_.ThisThread(), event); }
+
+void Store::AnnounceChanged(std::span<const std::int64_t> ids) {
+  if (db_.dialect() != sql::Dialect::kPostgres || ids.empty()) return;
+  // NOTIFY payloads stop short of 8000 bytes: about 400 ids each.
+  std::string payload;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!payload.empty()) payload += ',';
+    payload += std::to_string(ids[i]);
+    if (payload.size() > 7000 || i + 1 == ids.size()) {
+      db_.Announce(db_.ThisThread(), kChangesChannel, payload);
+      payload.clear();
+    }
+  }
+}
+
+std::vector<std::int64_t> Store::ReadAnnouncement(std::string_view payload) {
+  std::vector<std::int64_t> ids;
+  while (!payload.empty()) {
+    const std::size_t comma = payload.find(',');
+    const std::string_view part = payload.substr(0, comma);
+    std::int64_t id = 0;
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), id);
+    if (ec == std::errc() && end == part.data() + part.size()) ids.push_back(id);
+    if (comma == std::string_view::npos) break;
+    payload.remove_prefix(comma + 1);
+  }
+  return ids;
+}
 
 }  // namespace shop::products

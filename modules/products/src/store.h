@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -51,13 +52,26 @@ class Store {
   std::optional<Reservation> FindReservationOfOrder(std::int64_t order_id);
   /// The lines held under `order_ref`, in the order they were reserved.
   std::vector<ReservedLine> ReservationLines(std::string_view order_ref);
-  void InsertReservation(std::string_view order_ref, std::optional<std::int64_t> order_id, ReservationState state,
+  /// False, writing nothing, when a reservation for `order_ref` (or for `order_id`) exists already:
+  /// one committed meanwhile by a concurrent transaction, which a read before could not see.
+  [[nodiscard]] bool InsertReservation(std::string_view order_ref, std::optional<std::int64_t> order_id, ReservationState state,
                          std::string_view now);
   void InsertReservationLine(std::string_view order_ref, std::int64_t line_no, const ReservedLine& line);
-  void SetReservationState(std::string_view order_ref, ReservationState state, std::string_view now);
+  /// Moves a reserved reservation to released: false when it was not reserved (already released, by
+  /// this call's transaction or, having waited for its lock, by a concurrent one).
+  bool MarkReleased(std::string_view order_ref, std::string_view now);
 
   /// Writes `event` to the outbox, inside the write transaction that makes its change.
   void AddEvent(const events::Event& event);
+
+  /// The channel on which product changes are announced to other instances' caches.
+  static constexpr std::string_view kChangesChannel = "shop_products_changed";
+  /// Inside the write transaction that changes products `ids`: announces them on kChangesChannel
+  /// when it commits (PostgreSQL NOTIFY, payload the ids in decimal, comma-separated; SQLite: nothing,
+  /// instances on one file share change counters instead).
+  void AnnounceChanged(std::span<const std::int64_t> ids);
+  /// The ids of an announcement's payload (unreadable parts are skipped).
+  static std::vector<std::int64_t> ReadAnnouncement(std::string_view payload);
 
  private:
   sql::Database& db_;

@@ -68,6 +68,25 @@ std::filesystem::path DataDir(const Flags& flags) {
   return dir;
 }
 
+void AddDatabaseFlag(Flags& flags, std::string name, std::string env, std::string_view module, std::string_view file) {
+  flags.Add(std::move(name), "URL",
+            "where " + std::string(module) + "' data lives: empty for the SQLite file DATA_DIR/" + std::string(file) +
+                ", or a PostgreSQL URI, e.g. postgresql://" + std::string(module) + "@HOST:5432/" + std::string(module) +
+                "?passfile=FILE",
+            "", std::move(env));
+}
+
+std::unique_ptr<sql::Database> OpenDatabase(const Flags& flags, std::string_view name,
+                                            const std::filesystem::path& data_dir, std::string_view file,
+                                            const sql::Migrations& migrations) {
+  const std::string& url = flags.Get(name);
+  auto db = sql::Database::Open({.path = url.empty() ? (data_dir / file).string() : url}, migrations);
+  log::Write(log::Level::kInfo, "database open",
+             {{"database", db->path()},
+              {"dialect", db->dialect() == sql::Dialect::kPostgres ? "postgresql" : "sqlite"}});
+  return db;
+}
+
 void AddTokenFlags(Flags& flags) {
   flags.Add("signing-key", "FILE",
             "Ed25519 private key (PEM) for tokens; default: DATA_DIR/jwt-ed25519.pem, made if missing", "",

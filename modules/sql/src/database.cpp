@@ -19,11 +19,7 @@ bool IsPostgresUrl(std::string_view path) {
   return path.starts_with("postgresql://") || path.starts_with("postgres://");
 }
 
-bool Statement::Step() {
-  const StepResult r = impl_->TryStep();
-  if (r == StepResult::kConstraint) throw Error(19, "constraint failed: " + std::string(impl_->sql()), "23000");
-  return r == StepResult::kRow;
-}
+bool Statement::Step() { return impl_->Advance(false) == StepResult::kRow; }
 
 Transaction::Transaction(Connection& conn, Kind kind) : conn_(conn), savepoint_(conn.in_group()) {
   if (savepoint_) {

@@ -32,6 +32,8 @@ PGconn* ConnectOrThrow(const std::string& url) {
     PQfinish(conn);
     throw Error(0, msg, "08001");
   }
+  // Notices ("relation ... already exists, skipping") are not errors; libpq would print them to stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   return conn;
 }
 
@@ -164,9 +166,9 @@ StepResult Statement::Execute(bool tolerate_constraint) {
   conn_.Fail(result, sql_);
 }
 
-StepResult Statement::TryStep() {
+StepResult Statement::Advance(bool tolerate_constraint) {
   if (row_ < 0) {
-    if (Execute(true) == StepResult::kConstraint) return StepResult::kConstraint;
+    if (Execute(tolerate_constraint) == StepResult::kConstraint) return StepResult::kConstraint;
     row_ = 0;
   } else {
     ++row_;
@@ -287,20 +289,9 @@ bool Connection::InTransaction() const {
 // ---- Database
 
 Database::Database(std::string url)
-    : sql::Database(Redact(url)), url_(std::move(url)), id_(next_database_id++),
-      stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  if (stop_fd_ < 0) throw Error(0, "eventfd failed", "58000");
-}
+    : sql::Database(Redact(url)), url_(std::move(url)), id_(next_database_id++) {}
 
-Database::~Database() {
-  stopping_ = true;
-  const std::uint64_t one = 1;
-  (void)!::write(stop_fd_, &one, sizeof one);
-  for (auto& listener : listeners_) {
-    if (listener->thread.joinable()) listener->thread.join();
-  }
-  ::close(stop_fd_);
-}
+Database::~Database() = default;
 
 Connection& Database::ThisThread() {
   // Keyed by a never-reused id, so an entry left by a closed Database can never match a new one.
@@ -339,68 +330,92 @@ void Database::Announce(sql::Connection& conn, std::string_view channel, std::st
   conn.Prepare("SELECT pg_notify(?1, ?2)").Bind(1, channel).Bind(2, key).Step();
 }
 
-bool Database::Listen(std::string channel, std::function<void(std::string_view)> on_change,
-                      std::function<void(bool)> on_listening) {
-  auto listener = std::make_unique<Listener>();
-  listener->channel = std::move(channel);
-  listener->on_change = std::move(on_change);
-  listener->on_listening = std::move(on_listening);
-  Listener& ref = *listener;
-  {
-    std::lock_guard lock(mu_);
-    listeners_.push_back(std::move(listener));
-  }
-  ref.thread = std::thread([this, &ref] { RunListener(ref); });
-  std::unique_lock lock(ref.mu);
-  ref.settled.wait(lock, [&] { return ref.first_attempt_done; });
-  return ref.listening;
-}
+namespace {
 
-void Database::RunListener(Listener& listener) {
-  using namespace std::chrono_literals;
-  auto settle = [&](bool listening) {
-    std::lock_guard lock(listener.mu);
-    listener.listening = listening;
-    if (!listener.first_attempt_done) {
-      listener.first_attempt_done = true;
-      listener.settled.notify_all();
-    }
-  };
-  auto backoff = 50ms;
-  while (!stopping_) {
-    PGconn* conn = PQconnectdb(url_.c_str());
-    bool listening = false;
-    if (PQstatus(conn) == CONNECTION_OK) {
-      char* quoted = PQescapeIdentifier(conn, listener.channel.c_str(), listener.channel.size());
-      PGresult* result = PQexec(conn, ("LISTEN " + std::string(quoted ? quoted : "\"\"")).c_str());
-      PQfreemem(quoted);
-      listening = PQresultStatus(result) == PGRES_COMMAND_OK;
-      PQclear(result);
-    }
-    if (listening) {
-      backoff = 50ms;
-      listener.on_listening(true);
-      settle(true);
-      while (!stopping_) {
-        pollfd fds[2] = {{PQsocket(conn), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-        if (::poll(fds, 2, 1000) < 0 && errno != EINTR) break;
-        if (fds[1].revents) break;
-        if (!PQconsumeInput(conn)) break;  // the session is gone
-        while (PGnotify* n = PQnotifies(conn)) {
-          listener.on_change(n->extra ? n->extra : "");
-          PQfreemem(n);
-        }
-      }
-      // Whatever changes from here until a session listens again go unseen.
-      listener.on_listening(false);
-    }
-    PQfinish(conn);
-    settle(false);
-    if (stopping_) return;
-    pollfd stop = {stop_fd_, POLLIN, 0};
-    ::poll(&stop, 1, static_cast<int>(backoff.count()));
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+/// One LISTEN session on a thread of its own, made again whenever it is lost.
+class Listener final : public Listening {
+ public:
+  Listener(std::string url, std::string channel, std::function<void(std::string_view)> on_change,
+           std::function<void(bool)> on_listening)
+      : url_(std::move(url)), channel_(std::move(channel)), on_change_(std::move(on_change)),
+        on_listening_(std::move(on_listening)), stop_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (stop_fd_ < 0) throw Error(0, "eventfd failed", "58000");
+    thread_ = std::thread([this] { Run(); });
+    std::unique_lock lock(mu_);
+    settled_.wait(lock, [&] { return first_attempt_done_; });
   }
+
+  ~Listener() override {
+    stopping_ = true;
+    const std::uint64_t one = 1;
+    (void)!::write(stop_fd_, &one, sizeof one);
+    thread_.join();
+    ::close(stop_fd_);
+  }
+
+ private:
+  void Settle() {
+    std::lock_guard lock(mu_);
+    first_attempt_done_ = true;
+    settled_.notify_all();
+  }
+
+  void Run() {
+    using namespace std::chrono_literals;
+    auto backoff = 50ms;
+    while (!stopping_) {
+      PGconn* conn = PQconnectdb(url_.c_str());
+      bool listening = false;
+      if (PQstatus(conn) == CONNECTION_OK) {
+        char* quoted = PQescapeIdentifier(conn, channel_.c_str(), channel_.size());
+        PGresult* result = PQexec(conn, ("LISTEN " + std::string(quoted ? quoted : "\"\"")).c_str());
+        PQfreemem(quoted);
+        listening = PQresultStatus(result) == PGRES_COMMAND_OK;
+        PQclear(result);
+      }
+      if (listening) {
+        backoff = 50ms;
+        on_listening_(true);
+        Settle();
+        while (!stopping_) {
+          pollfd fds[2] = {{PQsocket(conn), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+          if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+          if (fds[1].revents) break;
+          if (!PQconsumeInput(conn)) break;  // the session is gone
+          while (PGnotify* n = PQnotifies(conn)) {
+            on_change_(n->extra ? n->extra : "");
+            PQfreemem(n);
+          }
+        }
+        // Whatever changes from here until a session listens again goes unseen.
+        on_listening_(false);
+      }
+      PQfinish(conn);
+      Settle();
+      if (stopping_) return;
+      pollfd stop = {stop_fd_, POLLIN, 0};
+      ::poll(&stop, 1, static_cast<int>(backoff.count()));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    }
+  }
+
+  const std::string url_;
+  const std::string channel_;
+  const std::function<void(std::string_view)> on_change_;
+  const std::function<void(bool)> on_listening_;
+  const int stop_fd_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::condition_variable settled_;
+  bool first_attempt_done_ = false;  // under mu_
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<Listening> Database::Listen(std::string channel, std::function<void(std::string_view)> on_change,
+                                            std::function<void(bool)> on_listening) {
+  return std::make_unique<Listener>(url_, std::move(channel), std::move(on_change), std::move(on_listening));
 }
 
 }  // namespace shop::sql::postgres

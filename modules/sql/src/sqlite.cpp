@@ -43,12 +43,13 @@ void Statement::BindText(int index, std::string_view value) {
 
 void Statement::BindNull(int index) { Check(stmt_, sqlite3_bind_null(stmt_, index), "bind"); }
 
-StepResult Statement::TryStep() {
+StepResult Statement::Advance(bool tolerate_constraint) {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return StepResult::kRow;
   if (rc == SQLITE_DONE) return StepResult::kDone;
   if ((rc & 0xff) == SQLITE_CONSTRAINT) {
     sqlite3_reset(stmt_);
+    if (!tolerate_constraint) throw Error(rc, std::string("constraint failed: ") + sqlite3_sql(stmt_), "23000");
     return StepResult::kConstraint;
   }
   Throw(sqlite3_db_handle(stmt_), rc, sqlite3_sql(stmt_));

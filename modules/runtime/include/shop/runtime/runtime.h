@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,8 @@
 #include "shop/http/app.h"
 #include "shop/http_server/server.h"
 #include "shop/platform/flags.h"
+#include "shop/sql/database.h"
+#include "shop/sql/migrations.h"
 
 namespace shop::runtime {
 
@@ -29,6 +32,15 @@ http::ServerOptions ServerOptionsFrom(const Flags& flags);
 
 /// The --data-dir flag's directory, created if missing and made private (0700).
 std::filesystem::path DataDir(const Flags& flags);
+
+/// Declares the flag --NAME (environment ENV) that chooses where `module`'s data lives: empty for the
+/// SQLite file DATA_DIR/FILE (the default: no server), or a PostgreSQL URI.
+void AddDatabaseFlag(Flags& flags, std::string name, std::string env, std::string_view module, std::string_view file);
+/// Opens the database the flag --NAME names (else DATA_DIR/`file`) and applies `migrations`; logs
+/// where (without a password). Throws sql::Error or sql::MigrationError naming the database.
+std::unique_ptr<sql::Database> OpenDatabase(const Flags& flags, std::string_view name,
+                                            const std::filesystem::path& data_dir, std::string_view file,
+                                            const sql::Migrations& migrations);
 
 /// Declares --signing-key, for the process that issues tokens (--token-ttl comes with AddConfigFlags).
 void AddTokenFlags(Flags& flags);

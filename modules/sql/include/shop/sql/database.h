@@ -52,7 +52,10 @@ class StatementImpl {
   virtual void BindInt(int index, std::int64_t value) = 0;
   virtual void BindText(int index, std::string_view value) = 0;
   virtual void BindNull(int index) = 0;
-  virtual StepResult TryStep() = 0;
+  /// Executes (on the first call) or advances. A constraint violation is kConstraint when
+  /// `tolerate_constraint` (then the statement changed nothing and the transaction goes on), else
+  /// an Error like any failure.
+  virtual StepResult Advance(bool tolerate_constraint) = 0;
   virtual std::string_view sql() const = 0;
   virtual std::int64_t Int(int column) const = 0;
   virtual std::string Text(int column) const = 0;
@@ -95,7 +98,7 @@ class Statement {
   /// Like Step, but reports a constraint violation as a value instead of throwing. The violating
   /// statement changes nothing; the transaction around it goes on (on PostgreSQL the statement runs
   /// under a savepoint for this, so use it only where a violation is expected).
-  StepResult TryStep() { return impl_->TryStep(); }
+  StepResult TryStep() { return impl_->Advance(true); }
 
   std::int64_t Int(int column) const { return impl_->Int(column); }
   std::string Text(int column) const { return impl_->Text(column); }
@@ -186,6 +189,12 @@ class GroupTransaction {
   bool open_ = true;
 };
 
+/// A subscription made by Database::Listen; ends (its thread stopped) when destroyed.
+class Listening {
+ public:
+  virtual ~Listening() = default;
+};
+
 /// One module's database. Each thread that touches it gets its own connection, so readers never
 /// wait for each other and writers are serialised by the database alone.
 class Database {
@@ -226,15 +235,16 @@ class Database {
   /// Stops calling the listener; after it returns the listener is no longer running or called.
   void RemoveCommitListener(std::uint64_t id);
 
-  /// Calls `on_change(key)` for every Announce(channel, key) committed on this database by any
-  /// process, from a thread of its own, and `on_listening(false)` when announcements may be missed
-  /// from now on (the listening session dropped; it is made again, then `on_listening(true)`).
-  /// Blocks until the first attempt to listen succeeded (true) or failed (false: it goes on trying).
-  /// For caches across instances: PostgreSQL LISTEN/NOTIFY on a session of its own; the lag is
-  /// the time from a commit to its notification (bench/README.md). SQLite: not supported, returns
-  /// false at once and calls nothing (processes on one file share ChangeCounters instead).
-  virtual bool Listen(std::string channel, std::function<void(std::string_view key)> on_change,
-                      std::function<void(bool listening)> on_listening) = 0;
+  /// While the returned handle lives: calls `on_change(key)` for every Announce(channel, key)
+  /// committed on this database by any process, from a thread of its own, `on_listening(true)`
+  /// once a session listens and `on_listening(false)` when announcements may be missed from then on
+  /// (the session dropped; it is made again, with backoff). Returns after the first attempt to
+  /// listen, so a caller that waits for `on_listening(true)` waits for a server that is there.
+  /// For caches across instances: PostgreSQL LISTEN/NOTIFY; the lag is the time from a commit to
+  /// its notification. SQLite: not supported, returns nullptr and calls nothing (processes on one
+  /// file share ChangeCounters instead).
+  virtual std::unique_ptr<Listening> Listen(std::string channel, std::function<void(std::string_view key)> on_change,
+                                            std::function<void(bool listening)> on_listening) = 0;
   /// Inside a write transaction on `conn`: tells Listen()ers of `channel` that `key` changed, once
   /// the transaction commits (PostgreSQL pg_notify; a no-op on SQLite).
   virtual void Announce(Connection& conn, std::string_view channel, std::string_view key) = 0;

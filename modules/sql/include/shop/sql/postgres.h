@@ -27,7 +27,7 @@ class Statement final : public StatementImpl {
   void BindInt(int index, std::int64_t value) override;
   void BindText(int index, std::string_view value) override;
   void BindNull(int index) override;
-  StepResult TryStep() override;
+  StepResult Advance(bool tolerate_constraint) override;
   std::string_view sql() const override { return sql_; }
   std::int64_t Int(int column) const override;
   std::string Text(int column) const override;
@@ -96,31 +96,16 @@ class Database final : public sql::Database {
   bool Ping() override;
   /// Runs the commit listeners (a connection of this database committed).
   void Committed() { NotifyCommitted(); }
-  bool Listen(std::string channel, std::function<void(std::string_view)> on_change,
-              std::function<void(bool)> on_listening) override;
+  std::unique_ptr<Listening> Listen(std::string channel, std::function<void(std::string_view)> on_change,
+                                    std::function<void(bool)> on_listening) override;
   void Announce(sql::Connection& conn, std::string_view channel, std::string_view key) override;
 
  private:
   friend class Connection;
-  struct Listener {
-    std::string channel;
-    std::function<void(std::string_view)> on_change;
-    std::function<void(bool)> on_listening;
-    std::thread thread;
-    std::mutex mu;                    // guards `first_attempt_done` and `listening`
-    std::condition_variable settled;  // the first attempt ended
-    bool first_attempt_done = false;
-    bool listening = false;
-  };
-  void RunListener(Listener& listener);
-
   std::string url_;
   std::uint64_t id_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> connections_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
-  int stop_fd_ = -1;  // an eventfd: readable once the Database is closing
-  std::atomic<bool> stopping_{false};
 };
 
 /// `url` without a password (`postgresql://user:secret@host/db` -> `postgresql://user@host/db`).

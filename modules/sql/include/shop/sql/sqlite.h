@@ -19,7 +19,7 @@ class Statement final : public StatementImpl {
   void BindInt(int index, std::int64_t value) override;
   void BindText(int index, std::string_view value) override;
   void BindNull(int index) override;
-  StepResult TryStep() override;
+  StepResult Advance(bool tolerate_constraint) override;
   std::string_view sql() const override;
   std::int64_t Int(int column) const override;
   std::string Text(int column) const override;
@@ -79,7 +79,10 @@ class Database final : public sql::Database {
   Dialect dialect() const override { return Dialect::kSqlite; }
   Connection& ThisThread() override;
   bool Ping() override;
-  bool Listen(std::string, std::function<void(std::string_view)>, std::function<void(bool)>) override { return false; }
+  std::unique_ptr<Listening> Listen(std::string, std::function<void(std::string_view)>,
+                                    std::function<void(bool)>) override {
+    return nullptr;
+  }
   void Announce(sql::Connection&, std::string_view, std::string_view) override {}
 
  private:
