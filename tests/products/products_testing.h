@@ -57,6 +57,8 @@ std::string Detail(const std::expected<T, Error>& result) {
 class InProcessService {
  public:
   InProcessService() { Open(); }
+  /// Another instance on `other`'s database, as a second process of the service would be.
+  explicit InProcessService(const InProcessService& other, int /*instance*/) : location_(other.location_) { Open(); }
 
   Api& api() { return *api_; }
   Service& service() { return *api_; }

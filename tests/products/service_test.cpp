@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <latch>
 #include <mutex>
@@ -253,6 +254,35 @@ TEST_CASE("products service: reads never see a product older than the last write
   done = true;
   readers.clear();
   CHECK(stale == 0);
+}
+
+TEST_CASE("products service: two instances on one database each come to see the other's writes") {
+  // SQLite: instances on one file share change counters, so at once. PostgreSQL: by LISTEN/NOTIFY,
+  // a moment after the commit; polled here with a deadline.
+  InProcessService a;
+  InProcessService b(a, 2);
+  const Product product = Create(a.api(), "two-instances", 100);
+  auto seen_by_b = [&](auto expected) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto read = b.api().GetProduct(product.id);
+      REQUIRE(read.has_value());
+      if (expected(*read)) return true;
+      std::this_thread::yield();
+    }
+    return false;
+  };
+  REQUIRE(seen_by_b([](const Product& p) { return p.price_cents == 100; }));  // b has it cached now
+  REQUIRE(a.api().UpdateProduct(kAdmin, product.id, {.price_cents = 250}).has_value());
+  CHECK(seen_by_b([](const Product& p) { return p.price_cents == 250; }));
+  REQUIRE(a.api().Reserve("two-instances-1", {{product.id, 30}}).has_value());
+  CHECK(seen_by_b([](const Product& p) { return p.stock == 70; }));
+  REQUIRE(b.api().Release("two-instances-1").has_value());
+  CHECK(StockOf(b.api(), product.id) == 100);  // its own write: at once
+  CHECK(StockOf(a.api(), product.id) >= 70);   // a's view: 70 until it hears, then 100
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (StockOf(a.api(), product.id) != 100 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  CHECK(StockOf(a.api(), product.id) == 100);
 }
 
 TEST_CASE("products service: ReserveMany answers each request as Reserve would, in one commit") {
