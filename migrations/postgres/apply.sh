@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Applies PostgreSQL migrations to one database by the rules modules/sqlite/src/migrations.cpp applies SQLite's:
+# Applies PostgreSQL migrations to one database by the rules modules/sql/src/migrations.cpp applies SQLite's:
 # in the order given (versions strictly increasing), each in a transaction of its own together with its row in
 # schema_migrations (version, name, applied_at, the same columns), skipping the versions recorded; a database that
 # records a version these files do not know is refused (it is newer than they are); the first failure stops the

@@ -43,7 +43,7 @@ sqlite_files() {
 # The PostgreSQL translation of a SQLite migration: the same path under migrations/postgres/.
 pg_file() { echo "${1/#migrations\//migrations/postgres/}"; }
 
-# sqlite_apply DB FILE...: as modules/sqlite/src/migrations.cpp applies them: in order, each in a transaction.
+# sqlite_apply DB FILE...: as modules/sql/src/migrations.cpp applies them: in order, each in a transaction.
 sqlite_apply() {
   local db=$1 file
   shift

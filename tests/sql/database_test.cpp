@@ -218,3 +218,48 @@ TEST_CASE("a WAL past 4000 pages is copied into the database file without anyone
   }
   CHECK(std::filesystem::file_size(path) >= 4000u * 4096u);
 }
+
+TEST_CASE("work deferred to commit runs last, once, and only for what commits") {
+  shop::testing::TempDir dir;
+  auto db = Database::Open({shop::testing::FreshDatabase(dir.path(), "t.db")}, std::span(&kSchema, 1));
+  auto& conn = db->ThisThread();
+  std::vector<std::string> ran;
+  auto tag = [&](std::string name) {
+    return [&ran, name](shop::sql::Connection& c) {
+      ran.push_back(name);
+      c.Prepare("INSERT INTO tags(name) VALUES (?)").Bind(1, name).Step();
+    };
+  };
+  {
+    Transaction tx(conn, Transaction::Kind::kWrite);
+    conn.DeferToCommit(tag("last"));
+    conn.Prepare("UPDATE counter SET n = 1 WHERE id = 1").Step();
+    CHECK(ran.empty());  // not before commit
+    tx.Commit();
+  }
+  CHECK(ran == std::vector<std::string>{"last"});
+  {
+    Transaction tx(conn, Transaction::Kind::kWrite);
+    conn.DeferToCommit(tag("rolled-back"));
+  }
+  {
+    shop::sql::GroupTransaction group(conn);
+    {
+      Transaction unit(conn, Transaction::Kind::kWrite);
+      conn.DeferToCommit(tag("unit-kept"));
+      unit.Commit();
+    }
+    {
+      Transaction unit(conn, Transaction::Kind::kWrite);
+      conn.DeferToCommit(tag("unit-undone"));
+    }
+    CHECK(ran.size() == 1);
+    group.Commit();
+  }
+  CHECK(ran == std::vector<std::string>{"last", "unit-kept"});
+  CHECK(CountTags(*db) == 2);
+  // Outside a transaction it runs at once.
+  conn.DeferToCommit(tag("now"));
+  CHECK(ran.back() == "now");
+  CHECK(CountTags(*db) == 3);
+}

@@ -106,14 +106,9 @@ class Relay::WakeGroup {
   std::vector<Relay*> relays_;
 };
 
-void AddToOutbox(sql::Connection& conn, const Event& event) {
-  if (conn.dialect() == sql::Dialect::kPostgres) {
-    // A relay reads `seq > cursor`, so rows must become visible in seq order. On PostgreSQL
-    // concurrent transactions draw seq from the identity sequence and commit in any order; this lock,
-    // held from here to commit, makes writers of the outbox draw and commit one after another
-    // (locks are released after the commit is visible). SQLite has one writer at a time anyway.
-    conn.Prepare("SELECT pg_advisory_xact_lock(hashtext('shop.outbox'))").Step();
-  }
+namespace {
+
+void InsertIntoOutbox(sql::Connection& conn, const Event& event) {
   conn.Prepare("INSERT INTO outbox (id, source, type, time, data) VALUES (?, ?, ?, ?, ?)")
       .Bind(1, event.id)
       .Bind(2, event.source)
@@ -121,6 +116,26 @@ void AddToOutbox(sql::Connection& conn, const Event& event) {
       .Bind(4, event.time)
       .Bind(5, event.data)
       .Step();
+}
+
+}  // namespace
+
+void AddToOutbox(sql::Connection& conn, const Event& event) {
+  if (conn.dialect() == sql::Dialect::kPostgres) {
+    // A relay reads `seq > cursor`, so rows must become visible in seq order. On PostgreSQL
+    // concurrent transactions draw seq from the identity sequence and commit in any order: the
+    // outbox's writers take turns on a transaction-level advisory lock, from their first outbox row
+    // to their commit (a lock is released after the commit is visible), so seq order is commit
+    // order. The rows are written last, just before commit, so that this lock is the last one a
+    // transaction takes: one holding it never waits for a row lock, and no cycle of waits can pass
+    // through it. SQLite has one writer at a time anyway.
+    conn.DeferToCommit([event](sql::Connection& c) {
+      c.Prepare("SELECT pg_advisory_xact_lock(hashtext('shop.outbox'))").Step();
+      InsertIntoOutbox(c, event);
+    });
+  } else {
+    InsertIntoOutbox(conn, event);
+  }
   t_outbox_written = &conn;
 }
 

@@ -21,7 +21,16 @@ bool IsPostgresUrl(std::string_view path) {
 
 bool Statement::Step() { return impl_->Advance(false) == StepResult::kRow; }
 
-Transaction::Transaction(Connection& conn, Kind kind) : conn_(conn), savepoint_(conn.in_group()) {
+void Connection::RunDeferred() {
+  // Moved out first: work deferring more work would otherwise grow the vector being walked.
+  std::vector<std::function<void(Connection&)>> work = std::move(deferred_);
+  deferred_.clear();
+  for (auto& w : work) w(*this);
+}
+
+Transaction::Transaction(Connection& conn, Kind kind)
+    : conn_(conn), savepoint_(conn.in_group()), deferred_mark_(conn.deferred_.size()) {
+  if (!savepoint_) conn_.deferred_.clear();
   if (savepoint_) {
     // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR...): a
     // savepoint then would open a transaction of its own and commit alone, outside the group.
@@ -34,6 +43,11 @@ Transaction::Transaction(Connection& conn, Kind kind) : conn_(conn), savepoint_(
 
 Transaction::~Transaction() {
   if (!open_) return;
+  if (savepoint_) {
+    if (conn_.deferred_.size() > deferred_mark_) conn_.deferred_.resize(deferred_mark_);
+  } else {
+    conn_.deferred_.clear();
+  }
   try {
     if (savepoint_) {
       conn_.Prepare("ROLLBACK TO unit").Step();
@@ -49,8 +63,9 @@ Transaction::~Transaction() {
 
 void Transaction::Commit() {
   if (savepoint_) {
-    conn_.Prepare("RELEASE unit").Step();
+    conn_.Prepare("RELEASE unit").Step();  // what it deferred goes with the group
   } else {
+    conn_.RunDeferred();
     conn_.Commit();
   }
   open_ = false;
@@ -58,6 +73,7 @@ void Transaction::Commit() {
 
 GroupTransaction::GroupTransaction(Connection& conn) : conn_(conn) {
   if (conn_.in_group_) throw std::logic_error("a group transaction is already open on this connection");
+  conn_.deferred_.clear();
   conn_.Begin(true);
   conn_.in_group_ = true;
 }
@@ -65,6 +81,7 @@ GroupTransaction::GroupTransaction(Connection& conn) : conn_(conn) {
 GroupTransaction::~GroupTransaction() {
   conn_.in_group_ = false;
   if (!open_) return;
+  conn_.deferred_.clear();
   try {
     conn_.Rollback();
   } catch (const Error&) {
@@ -76,6 +93,7 @@ void GroupTransaction::Commit() {
   conn_.in_group_ = false;
   open_ = false;
   try {
+    conn_.RunDeferred();
     conn_.Commit();
   } catch (...) {
     open_ = true;  // the destructor rolls back what is left

@@ -128,6 +128,19 @@ class Connection {
   virtual int Changes() const = 0;
   /// True while a GroupTransaction is open on this connection.
   bool in_group() const { return in_group_; }
+  /// True inside a transaction; false also when the server ended it by itself (SQLite rolls back on
+  /// some errors).
+  virtual bool InTransaction() const = 0;
+  /// Inside a transaction: runs `work` on this connection just before the outermost transaction
+  /// commits, after every other statement of it (in the order deferred), or never if it rolls back;
+  /// a unit (savepoint) undone drops what it deferred. If `work` throws, nothing commits. Outside a
+  /// transaction: runs it at once. For writes
+  /// that must come last, e.g. the outbox on PostgreSQL (events.cpp: the lock it takes is then the
+  /// last a transaction takes, so it cannot close a cycle of waits).
+  void DeferToCommit(std::function<void(Connection&)> work) {
+    if (!InTransaction()) return work(*this);
+    deferred_.push_back(std::move(work));
+  }
 
  protected:
   Connection() = default;
@@ -139,10 +152,12 @@ class Connection {
   /// Commits the open transaction; then the Database's commit listeners run.
   virtual void Commit() = 0;
   virtual void Rollback() = 0;
-  /// False when the server ended the open transaction by itself (SQLite rolls back on some errors).
-  virtual bool InTransaction() const = 0;
+
+  /// Runs and clears what was deferred to commit.
+  void RunDeferred();
 
   bool in_group_ = false;
+  std::vector<std::function<void(Connection&)>> deferred_;
 };
 
 /// A transaction on one connection: rolled back unless Commit() is called.
@@ -165,6 +180,7 @@ class Transaction {
   Connection& conn_;
   bool open_ = true;
   bool savepoint_ = false;
+  std::size_t deferred_mark_ = 0;  // a unit's: what was deferred before it began
 };
 
 /// Group commit: the transactions begun on `conn` while the group is open become savepoints of

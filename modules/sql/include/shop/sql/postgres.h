@@ -60,6 +60,7 @@ class Connection final : public sql::Connection {
   sql::Statement Prepare(std::string_view sql) override;
   void Exec(std::string_view sql) override;
   std::int64_t LastInsertRowId() override;
+  bool InTransaction() const override;
   int Changes() const override { return changes_; }
 
   /// True when the session was lost and nothing of this thread uses it: Database makes it again.
@@ -69,7 +70,6 @@ class Connection final : public sql::Connection {
   void Begin(bool write) override;
   void Commit() override;
   void Rollback() override;
-  bool InTransaction() const override;
 
  private:
   friend class Statement;

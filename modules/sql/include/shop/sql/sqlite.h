@@ -40,6 +40,7 @@ class Connection final : public sql::Connection {
   sql::Statement Prepare(std::string_view sql) override;
   void Exec(std::string_view sql) override;
   std::int64_t LastInsertRowId() override;
+  bool InTransaction() const override;
   int Changes() const override;
 
   /// Calls `on_commit(arg, wal_pages)` after each transaction this connection commits
@@ -55,7 +56,6 @@ class Connection final : public sql::Connection {
   void Begin(bool write) override;
   void Commit() override;
   void Rollback() override;
-  bool InTransaction() const override;
 
  private:
   struct SqlHash {
