@@ -81,6 +81,12 @@ SELECT format('ALTER DATABASE %I OWNER TO %I', name, name),
        format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', name, name)
 FROM shop_service \gexec
 
+-- The server's own databases: a service role has nothing to do there (psql's default database is
+-- `postgres`; `template1` is copied by CREATE DATABASE, which no service role may run). Superusers keep
+-- their access.
+REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC;
+REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC;
+
 \connect users
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 \connect products

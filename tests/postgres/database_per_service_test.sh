@@ -73,6 +73,12 @@ for role in "${services[@]}"; do
     refused "$role" "$db" 'SELECT 1' "permission denied for database \"$db\""
   done
 done
+step "no role connects to the server's own databases"
+for role in "${services[@]}"; do
+  for db in postgres template1; do
+    refused "$role" "$db" 'SELECT 1' "permission denied for database \"$db\""
+  done
+done
 psql "$PG_SERVER_URL" -X -q -c "CREATE ROLE intruder LOGIN PASSWORD 'intruder-test-password'"
 for db in "${services[@]}"; do
   refused intruder "$db" 'SELECT 1' "permission denied for database \"$db\""
