@@ -213,11 +213,12 @@ bool Connection::Replaceable() const {
 }
 
 void Connection::Fail(PGresult* result, std::string_view context) {
+  // Copied before PQclear: the field points into the result.
   const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  std::string sqlstate = state ? state : (PQstatus(conn_) == CONNECTION_BAD ? "08006" : "XX000");
   std::string message = Trimmed(result ? PQresultErrorMessage(result) : PQerrorMessage(conn_));
   if (message.empty()) message = Trimmed(PQerrorMessage(conn_));
   PQclear(result);
-  std::string sqlstate = state ? state : (PQstatus(conn_) == CONNECTION_BAD ? "08006" : "XX000");
   throw Error(0, std::string(context) + ": " + message, std::move(sqlstate));
 }
 
