@@ -116,6 +116,15 @@ std::unique_ptr<Database> Database::Open(const Options& options, std::span<const
   return Open(options, Migrations(migrations));
 }
 
+bool Database::Ping() {
+  try {
+    auto stmt = ThisThread().Prepare("SELECT 1");
+    return stmt.Step();
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 void Database::NotifyCommitted() {
   std::shared_lock lock(listeners_mu_);
   for (const auto& [id, listener] : listeners_) listener();

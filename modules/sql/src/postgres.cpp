@@ -318,15 +318,6 @@ Connection& Database::ThisThread() {
   return *raw;
 }
 
-bool Database::Ping() {
-  try {
-    auto stmt = ThisThread().Prepare("SELECT 1");
-    return stmt.Step();
-  } catch (const Error&) {
-    return false;
-  }
-}
-
 void Database::Announce(sql::Connection& conn, std::string_view channel, std::string_view key) {
   conn.Prepare("SELECT pg_notify(?1, ?2)").Bind(1, channel).Bind(2, key).Step();
 }

@@ -210,13 +210,4 @@ void Database::Committed(void* self, int wal_pages) {
   db->NotifyCommitted();
 }
 
-bool Database::Ping() {
-  try {
-    auto stmt = ThisThread().Prepare("SELECT 1");
-    return stmt.Step();
-  } catch (const Error&) {
-    return false;
-  }
-}
-
 }  // namespace shop::sql::sqlite

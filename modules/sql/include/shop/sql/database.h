@@ -240,7 +240,7 @@ class Database {
   virtual Connection& ThisThread() = 0;
   /// True when a trivial query succeeds on the calling thread's connection (on PostgreSQL a
   /// broken connection is made again first).
-  virtual bool Ping() = 0;
+  bool Ping();
   /// The file path, or the URI without its password: for logs and messages.
   const std::string& path() const { return name_; }
 

@@ -93,7 +93,6 @@ class Database final : public sql::Database {
 
   Dialect dialect() const override { return Dialect::kPostgres; }
   Connection& ThisThread() override;
-  bool Ping() override;
   /// Runs the commit listeners (a connection of this database committed).
   void Committed() { NotifyCommitted(); }
   std::unique_ptr<Listening> Listen(std::string channel, std::function<void(std::string_view)> on_change,

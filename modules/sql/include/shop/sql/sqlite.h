@@ -78,7 +78,6 @@ class Database final : public sql::Database {
 
   Dialect dialect() const override { return Dialect::kSqlite; }
   Connection& ThisThread() override;
-  bool Ping() override;
   std::unique_ptr<Listening> Listen(std::string, std::function<void(std::string_view)>,
                                     std::function<void(bool)>) override {
     return nullptr;
