@@ -142,11 +142,8 @@ StepResult Statement::Execute(bool tolerate_constraint) {
                                     nullptr, nullptr, 0);
   const ExecStatusType status = PQresultStatus(result);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-    if (savepoint) {
-      // Released after the rows are read: they are in `result` already.
-      result_ = result;
-      conn_.Prepare("RELEASE SAVEPOINT try_step").Step();
-    }
+    // The rows are in `result` already, so the savepoint can go before they are read.
+    if (savepoint) conn_.Prepare("RELEASE SAVEPOINT try_step").Step();
     result_ = result;
     rows_ = PQntuples(result);
     conn_.Succeeded(result);
