@@ -2,7 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "shop/sql/migrations.h"
 
@@ -81,7 +84,21 @@ Connection::Connection(const std::string& path, int busy_timeout_ms) {
   sqlite3_busy_timeout(db_, busy_timeout_ms);
   // WAL lets readers run beside the one writer; NORMAL sync in WAL mode never corrupts the file and
   // loses nothing on a process crash (only an OS crash or power loss may roll back the last commits).
-  Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  // Switching a new file to WAL needs its exclusive lock, and SQLite answers SQLITE_BUSY at once,
+  // without the busy handler, when several connections try it together (the handler could deadlock
+  // there): processes opening a new database together would fail 1 start in ~50. So this one
+  // statement waits here, within the same busy timeout.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+  for (auto pause = std::chrono::milliseconds(1);; pause = std::min(pause * 2, std::chrono::milliseconds(50))) {
+    try {
+      Exec("PRAGMA journal_mode=WAL");
+      break;
+    } catch (const Error& e) {
+      if ((e.code() & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() + pause > deadline) throw;
+      std::this_thread::sleep_for(pause);
+    }
+  }
+  Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
 }
 
 void Connection::SetCommitHook(void (*on_commit)(void*, int), void* arg) {
