@@ -5,6 +5,11 @@
 #include <sys/stat.h>
 
 #include <boost/json.hpp>
+#include <filesystem>
+#include <latch>
+#include <string>
+#include <thread>
+#include <vector>
 #include <optional>
 #include <utility>
 
@@ -243,6 +248,39 @@ TEST_CASE("the key file is made once with mode 0600 and read back") {
   CHECK(again.public_key().kid == first.public_key().kid);
   CHECK(VerifierFor(again)->Verify(first.Sign(ValidClaims())).has_value());
   CHECK_THROWS(SigningKey::Load(dir / "missing.pem"));
+}
+
+TEST_CASE("processes racing to make the key file all get the one key that was published, whole") {
+  // Before link(2) publishing, a loser could read the winner's file while it was still empty.
+  shop::testing::TempDir dir;
+  constexpr int kRounds = 20, kRacers = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    const auto file = dir / ("key-" + std::to_string(round) + ".pem");
+    std::latch start(kRacers);
+    std::vector<std::string> kids(kRacers);
+    std::vector<std::string> errors(kRacers);
+    std::vector<std::thread> racers;
+    for (int i = 0; i < kRacers; ++i) {
+      racers.emplace_back([&, i] {
+        start.arrive_and_wait();
+        try {
+          kids[i] = SigningKey::LoadOrCreate(file).public_key().kid;
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+        }
+      });
+    }
+    for (auto& t : racers) t.join();
+    for (int i = 0; i < kRacers; ++i) {
+      CHECK_MESSAGE(errors[i].empty(), errors[i]);
+      CHECK(kids[i] == SigningKey::Load(file).public_key().kid);
+    }
+  }
+  int leftovers = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    leftovers += entry.path().filename().string().find(".tmp-") != std::string::npos;
+  }
+  CHECK(leftovers == 0);
 }
 
 // ---- Hardening: RFC 7515 §4/§5.2, RFC 7519 §7.2, RFC 8725 §2-§3. Every case below mints a token whose

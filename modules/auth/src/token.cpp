@@ -11,6 +11,7 @@
 #include <boost/json/basic_parser_impl.hpp>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
@@ -261,19 +262,27 @@ SigningKey SigningKey::Load(const std::filesystem::path& file) {
 }
 
 SigningKey SigningKey::LoadOrCreate(const std::filesystem::path& file) {
-  // O_EXCL: if two processes race to create the key, one wins and the other reads its key.
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    if (errno == EEXIST) return Load(file);
-    throw std::runtime_error("cannot create signing key " + file.string() + ": " + std::strerror(errno));
-  }
+  if (std::filesystem::exists(file)) return Load(file);
+  // The key is written whole to a temporary file of this process and published with link(2), which
+  // fails with EEXIST instead of replacing: when processes race to create it, exactly one key is
+  // published and every other process reads that complete key (never an empty or half-written file).
+  std::string temp = file.string() + ".tmp-XXXXXX";
+  int fd = ::mkostemp(temp.data(), O_CLOEXEC);  // mode 0600
+  if (fd < 0) throw std::runtime_error("cannot create signing key " + file.string() + ": " + std::strerror(errno));
+  struct TempRemover {
+    std::string path;
+    ~TempRemover() { ::unlink(path.c_str()); }
+  } remove_temp{temp};
   SigningKey key = Generate();
   std::unique_ptr<std::FILE, FileCloser> f(fdopen(fd, "wb"));
+  if (!f) ::close(fd);
   if (!f || PEM_write_PrivateKey(f.get(), key.impl_->pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
       std::fflush(f.get()) != 0 || ::fsync(fileno(f.get())) != 0) {
-    if (!f) ::close(fd);
-    std::filesystem::remove(file);
     throw std::runtime_error("cannot write signing key " + file.string());
+  }
+  if (::link(temp.c_str(), file.c_str()) != 0) {
+    if (errno == EEXIST) return Load(file);
+    throw std::runtime_error("cannot create signing key " + file.string() + ": " + std::strerror(errno));
   }
   return key;
 }
