@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shop/http/app.h"
+#include "shop/http/request_context.h"
 
 namespace {
 
@@ -55,6 +56,41 @@ TEST_CASE("on a thread without an event loop each call is a batch of one, flushe
   batcher->Add(8);
   REQUIRE(flushed.size() == 2);
   CHECK(flushed[1] == std::vector<int>{8});
+}
+
+TEST_CASE("a deferred flush runs as its first call's request, so the calls it makes carry that request id") {
+  FakeLoop loop;
+  std::vector<std::string> seen;  // the request id current in each flush, "" for none
+  std::string outgoing;           // the traceparent a call made by the flush would send
+  auto batcher = std::make_shared<Batcher<int>>([&](std::vector<int>&) {
+    const shop::http::RequestContext* current = shop::http::CurrentRequest();
+    seen.push_back(current ? current->request_id : "");
+    outgoing = shop::http::OutgoingTraceparent();
+  });
+  shop::http::RequestContext first{.request_id = "req-first", .trace_id = ""};
+  shop::http::RequestContext second{.request_id = "req-second", .trace_id = ""};
+  {
+    shop::http::RequestScope scope(first);
+    batcher->Add(1);
+  }
+  {
+    shop::http::RequestScope scope(second);
+    batcher->Add(2);
+  }
+  REQUIRE(shop::http::CurrentRequest() == nullptr);
+  loop.RunPass();  // off both handlers' stacks, as on a server thread
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0] == "req-first");
+  // The first request got its trace id when it was queued; the flush's calls continue that trace.
+  REQUIRE(first.trace_id.size() == 32);
+  CHECK(outgoing.substr(3, 32) == first.trace_id);
+  CHECK(second.trace_id.empty());
+  CHECK(shop::http::CurrentRequest() == nullptr);  // the flush's scope ended with it
+
+  batcher->Add(3);  // a call from no request: flushed with none current
+  loop.RunPass();
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[1].empty());
 }
 
 TEST_CASE("a pending flush keeps its batcher alive") {
