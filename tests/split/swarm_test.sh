@@ -34,7 +34,7 @@ elapsed_since() { sub "$(now)" "$1"; }
 
 work=$(mktemp -d /tmp/shop-swarm-test.XXXXXX)
 stack="shopswarm$$"
-started_dockerd="" joined_swarm="" registry_pid="" registry_port="" logs_container=""
+started_dockerd="" joined_swarm="" gwbridge_existed="" registry_pid="" registry_port="" logs_container=""
 export SHOP_ADMIN_EMAIL=swarm-admin@example.com
 
 cleanup() {
@@ -68,8 +68,8 @@ cleanup() {
   fi
   if [ -n "$joined_swarm" ]; then
     docker swarm leave --force >/dev/null 2>&1
-    # The bridge swarm made for its nodes' own traffic goes with the swarm.
-    docker network rm docker_gwbridge >/dev/null 2>&1
+    # The bridge `swarm init` made for the node's own traffic stays after leaving: remove it if it did.
+    [ -n "$gwbridge_existed" ] || docker network rm docker_gwbridge >/dev/null 2>&1
   fi
   if [ -n "$started_dockerd" ]; then
     kill "$started_dockerd" 2>/dev/null
@@ -96,6 +96,7 @@ if ! docker info >/dev/null 2>&1; then
 fi
 if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
   step "docker swarm init --advertise-addr 127.0.0.1"
+  docker network inspect docker_gwbridge >/dev/null 2>&1 && gwbridge_existed=1
   docker swarm init --advertise-addr 127.0.0.1 >/dev/null
   joined_swarm=1
 fi
