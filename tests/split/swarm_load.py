@@ -2,7 +2,7 @@
 """Bounded load for tests/split/swarm_test.sh, on loopback only: GET /products/ID and POST /orders
 through the stack's published entry, a few requests at a time, until STOP_FILE exists or MAX_SECONDS
 have passed. Writes one JSON line per request to OUT: start and end (Unix time), kind, status (0 when
-the request failed without an answer) and the error, if any.
+the request failed without an answer) and the error, if any; OUT.answered is made at the first answer.
   swarm_load.py PORT PRODUCT_ID TOKEN_FILE STOP_FILE MAX_SECONDS OUT"""
 import http.client
 import json
@@ -36,6 +36,8 @@ def worker(kind):
             response = conn.getresponse()
             response.read()
             status = response.status
+            if not os.path.exists(out + ".answered"):
+                open(out + ".answered", "w").close()  # tells the test the load is on
         except Exception as e:  # an answer that never came counts as a failure
             error = "%s: %s" % (type(e).__name__, e)
             conn.close()
