@@ -11,6 +11,7 @@ packages=(
   rsyslog  # split/observability: the log collector (tests/split/observability); prometheus above runs there too
   libbenchmark-dev wrk nginx gnuplot-nox
   docker.io docker-compose debootstrap
+  docker-registry  # tests/split/swarm_test.sh: the stack's images pushed to it on loopback, deployed by digest
   nats-server libnats-dev  # events on NATS (both layouts); split: registry, central configuration (JetStream KV)
   clang-16 libclang-rt-16-dev  # tests/fuzz: libFuzzer with ASan/UBSan (clang 14 cannot compile <expected>)
   # PostgreSQL per service (issue 11): the server tests start (tests/postgres, as a non-root user, in a temporary
