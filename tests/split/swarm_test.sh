@@ -32,6 +32,15 @@ step() {
 }
 fail() { echo "swarm-test: FAILED: $*" >&2; exit 1; }
 now() { date +%s.%N; }
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s until it succeeds; fails after SECONDS.
+wait_for() {
+  local deadline=$(( $(date +%s) + $1 ))
+  shift
+  until "$@"; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
 elapsed_since() { sub "$(now)" "$1"; }
 
 work=$(mktemp -d /tmp/shop-swarm-test.XXXXXX)
@@ -185,11 +194,9 @@ all_running() {
     [ "$line" = "${stack}_$s ${want[$s]}/${want[$s]}" ] || return 1
   done
 }
-for i in $(seq 1 600); do all_running && break; sleep 0.2; done
-all_running || { running_tasks; fail "not every service runs its replicas within 120 s"; }
+wait_for 180 all_running || { running_tasks; fail "not every service runs its replicas within 180 s"; }
 step "every service runs its replicas: $(running_tasks | sed "s/^${stack}_//" | sort | tr '\n' ' ')"
-for i in $(seq 1 600); do curl -fs "$base/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -fs "$base/health/ready" >/dev/null || fail "the gateway is not ready through the edge"
+wait_for 60 curl -fs -o /dev/null "$base/health/ready" || fail "the gateway is not ready through the edge within 60 s"
 logs_container=$(docker ps -q --filter "label=com.docker.swarm.service.name=${stack}_logs" | head -1)
 
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
@@ -212,15 +219,16 @@ registered() {
   [ "$(echo "$hosts" | awk '$1=="users"{print NF-1}')" = 1 ] && [ "$(echo "$hosts" | awk '$1=="products"{print NF-1}')" = 2 ] &&
     [ "$(echo "$hosts" | awk '$1=="orders"{print NF-1}')" = 2 ] && [ "$(echo "$hosts" | awk '$1=="gateway"{print NF-1}')" = 2 ]
 }
-for i in $(seq 1 300); do registered && break; sleep 0.2; done
-registered || { registry_hosts; fail "the registry does not list users 1, products 2, orders 2, gateway 2"; }
+wait_for 60 registered || { registry_hosts; fail "the registry does not list users 1, products 2, orders 2, gateway 2 within 60 s"; }
 step "gateway ready; registry lists $(registry_hosts | awk '{printf "%s %d, ", $1, NF-1}')"
 
 # ---- the e2e API suite through the entry
 step "e2e API suite through the edge"
+e2e_status=0
 SHOP_E2E_BASE_URL=$base SHOP_E2E_ADMIN_EMAIL=$SHOP_ADMIN_EMAIL SHOP_E2E_ADMIN_PASSWORD=$admin_password \
-  "$e2e" --order-by=file 2>&1 | tee "$work/e2e.log" | tail -5
-[ "${PIPESTATUS[0]}" = 0 ] || { grep -B2 -A8 'ERROR\|FAILED' "$work/e2e.log" | head -80; fail "e2e suite"; }
+  "$e2e" --order-by=file >"$work/e2e.log" 2>&1 || e2e_status=$?
+tail -4 "$work/e2e.log"
+[ "$e2e_status" = 0 ] || { grep -B2 -A8 'ERROR' "$work/e2e.log" | head -80; fail "e2e suite"; }
 step "e2e: $(grep -E '^\[doctest\] test cases' "$work/e2e.log" | tr -s ' ')"
 
 # ---- one products task killed under load
@@ -314,8 +322,7 @@ prometheus_ok() {
   [ -n "$ids" ] && [ "$ids" = "$up" ]
 }
 prom_summary=""
-for i in $(seq 1 300); do prometheus_ok && break; sleep 0.3; done
-prometheus_ok || { curl -s "$prom/api/v1/targets" | head -c 3000; echo; fail "Prometheus: $prom_summary"; }
+wait_for 90 prometheus_ok || { curl -s "$prom/api/v1/targets" | head -c 3000; echo; fail "Prometheus: $prom_summary"; }
 step "Prometheus: $prom_summary (every one)"
 
 # ---- the single binary, 2 replicas on one PostgreSQL server: both serve the same data and accept the same tokens
@@ -323,8 +330,8 @@ mono="http://127.0.0.1:$mono_port"
 mono_running() {
   [ "$(docker service ls --filter "label=com.docker.stack.namespace=$mono_stack" --format '{{.Replicas}}' | sort | tr '\n' ' ')" = "1/1 1/1 1/1 1/1 2/2 " ]
 }
-for i in $(seq 1 600); do mono_running && curl -fs "$mono/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-mono_running || { docker service ls --filter "label=com.docker.stack.namespace=$mono_stack"; fail "the monolith stack does not run its replicas"; }
+mono_ready() { mono_running && curl -fs -o /dev/null "$mono/health/ready"; }
+wait_for 120 mono_ready || { docker service ls --filter "label=com.docker.stack.namespace=$mono_stack"; fail "the monolith stack does not run its replicas"; }
 mono_admin=$(python3 -c 'import json,sys; print(json.dumps({"email": sys.argv[1], "password": sys.argv[2]}))' "$SHOP_ADMIN_EMAIL" "$admin_password" |
   curl -fs -X POST "$mono/auth/token" -H 'Content-Type: application/json' --data-binary @- | json 'd["access_token"]') ||
   fail "no admin token from the monolith stack"
