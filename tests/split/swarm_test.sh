@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The split layout on Docker Swarm (split/stack.yml), end to end, on this one machine:
+# Both layouts on Docker Swarm, end to end, on this one machine. The split layout (split/stack.yml, the default):
 #   install what is missing (docker.io, debootstrap, docker-registry), start dockerd if no engine answers,
 #   `docker swarm init --advertise-addr 127.0.0.1` if this engine is in no swarm; build the images from
 #   BIN_DIR (split/build-images.sh), push them to Debian's docker-registry on a free loopback port and deploy
@@ -10,15 +10,17 @@
 #       request from 1 s after the kill, Swarm starts a new task, and the registry (GET /admin/services) drops
 #       the dead instance and lists the new one;
 #     * one request id (X-Request-Id on POST /orders) in the collected logs of gateway, orders and products;
-#     * Prometheus (its HTTP API) has every registered instance as a target, up;
-#   then split/stack-monolith.yml next to it: 2 replicas of the single binary, each
-#   serving the same data and accepting the same token.
+#     * Prometheus (its HTTP API) has every registered instance as a target, up.
+#   The single binary (split/stack-monolith.yml, layout `monolith`; local images, no registry): 2 replicas on one
+#   PostgreSQL server, each serving the product made through the edge and accepting the same token; the e2e
+#   API suite through its edge.
 #   Then removes the stack, its volumes, secrets and network, stops the registry, leaves the swarm if it
 #   joined it and stops dockerd if it started it.
-#   swarm_test.sh BIN_DIR E2E_TEST_BINARY
+#   swarm_test.sh BIN_DIR E2E_TEST_BINARY [split|monolith]
 # SHOP_SWARM_KEEP=1 keeps the stack running at the end (for a look around; remove it by hand).
 set -euo pipefail
-bin_dir=$1 e2e=$2
+bin_dir=$1 e2e=$2 layout=${3:-split}
+case "$layout" in split|monolith) ;; *) echo "swarm_test: layout is split or monolith, not $layout" >&2; exit 2 ;; esac
 root=$(cd "$(dirname "$0")/../.." && pwd)
 source "$root/tests/split/lib.sh"
 start=$(date +%s.%N)
@@ -32,6 +34,7 @@ step() {
 }
 fail() { echo "swarm-test: FAILED: $*" >&2; exit 1; }
 now() { date +%s.%N; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 # wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s until it succeeds; fails after SECONDS.
 wait_for() {
   local deadline=$(( $(date +%s) + $1 ))
@@ -122,8 +125,11 @@ trap cleanup EXIT
 step "tools"
 need_tool dockerd docker.io || exit 77
 need_tool debootstrap debootstrap || exit 77
-use_registry=1
-need_tool docker-registry docker-registry || { use_registry=""; echo "no docker-registry: deploying local images, not by digest"; }
+use_registry=""
+if [ "$layout" = split ]; then
+  use_registry=1
+  need_tool docker-registry docker-registry || { use_registry=""; echo "no docker-registry: deploying local images, not by digest"; }
+fi
 if ! docker info >/dev/null 2>&1; then
   step "starting dockerd"
   start_dockerd || { tail -20 "$work/dockerd.log"; fail "dockerd did not start"; }
@@ -165,14 +171,60 @@ EOF
     fail "images.env does not name the 6 images by digest"
 fi
 
+run_e2e() {  # BASE_URL
+  local e2e_status=0
+  SHOP_E2E_BASE_URL=$1 SHOP_E2E_ADMIN_EMAIL=$SHOP_ADMIN_EMAIL SHOP_E2E_ADMIN_PASSWORD=$admin_password \
+    "$e2e" --order-by=file >"$work/e2e.log" 2>&1 || e2e_status=$?
+  tail -4 "$work/e2e.log"
+  [ "$e2e_status" = 0 ] || { grep -B2 -A8 'ERROR' "$work/e2e.log" | head -80; fail "e2e suite"; }
+  step "e2e: $(grep -E '^\[doctest\] test cases' "$work/e2e.log" | tr -s ' ')"
+}
+
 # ---- secrets, ports, deploy
 "$root/split/make-stack-secrets.sh" "$work/secrets" >/dev/null
 export SHOP_SECRETS_DIR="$work/secrets"
 export SHOP_PORT=$(free_port) SHOP_PROMETHEUS_PORT=$(free_port)
 export SHOP_LOG_PORT=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export SHOP_ENDPOINT_MODE=dnsrr SHOP_PUBLISH_MODE=host
+export SHOP_ENDPOINT_MODE=dnsrr SHOP_PUBLISH_MODE=host SHOP_MONOLITH_PORT=$SHOP_PORT
 admin_password=$(head -n 1 "$work/secrets/admin_password")
 base="http://127.0.0.1:$SHOP_PORT"
+# ---- the single binary's layout (split/stack-monolith.yml): 2 replicas of `shop` on one PostgreSQL server
+if [ "$layout" = monolith ]; then
+  mono="http://127.0.0.1:$SHOP_MONOLITH_PORT"
+  step "docker stack deploy $mono_stack (split/stack-monolith.yml, edge :$SHOP_MONOLITH_PORT, logs :$SHOP_LOG_PORT/udp)"
+  docker stack deploy --resolve-image never -c "$root/split/stack-monolith.yml" "$mono_stack" >/dev/null
+  mono_running() {
+    [ "$(docker service ls --filter "label=com.docker.stack.namespace=$mono_stack" --format '{{.Replicas}}' | sort | tr '\n' ' ')" = "1/1 1/1 1/1 1/1 2/2 " ]
+  }
+  mono_ready() { mono_running && curl -fs -o /dev/null "$mono/health/ready"; }
+  wait_for 180 mono_ready || { docker service ls --filter "label=com.docker.stack.namespace=$mono_stack"; fail "the monolith stack does not run its replicas"; }
+  step "e2e API suite through the monolith's edge"
+  run_e2e "$mono"
+  mono_admin=$(python3 -c 'import json,sys; print(json.dumps({"email": sys.argv[1], "password": sys.argv[2]}))' "$SHOP_ADMIN_EMAIL" "$admin_password" |
+    curl -fs -X POST "$mono/auth/token" -H 'Content-Type: application/json' --data-binary @- | json 'd["access_token"]') ||
+    fail "no admin token from the monolith stack"
+  mono_product=$(curl -fs -X POST "$mono/products" -H "Authorization: Bearer $mono_admin" -H 'Content-Type: application/json' \
+    -d '{"sku":"swarm-mono-1","name":"Mono","price_cents":100,"stock":7}' | json 'd["id"]') || fail "create product (monolith)"
+  # Each replica asked directly, from inside its container (its port is not published).
+  replica_get() {  # CONTAINER PATH [TOKEN]: the status line and the body
+    docker exec -e TOKEN="${3:-}" -e TARGET="$2" "$1" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080
+      auth=""; [ -z "$TOKEN" ] || auth="Authorization: Bearer $TOKEN"$'"'"'\r\n'"'"'
+      printf "GET %s HTTP/1.1\r\nHost: shop\r\n%sConnection: close\r\n\r\n" "$TARGET" "$auth" >&3
+      cat <&3' | sed -n '1p;$p'
+  }
+  replicas=$(docker ps -q --filter "label=com.docker.swarm.service.name=${mono_stack}_shop")
+  [ "$(echo "$replicas" | wc -l)" = 2 ] || fail "want 2 monolith replicas, have: $replicas"
+  for c in $replicas; do
+    answer=$(replica_get "$c" "/products/$mono_product")
+    case "$answer" in "HTTP/1.1 200 "*'"sku":"swarm-mono-1"'*) ;; *) fail "monolith replica $c: GET /products/$mono_product: $answer" ;; esac
+    answer=$(replica_get "$c" /users/me "$mono_admin")
+    case "$answer" in "HTTP/1.1 200 "*'"role":"admin"'*) ;; *) fail "monolith replica $c: the token does not hold: $answer" ;; esac
+  done
+  step "2 replicas of shop on one PostgreSQL server: each serves the product made through the edge and accepts its token"
+  step "passed"
+  exit 0
+fi
+
 step "docker stack deploy $stack (edge :$SHOP_PORT, Prometheus :$SHOP_PROMETHEUS_PORT, logs :$SHOP_LOG_PORT/udp)"
 docker stack deploy --resolve-image never -c "$root/split/stack.yml" "$stack" >/dev/null
 [ -z "$use_registry" ] || {
@@ -194,7 +246,6 @@ step "every service runs its replicas: $(running_tasks | sed "s/^${stack}_//" | 
 wait_for 60 curl -fs -o /dev/null "$base/health/ready" || fail "the gateway is not ready through the edge within 60 s"
 logs_container=$(docker ps -q --filter "label=com.docker.swarm.service.name=${stack}_logs" | head -1)
 
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 admin_token() {
   python3 -c 'import json,sys; print(json.dumps({"email": sys.argv[1], "password": sys.argv[2]}))' \
     "$SHOP_ADMIN_EMAIL" "$admin_password" |
@@ -219,12 +270,7 @@ step "gateway ready; registry lists $(registry_hosts | awk '{printf "%s %d, ", $
 
 # ---- the e2e API suite through the entry
 step "e2e API suite through the edge"
-e2e_status=0
-SHOP_E2E_BASE_URL=$base SHOP_E2E_ADMIN_EMAIL=$SHOP_ADMIN_EMAIL SHOP_E2E_ADMIN_PASSWORD=$admin_password \
-  "$e2e" --order-by=file >"$work/e2e.log" 2>&1 || e2e_status=$?
-tail -4 "$work/e2e.log"
-[ "$e2e_status" = 0 ] || { grep -B2 -A8 'ERROR' "$work/e2e.log" | head -80; fail "e2e suite"; }
-step "e2e: $(grep -E '^\[doctest\] test cases' "$work/e2e.log" | tr -s ' ')"
+run_e2e "$base"
 
 # ---- one products task killed under load
 buyer='{"email":"swarm-buyer@example.com","password":"buyer-password","name":"Buyer"}'
@@ -319,41 +365,5 @@ prometheus_ok() {
 prom_summary=""
 wait_for 90 prometheus_ok || { curl -s "$prom/api/v1/targets" | head -c 3000; echo; fail "Prometheus: $prom_summary"; }
 step "Prometheus: $prom_summary (every one)"
-
-# ---- the single binary, 2 replicas on one PostgreSQL server: both serve the same data and accept the same tokens.
-# Deployed only now, next to the idle split stack: started together with it, its start-up took the CPU the e2e
-# suite's timing-sensitive cases need on 2 shared cores (32 concurrent logins timed out at the users service).
-mono_port=$(free_port)
-mono_log_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-step "docker stack deploy $mono_stack (split/stack-monolith.yml, edge :$mono_port)"
-SHOP_MONOLITH_PORT=$mono_port SHOP_LOG_PORT=$mono_log_port \
-  docker stack deploy --resolve-image never -c "$root/split/stack-monolith.yml" "$mono_stack" >/dev/null
-mono="http://127.0.0.1:$mono_port"
-mono_running() {
-  [ "$(docker service ls --filter "label=com.docker.stack.namespace=$mono_stack" --format '{{.Replicas}}' | sort | tr '\n' ' ')" = "1/1 1/1 1/1 1/1 2/2 " ]
-}
-mono_ready() { mono_running && curl -fs -o /dev/null "$mono/health/ready"; }
-wait_for 120 mono_ready || { docker service ls --filter "label=com.docker.stack.namespace=$mono_stack"; fail "the monolith stack does not run its replicas"; }
-mono_admin=$(python3 -c 'import json,sys; print(json.dumps({"email": sys.argv[1], "password": sys.argv[2]}))' "$SHOP_ADMIN_EMAIL" "$admin_password" |
-  curl -fs -X POST "$mono/auth/token" -H 'Content-Type: application/json' --data-binary @- | json 'd["access_token"]') ||
-  fail "no admin token from the monolith stack"
-mono_product=$(curl -fs -X POST "$mono/products" -H "Authorization: Bearer $mono_admin" -H 'Content-Type: application/json' \
-  -d '{"sku":"swarm-mono-1","name":"Mono","price_cents":100,"stock":7}' | json 'd["id"]') || fail "create product (monolith)"
-# Each replica asked directly, from inside its container (its port is not published).
-replica_get() {  # CONTAINER PATH [TOKEN]: the status line and the body
-  docker exec -e TOKEN="${3:-}" -e TARGET="$2" "$1" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080
-    auth=""; [ -z "$TOKEN" ] || auth="Authorization: Bearer $TOKEN"$'"'"'\r\n'"'"'
-    printf "GET %s HTTP/1.1\r\nHost: shop\r\n%sConnection: close\r\n\r\n" "$TARGET" "$auth" >&3
-    cat <&3' | sed -n '1p;$p'
-}
-replicas=$(docker ps -q --filter "label=com.docker.swarm.service.name=${mono_stack}_shop")
-[ "$(echo "$replicas" | wc -l)" = 2 ] || fail "want 2 monolith replicas, have: $replicas"
-for c in $replicas; do
-  answer=$(replica_get "$c" "/products/$mono_product")
-  case "$answer" in "HTTP/1.1 200 "*'"sku":"swarm-mono-1"'*) ;; *) fail "monolith replica $c: GET /products/$mono_product: $answer" ;; esac
-  answer=$(replica_get "$c" /users/me "$mono_admin")
-  case "$answer" in "HTTP/1.1 200 "*'"role":"admin"'*) ;; *) fail "monolith replica $c: the token does not hold: $answer" ;; esac
-done
-step "monolith stack: 2 replicas of shop on one PostgreSQL server, each serves the product made through the edge and accepts its token"
 
 step "passed"
