@@ -1684,16 +1684,20 @@ def scaled_section(results):
         f"routing tier scales with the machines; the clients offer enough concurrency to cover the network's "
         f"latency; cores as fast as these. Check at N = 1 core: everything on one core predicts "
         f"1 / (c_app + c_db) requests/s, against the measured rate (equal when the core was saturated).\n")
-    md.append("| workload | from layout | c_app ms | c_db ms | one core: predicted / measured req/s | N = 1 | N = 2 "
-              "| N = 4 | N = 8 | N* |")
-    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    md.append("*irq*: the server core's irq+softirq time per request (the kernel's network receive work, charged to "
+              "no process, so not in the tables' CPU per request; from the Fairness figures), counted in c_app here: "
+              "on separate machines every hop pays it. *N = n*: n application machines plus the PostgreSQL one.\n")
+    md.append("| workload | from layout | app + routing ms | irq ms | c_app ms | c_db ms | one core: predicted / "
+              "measured req/s | N = 1 | N = 2 | N = 4 | N = 8 | N* |")
+    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for wl in ("product", "order", "mix"):
         for n in names:
             x = m(n, wl)
             if not x or not x.get("requests"):
                 continue
             app, routing, pg = tier_split(x.get("cpu_by_proc_per_1k", {}))
-            ca, cd = (app + routing) / 1000, pg / 1000  # CPU s per request
+            irq = (x.get("softirq_share") or 0) * len(cpus) / x["rps"] if x.get("rps") else 0  # s per request
+            ca, cd = (app + routing) / 1000 + irq, pg / 1000  # CPU s per request
             if not ca:
                 continue
             one = 1 / (ca + cd)
@@ -1702,7 +1706,8 @@ def scaled_section(results):
                 v, lim = predict(ca, cd, N, k, k)
                 cells.append(f"{v:,.0f}" + (" (PG)" if lim == "PostgreSQL" else ""))
             nstar = k * ca / (k * cd) if cd else None
-            md.append(f"| {LABEL[wl]} | {n} | {ca * 1000:.3f} | {cd * 1000:.3f} | {one:,.0f} / {x['rps']:,.0f} | "
+            md.append(f"| {LABEL[wl]} | {n} | {app + routing:.3f} | {irq * 1000:.3f} | {ca * 1000:.3f} | "
+                      f"{cd * 1000:.3f} | {one:,.0f} / {x['rps']:,.0f} | "
                       + " | ".join(cells) + f" | {'∞' if nstar is None else f'{nstar:.1f}'} |")
     md.append("\n*(PG)*: PostgreSQL's machine is the limit there. The 2-replica layouts' figures include the cost "
               "of running replicas on a shared core; the 1-replica layouts' are the lower bound of the per-request "
