@@ -2,8 +2,9 @@
 # Benchmarks the monolith against the split layout (one and two products instances, found through the
 # NATS registry) under identical load and writes a report.
 #   bench/run.sh [--quick] [--bin-dir DIR] [--out DIR] [options]
-#     --quick        about two minutes: 1,000 products, 100 users, 16 connections, 2 s runs, 1 repeat
-#                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~16 min, plus ~2.5 for the cost ladder)
+#     --quick        about four minutes: 1,000 products, 100 users, 16 connections, 2 s runs, 1 repeat
+#                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~16 min, plus ~2.5 for the
+#                    cost ladder and an estimated 25-35 for the scaled section)
 #     --bin-dir DIR  use these executables (shop; shop-users, shop-products, shop-orders, shop-gateway for
 #                    the split layouts; shop-bench-products, shop-bench-events for the micro-benchmarks)
 #                    instead of building them in build-bench/
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "bench: $1 needs a value" >&2; exit 2; }
       pass+=("$1" "$2"); shown+=("$1" "$2"); shift 2 ;;
     --no-nginx|--no-micro|--no-events|--no-peer|--no-ladder|--ladder-only|--no-scaled) pass+=("$1"); shown+=("$1"); shift ;;
-    -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
