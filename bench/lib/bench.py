@@ -529,6 +529,12 @@ class PgServer:
                                             "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid GROUP BY 1"])
         return {db: (int(n), float(ms)) for db, n, ms in (line.split() for line in rows.splitlines() if line.strip())}
 
+    def sessions(self):
+        """{database: sessions (connections) opened so far} from pg_stat_database."""
+        rows = self.psql(["-F", " ", "-c", "SELECT datname, sessions FROM pg_stat_database "
+                                            "WHERE datname IN ('users', 'products', 'orders')"])
+        return {db: int(n) for db, n in (line.split() for line in rows.splitlines() if line.strip())}
+
     def backends(self):
         """Client backends connected now, by database."""
         rows = self.psql(["-F", " ", "-c", "SELECT datname, count(*) FROM pg_stat_activity WHERE "
@@ -875,10 +881,17 @@ def bench_layout(P, args, name, results):
         for wl, _ in WORKLOADS:
             if wl in args.workloads:
                 before = pg.statements() if pg else None
+                sessions = pg.sessions() if pg else None
                 measure_workload(P, args, layout, wl, tokens, into=res["workloads"].setdefault(wl, {}),
                                  warmups=res.setdefault("warmups", {}))
                 if pg:
                     res["pg"]["backends"][wl] = pg.backends()
+                    # Connections opened while the workload ran: the services open one per thread on its first
+                    # use of the database, so connection set-up (a backend forked, SCRAM authentication, caches
+                    # warmed, statements prepared) lands in the runs when the warm-up did not reach every thread.
+                    after = pg.sessions()
+                    res["pg"].setdefault("sessions", {})[wl] = {db: after.get(db, 0) - sessions.get(db, 0)
+                                                                for db in after}
                 if before is not None:
                     # Statements per request: everything the server executed while the workload ran (warm-up and
                     # every run: the services' queries, plus the outbox relays' and readiness checks', which are
@@ -1615,8 +1628,15 @@ def scaled_section(results):
                   "lock (modules/events, the outbox's commit order) from its outbox rows to its commit, so this is "
                   "time spent queueing behind other writers of the same database, in any instance. On one shared "
                   "core it includes waiting for the core; it is a serial section whatever the number of machines:\n")
-        md.append("| workload | layout | users | products | orders | total | outbox lock wait ms: products / orders |")
-        md.append("|---|---|---:|---:|---:|---:|---:|")
+        md.append("*Connections opened*: sessions PostgreSQL started while the workload ran (its warm-up included), all "
+                  "databases: each service thread opens its connection on its first use of the database, so a "
+                  "workload that reaches threads the earlier ones did not (`POST /orders`: the orders service's "
+                  "handler pool, 32 threads per instance) pays their set-up — a backend forked, SCRAM "
+                  "authentication, caches warmed, statements prepared — in its figures, in the measured runs when "
+                  "the warm-up did not reach every thread.\n")
+        md.append("| workload | layout | users | products | orders | total | outbox lock wait ms: products / orders "
+                  "| connections opened |")
+        md.append("|---|---|---:|---:|---:|---:|---:|---:|")
         for wl, label in WORKLOADS:
             for n, w, x in st:
                 if w == wl:
@@ -1624,7 +1644,8 @@ def scaled_section(results):
                     md.append(f"| {label} | {n} | " + " | ".join(f"{p.get(db, 0):.2f}" for db in
                                                                ("users", "products", "orders"))
                               + f" | {sum(p.values()):.2f} | "
-                              + " / ".join(f"{lk.get(db, 0):.2f}" for db in ("products", "orders")) + " |")
+                              + " / ".join(f"{lk.get(db, 0):.2f}" for db in ("products", "orders")) + " | "
+                              + str(sum(L[n]["pg"].get("sessions", {}).get(wl, {}).values())) + " |")
         md.append("")
     bk = [(n, L[n]["pg"]["backends"]) for n in names if L[n].get("pg", {}).get("backends")]
     if bk:
