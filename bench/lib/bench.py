@@ -496,6 +496,7 @@ class PgServer:
                                f"{(out.stderr or out.stdout).strip()[-1500:]}")
         self.pid, self.port, self.superuser_url = int(v["PG_SERVER_PID"]), int(v["PG_SERVER_PORT"]), v["PG_SERVER_URL"]
         self.env = env
+        P.all.append(self)  # stopped by Procs.stop_all too (on Ctrl-C, SIGTERM, an error)
         self.passwords = {m: os.urandom(12).hex() for m in ("users", "products", "orders")}
         try:
             self.psql(["-v", "ON_ERROR_STOP=1", "-f", INIT_SQL] +
