@@ -342,19 +342,18 @@ class Layout:
 
 def start_monolith(P, args, data_dir, threads=None, name="monolith", proc="shop", pg=None):
     """One shop process; with `pg` (a PgServer), its three modules keep their data in pg's databases users,
-    products and orders (--*-database-url), each module as its own role, as the split services do."""
+    products and orders (SHOP_*_DATABASE_URL), each module as its own role, as the split services do."""
     os.makedirs(data_dir, exist_ok=True)
     log_path = f"{data_dir}{'-t' + str(threads) if threads else ''}{'' if proc == 'shop' else '-' + proc}.log"
     argv = [os.path.join(args.bin_dir, "shop"), "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir]
-    if pg:
-        for module in ("users", "products", "orders"):
-            argv += [f"--{module}-database-url", pg.url(module)]
+    env = {"SHOP_ADMIN_EMAIL": ADMIN_EMAIL, "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    if pg:  # in the environment, not on the command line, where `ps` would show the passwords
+        env.update({f"SHOP_{m.upper()}_DATABASE_URL": pg.url(m) for m in ("users", "products", "orders")})
     threads = threads or args.server_threads
     if threads:
         argv += ["--threads", str(threads)]
     t0 = time.monotonic()
-    p = P.start(proc, argv, cpus=args.server_cpus, log_path=log_path,
-                env={"SHOP_ADMIN_EMAIL": ADMIN_EMAIL, "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    p = P.start(proc, argv, cpus=args.server_cpus, log_path=log_path, env=env)
     try:
         port = wait_listening(p, log_path)
         wait_ready(port, [p])
@@ -392,7 +391,7 @@ def start_split(P, args, data_dir, name="split", replicas=None, pg=None):
     pipeline: nats-server (JetStream, data in DATA_DIR/nats, a free port read from its log), then users, the
     products instances (sharing DATA_DIR/products), the orders instances and the gateway, every one with
     --nats-url and no URL of another service: they find each other through the registry. With `pg` (a
-    PgServer) each service keeps its data in its own database there (--database-url, as its own role). Ready
+    PgServer) each service keeps its data in its own database there (SHOP_DATABASE_URL, as its own role). Ready
     when the gateway's /health/ready answers 200 and every instance has logged "registered"."""
     replicas = replicas or {}
     b = args.bin_dir
@@ -402,6 +401,9 @@ def start_split(P, args, data_dir, name="split", replicas=None, pg=None):
     def start(proc, argv, env=None, threads=True):
         if threads and args.server_threads:
             argv = argv + ["--threads", str(args.server_threads)]
+        service = proc.rstrip("0123456789")
+        if pg and service in ("users", "products", "orders"):  # in the environment: `ps` shows command lines
+            env = dict(env or {}, SHOP_DATABASE_URL=pg.url(service))
         logs[proc] = f"{base}-{proc}.log"
         p = P.start(proc, argv, cpus=args.server_cpus, log_path=logs[proc], env=env)
         started.append(p)
@@ -423,7 +425,7 @@ def start_split(P, args, data_dir, name="split", replicas=None, pg=None):
         common = ["--host", "127.0.0.1", "--port", "0", "--nats-url", nats_url]
 
         def db(service):
-            return ["--data-dir", f"{data_dir}/{service}"] + (["--database-url", pg.url(service)] if pg else [])
+            return ["--data-dir", f"{data_dir}/{service}"]
 
         start("users", [f"{b}/shop-users"] + common + db("users") + ["--service-credentials-dir", secrets],
               env={"SHOP_ADMIN_EMAIL": ADMIN_EMAIL, "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD})
