@@ -873,7 +873,8 @@ def bench_layout(P, args, name, results):
     pg = getattr(layout, "pg", None)
     if pg:
         res["pg"] = {"start_s": statistics.median(pg_starts), "pg_stat_statements": pg.pgss, "statements": {},
-                     "backends": {}}
+                     "backends": {}, "max_connections": int(pg.psql(["-c", "SHOW max_connections"]).strip()),
+                     "reserved_connections": int(pg.psql(["-c", "SHOW superuser_reserved_connections"]).strip())}
     results["layouts"][name] = res
     try:
         tokens = os.path.join(args.work, f"{name}-tokens.txt")
@@ -1652,10 +1653,25 @@ def scaled_section(results):
         md.append("")
     bk = [(n, L[n]["pg"]["backends"]) for n in names if L[n].get("pg", {}).get("backends")]
     if bk:
-        md.append("**PostgreSQL connections** (client backends by database after the workloads; each service thread "
-                  "that touches the database holds one): " + "; ".join(
-                      f"{n}: " + ", ".join(f"{db} {k}" for db, k in sorted(max(by.values(), key=lambda d: sum(
-                          d.values())).items())) for n, by in bk) + ".\n")
+        text = ("**PostgreSQL connections** (client backends by database after the workloads; each service thread "
+                "that touches the database holds one): " + "; ".join(
+                    f"{n}: " + ", ".join(f"{db} {k}" for db, k in sorted(max(by.values(), key=lambda d: sum(
+                        d.values())).items())) for n, by in bk) + ".")
+        peak = {n: max(by.values(), key=lambda d: sum(d.values())) for n, by in bk}
+        limit = next((L[n]["pg"].get("max_connections", 0) - L[n]["pg"].get("reserved_connections", 0)
+                      for n in names if L[n]["pg"].get("max_connections")), None)
+        per = []
+        for n, reps in (("split-pg", 1), ("split2-pg", SPLIT_REPLICAS["split2-pg"].get("orders", 1))):
+            if n in peak and peak[n].get("orders"):
+                per.append(peak[n]["orders"] / reps)
+        if limit and per:
+            each = max(per)
+            text += (f" An orders instance holds about {each:.0f} (its handler pool of 32 threads, plus its relay "
+                     f"and listener); this server's `max_connections` leaves {limit} for clients, so with the "
+                     f"defaults one PostgreSQL server takes about {int(limit // each)} orders instances and "
+                     f"nothing else: more machines running orders need a connection pooler or a larger limit "
+                     f"(each backend is a process with its own memory).")
+        md.append(text + "\n")
 
     # What two cores can and cannot show.
     one_core = len(cpus) == 1
