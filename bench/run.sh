@@ -2,14 +2,19 @@
 # Benchmarks the monolith against the split layout (one and two products instances, found through the
 # NATS registry) under identical load and writes a report.
 #   bench/run.sh [--quick] [--bin-dir DIR] [--out DIR] [options]
-#     --quick        about two minutes: 1,000 products, 100 users, 16 connections, 2 s runs, 1 repeat
-#                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~16 min, plus ~2.5 for the cost ladder)
+#     --quick        about four minutes: 1,000 products, 100 users, 16 connections, 2 s runs, 1 repeat
+#                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~16 min, plus ~2.5 for the
+#                    cost ladder and an estimated 25-35 for the scaled section)
 #     --bin-dir DIR  use these executables (shop; shop-users, shop-products, shop-orders, shop-gateway for
 #                    the split layouts; shop-bench-products, shop-bench-events for the micro-benchmarks)
 #                    instead of building them in build-bench/
 #     --out DIR      where report.md, chart.png and results.json go (default bench/results/)
+#     --no-scaled    no "Scaled out (PostgreSQL)" section (layouts monolith-pg, monolith-pg2, split-pg, split2-pg:
+#                    the data in a PostgreSQL 15 server started per layout, pinned and measured with it; 1 and 2
+#                    replicas; --quick runs monolith-pg2 and split2-pg only). Skipped with a note without postgresql-15.
 #   options for experiments: --duration S, --warmup S, --repeats N, --conns 1,16,64, --products N, --users N,
-#     --layouts monolith,split,split2, --workloads health,product,list,order,mix, --no-nginx, --no-micro,
+#     --layouts monolith,split,split2,monolith-pg,monolith-pg2,split-pg,split2-pg,
+#     --workloads health,product,list,order,mix, --no-nginx, --no-micro,
 #     --no-events, --no-peer, --events-samples N, --server-cpus LIST, --wrk-cpus LIST, --server-threads N
 #     (--threads for every shop process), --no-ladder (no cost ladder of one GetProduct), --ladder-only (only the
 #     ladder and the micro-benchmark its first steps come from; with --quick its cheap steps only)
@@ -19,11 +24,12 @@
 # Cost ladder: one GetProduct in process, through the HTTP pipeline, over loopback, through the gateway, and (full
 # run, with a Docker engine and the base image) container to container and Swarm task to task; whatever it makes
 # on the Docker engine is removed at the end, also on Ctrl-C.
-# Events (every layout): cancel -> stock back latency and the CPU events cost per order.
+# Events (every SQLite layout): cancel -> stock back latency and the CPU events cost per order.
 # The run exits non-zero, after writing the report, when any request of any run errs (non-2xx/3xx, socket error,
 # timeout), a layout or step does not start or seed, or a cancel's stock is not back within API.md's 1 s; the
 # report's "Self-checks" and stderr's "bench: FAILED:" lines say which.
-# Needs wrk, taskset, nats-server (split layouts), nginx (reference row), node 20+ and npm (peer row),
+# Needs wrk, taskset, nats-server (split layouts), nginx (reference row, monolith-pg2), postgresql-15 (scaled
+# section), node 20+ and npm (peer row),
 # /usr/bin/python3 and, to build, cmake, ninja, g++.
 # Everything runs on 127.0.0.1 from fresh temporary data dirs; every process started is stopped on exit
 # and on Ctrl-C. Prints the report's table at the end.
@@ -39,8 +45,8 @@ while [ $# -gt 0 ]; do
     --duration|--warmup|--repeats|--conns|--products|--users|--layouts|--workloads|--server-cpus|--wrk-cpus|--server-threads|--events-samples)
       [ $# -ge 2 ] || { echo "bench: $1 needs a value" >&2; exit 2; }
       pass+=("$1" "$2"); shown+=("$1" "$2"); shift 2 ;;
-    --no-nginx|--no-micro|--no-events|--no-peer|--no-ladder|--ladder-only) pass+=("$1"); shown+=("$1"); shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-nginx|--no-micro|--no-events|--no-peer|--no-ladder|--ladder-only|--no-scaled) pass+=("$1"); shown+=("$1"); shift ;;
+    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -43,12 +43,26 @@ WORKLOADS = [  # (key, label)
 ]
 LABEL = dict(WORKLOADS)
 SPLIT_EXES = ["shop-users", "shop-products", "shop-orders", "shop-gateway"]
-# Layouts in report order; for the split ones, how many products instances (everything else: one).
-LAYOUTS = ["monolith", "split", "split2"]
-SPLIT_PRODUCTS = {"split": 1, "split2": 2}
+# Layouts in report order. The first three keep their data in SQLite files (the main table); the scaled ones
+# ("Scaled out (PostgreSQL)") keep it in one PostgreSQL server started for the layout, one database per module.
+BASE_LAYOUTS = ["monolith", "split", "split2"]
+SCALED_LAYOUTS = ["monolith-pg", "monolith-pg2", "split-pg", "split2-pg"]
+LAYOUTS = BASE_LAYOUTS + SCALED_LAYOUTS
+# For the split ones, how many instances of each service (a service not named: one).
+SPLIT_REPLICAS = {"split": {"products": 1}, "split2": {"products": 2}, "split-pg": {},
+                  "split2-pg": {"products": 2, "orders": 2}}
+SPLIT_PRODUCTS = {n: r.get("products", 1) for n, r in SPLIT_REPLICAS.items()}
+# For the monolith ones, how many shop processes (two: behind nginx as a plain round-robin proxy).
+MONOLITH_REPLICAS = {"monolith": 1, "monolith-pg": 1, "monolith-pg2": 2}
+PG_LAYOUTS = set(SCALED_LAYOUTS)
+# The quick run's scaled layouts (CI): one of each kind with replicas, so that none of the code paths rots.
+QUICK_SCALED = ["monolith-pg2", "split2-pg"]
 # The ratio rows of the tables: (numerator, denominator).
 RATIOS = [("split", "monolith"), ("split2", "split")]
 COLOR = {"monolith": "#3b6ea8", "split": "#d9822b", "split2": "#6a9f3a"}
+PG_SERVER_SH = os.path.join(REPO, "tests", "support", "pg_server.sh")
+INIT_SQL = os.path.join(REPO, "split", "postgres", "init.sql")
+PG_BIN = "/usr/lib/postgresql/15/bin"
 
 
 def log(msg):
@@ -92,6 +106,14 @@ class Procs:
         return p
 
     def stop(self, procs, grace=15.0):
+        # Processes this run did not start with Popen (the PostgreSQL server, nginx's worker) stop their own way,
+        # after everything else: the services close their database connections first.
+        own = [p for p in procs if hasattr(p, "bench_stop")]
+        if own:
+            self.stop([p for p in procs if p not in own], grace)
+            for p in own:
+                p.bench_stop()
+            return
         # Platform processes (nats-server) last: the services deregister on their way out.
         last = [p for p in procs if getattr(p, "bench_stop_last", False)]
         if last:
@@ -304,7 +326,12 @@ class Layout:
 
     @property
     def pids(self):
-        return [p.pid for p in self.procs]
+        """Every process of the layout: its processes and, for the PostgreSQL server, each backend and worker
+        alive now (pinned, excluded from "others", seeding's affinity)."""
+        out = []
+        for p in self.procs:
+            out += p.bench_pids() if hasattr(p, "bench_pids") else [p.pid]
+        return out
 
     def check_alive(self):
         for p in self.procs:
@@ -313,31 +340,60 @@ class Layout:
                                    + tail(self.logs.get(p.bench_name, "")))
 
 
-def start_monolith(P, args, data_dir, threads=None):
+def start_monolith(P, args, data_dir, threads=None, name="monolith", proc="shop", pg=None):
+    """One shop process; with `pg` (a PgServer), its three modules keep their data in pg's databases users,
+    products and orders (SHOP_*_DATABASE_URL), each module as its own role, as the split services do."""
     os.makedirs(data_dir, exist_ok=True)
-    log_path = f"{data_dir}{'-t' + str(threads) if threads else ''}.log"
+    log_path = f"{data_dir}{'-t' + str(threads) if threads else ''}{'' if proc == 'shop' else '-' + proc}.log"
     argv = [os.path.join(args.bin_dir, "shop"), "--host", "127.0.0.1", "--port", "0", "--data-dir", data_dir]
+    env = {"SHOP_ADMIN_EMAIL": ADMIN_EMAIL, "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    if pg:  # in the environment, not on the command line, where `ps` would show the passwords
+        env.update({f"SHOP_{m.upper()}_DATABASE_URL": pg.url(m) for m in ("users", "products", "orders")})
     threads = threads or args.server_threads
     if threads:
         argv += ["--threads", str(threads)]
     t0 = time.monotonic()
-    p = P.start("shop", argv, cpus=args.server_cpus, log_path=log_path,
-                env={"SHOP_ADMIN_EMAIL": ADMIN_EMAIL, "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    p = P.start(proc, argv, cpus=args.server_cpus, log_path=log_path, env=env)
     try:
         port = wait_listening(p, log_path)
         wait_ready(port, [p])
     except Exception:
         P.stop([p])
         raise
-    return Layout("monolith", [p], port, time.monotonic() - t0, {"shop": log_path}, log_path)
+    return Layout(name, [p], port, time.monotonic() - t0, {proc: log_path}, log_path)
 
 
-def start_split(P, args, data_dir, name="split", products=1):
-    """The layout as split/run-local.sh --replicas products=N starts it, without its log tail|sed pipeline:
-    nats-server (JetStream, data in DATA_DIR/nats, a free port read from its log), then users, `products`
-    products instances (sharing DATA_DIR/products), orders and the gateway, every one with --nats-url and no
-    URL of another service: they find each other through the registry. Ready when the gateway's
-    /health/ready answers 200 and every instance has logged "registered"."""
+def start_monolith_replicas(P, args, data_dir, name, n, pg):
+    """`n` shop processes on the same PostgreSQL databases behind nginx, a plain round-robin HTTP proxy (one
+    worker, keep-alive to both), all pinned to the server core(s). They share DATA_DIR too, for its signing key:
+    a token one of them signed must verify on the other. The first is ready (migrations applied, key written)
+    before the second starts."""
+    t0 = time.monotonic()
+    shops, logs = [], {}
+    try:
+        for i in range(1, n + 1):
+            one = start_monolith(P, args, data_dir, name=name, proc=f"shop{i}", pg=pg)
+            shops.append(one)
+            logs.update(one.logs)
+        lb = start_nginx(P, args, upstreams=[one.port for one in shops])
+    except Exception:
+        P.stop([p for one in shops for p in one.procs])
+        raise
+    procs = [p for one in shops for p in one.procs] + lb.procs
+    logs.update(lb.logs)
+    layout = Layout(name, procs, lb.port, time.monotonic() - t0, logs, [one.public_log for one in shops])
+    layout.prefix = lb.prefix
+    return layout
+
+
+def start_split(P, args, data_dir, name="split", replicas=None, pg=None):
+    """The layout as split/run-local.sh --replicas products=N,orders=M starts it, without its log tail|sed
+    pipeline: nats-server (JetStream, data in DATA_DIR/nats, a free port read from its log), then users, the
+    products instances (sharing DATA_DIR/products), the orders instances and the gateway, every one with
+    --nats-url and no URL of another service: they find each other through the registry. With `pg` (a
+    PgServer) each service keeps its data in its own database there (SHOP_DATABASE_URL, as its own role). Ready
+    when the gateway's /health/ready answers 200 and every instance has logged "registered"."""
+    replicas = replicas or {}
     b = args.bin_dir
     started, logs = [], {}
     base = os.path.join(os.path.dirname(data_dir), os.path.basename(data_dir))
@@ -345,6 +401,9 @@ def start_split(P, args, data_dir, name="split", products=1):
     def start(proc, argv, env=None, threads=True):
         if threads and args.server_threads:
             argv = argv + ["--threads", str(args.server_threads)]
+        service = proc.rstrip("0123456789")
+        if pg and service in ("users", "products", "orders"):  # in the environment: `ps` shows command lines
+            env = dict(env or {}, SHOP_DATABASE_URL=pg.url(service))
         logs[proc] = f"{base}-{proc}.log"
         p = P.start(proc, argv, cpus=args.server_cpus, log_path=logs[proc], env=env)
         started.append(p)
@@ -364,14 +423,19 @@ def start_split(P, args, data_dir, name="split", products=1):
         nats_url = "nats://127.0.0.1:%d" % wait_listening(nats, logs["nats"], pattern=NATS_LISTENING,
                                                            what="its client port")
         common = ["--host", "127.0.0.1", "--port", "0", "--nats-url", nats_url]
-        start("users", [f"{b}/shop-users"] + common + ["--data-dir", f"{data_dir}/users",
-                                                       "--service-credentials-dir", secrets],
+
+        def db(service):
+            return ["--data-dir", f"{data_dir}/{service}"]
+
+        start("users", [f"{b}/shop-users"] + common + db("users") + ["--service-credentials-dir", secrets],
               env={"SHOP_ADMIN_EMAIL": ADMIN_EMAIL, "SHOP_ADMIN_PASSWORD": ADMIN_PASSWORD})
-        for i in range(1, products + 1):
-            start("products" if products == 1 else f"products{i}",
-                  [f"{b}/shop-products"] + common + ["--data-dir", f"{data_dir}/products"])
-        start("orders", [f"{b}/shop-orders"] + common + ["--data-dir", f"{data_dir}/orders"],
-              env={"SHOP_SERVICE_SECRET_FILE": os.path.join(secrets, "orders")})
+        n = replicas.get("products", 1)
+        for i in range(1, n + 1):
+            start("products" if n == 1 else f"products{i}", [f"{b}/shop-products"] + common + db("products"))
+        n = replicas.get("orders", 1)
+        for i in range(1, n + 1):
+            start("orders" if n == 1 else f"orders{i}", [f"{b}/shop-orders"] + common + db("orders"),
+                  env={"SHOP_SERVICE_SECRET_FILE": os.path.join(secrets, "orders")})
         gateway = start("gateway", [f"{b}/shop-gateway"] + common)
         port = wait_listening(gateway, logs["gateway"])
         wait_ready(port, started, timeout=60.0,
@@ -393,17 +457,145 @@ class Pid:
     def poll(self):
         return None if os.path.exists(f"/proc/{self.pid}") else 0
 
+    def bench_stop(self):
+        pass  # its parent (nginx's master) stops it
 
-def start_nginx(P, args, body):
-    """nginx, one worker, in the foreground, on a free loopback port, serving `body` as a static file."""
+
+def pg_installed():
+    return all(os.access(os.path.join(PG_BIN, x), os.X_OK) for x in ("initdb", "postgres", "pg_isready", "psql"))
+
+
+class PgServer:
+    """A PostgreSQL 15 server for one start of a layout, through tests/support/pg_server.sh (as the PostgreSQL
+    tests start theirs): initdb in a fresh directory under the run's work dir, loopback only, a free port, as
+    `nobody` when run as root, durability off; stopped and removed with the layout (and by the script's
+    watchdog should this driver die). Started under taskset, so the postmaster and every backend it forks run
+    on the server core(s) like the services. split/postgres/init.sql makes the roles and databases users,
+    products, orders (one per module), as for the split services in production. With pg_stat_statements
+    preloaded (when installed) for the statements-per-request figures.
+
+    Measured as one process of the layout, "postgres": the postmaster and all its children (backends, the
+    checkpointer, WAL writer, autovacuum...). Its CPU is the live children's utime+stime plus the postmaster's
+    own and its cutime+cstime, which hold the children it has reaped, so backends that come and go are counted."""
+
+    bench_name = "postgres"
+    no_rss = True  # shared buffers are in every backend's RSS: a sum would count them many times
+
+    def __init__(self, P, args):
+        self.dir = None
+        t0 = time.monotonic()
+        self.pgss = os.path.exists("/usr/lib/postgresql/15/lib/pg_stat_statements.so")
+        options = "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top" if self.pgss else ""
+        env = dict(P.env, TMPDIR=args.work, PG_SERVER_OPTIONS=options)
+        out = subprocess.run(["taskset", "-c", args.server_cpus, "bash", PG_SERVER_SH, "start", "--owner",
+                              str(os.getpid())], capture_output=True, text=True, env=env, timeout=120,
+                             stdin=subprocess.DEVNULL)
+        v = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+        self.dir = v.get("PG_SERVER_DIR")
+        if out.returncode != 0 or not v.get("PG_SERVER_PID"):
+            self.bench_stop()
+            raise RuntimeError(f"the PostgreSQL server did not start (exit {out.returncode}): "
+                               f"{(out.stderr or out.stdout).strip()[-1500:]}")
+        self.pid, self.port, self.superuser_url = int(v["PG_SERVER_PID"]), int(v["PG_SERVER_PORT"]), v["PG_SERVER_URL"]
+        self.env = env
+        P.all.append(self)  # stopped by Procs.stop_all too (on Ctrl-C, SIGTERM, an error)
+        self.passwords = {m: os.urandom(12).hex() for m in ("users", "products", "orders")}
+        try:
+            self.psql(["-v", "ON_ERROR_STOP=1", "-f", INIT_SQL] +
+                      [x for m, pw in self.passwords.items() for x in ("-v", f"{m}_password={pw}")])
+            if self.pgss:
+                self.psql(["-c", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"])
+        except Exception:
+            self.bench_stop()
+            raise
+        self.start_s = time.monotonic() - t0
+
+    def url(self, module):
+        return f"postgresql://{module}:{self.passwords[module]}@127.0.0.1:{self.port}/{module}"
+
+    def psql(self, argv):
+        out = subprocess.run([os.path.join(PG_BIN, "psql"), self.superuser_url, "-X", "-q", "-A", "-t"] + argv,
+                             capture_output=True, text=True, env=dict(self.env, PGCONNECT_TIMEOUT="10"), timeout=60,
+                             stdin=subprocess.DEVNULL)
+        if out.returncode != 0:
+            raise RuntimeError(f"psql {' '.join(argv[:2])} failed: {out.stderr.strip()[-800:]}")
+        return out.stdout
+
+    def statements(self):
+        """{database: (statements executed so far, ms spent in pg_advisory_xact_lock)} from pg_stat_statements
+        (None without it). The lock is the outbox's (modules/events): every transaction that writes events takes
+        it from its first outbox row to its commit, so its time is time waited for other writers."""
+        if not self.pgss:
+            return None
+        rows = self.psql(["-F", " ", "-c", "SELECT d.datname, sum(s.calls), coalesce(sum(s.total_exec_time) FILTER "
+                                            "(WHERE s.query LIKE '%pg_advisory_xact_lock%'), 0) "
+                                            "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid GROUP BY 1"])
+        return {db: (int(n), float(ms)) for db, n, ms in (line.split() for line in rows.splitlines() if line.strip())}
+
+    def sessions(self):
+        """{database: sessions (connections) opened so far} from pg_stat_database."""
+        rows = self.psql(["-F", " ", "-c", "SELECT datname, sessions FROM pg_stat_database "
+                                            "WHERE datname IN ('users', 'products', 'orders')"])
+        return {db: int(n) for db, n in (line.split() for line in rows.splitlines() if line.strip())}
+
+    def backends(self):
+        """Client backends connected now, by database."""
+        rows = self.psql(["-F", " ", "-c", "SELECT datname, count(*) FROM pg_stat_activity WHERE "
+                                            "backend_type = 'client backend' AND pid <> pg_backend_pid() GROUP BY 1"])
+        return {db: int(n) for db, n in (line.split() for line in rows.splitlines() if line.strip())}
+
+    def poll(self):
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                return 0 if f.read().rsplit(")", 1)[1].split()[0] == "Z" else None  # a zombie has exited
+        except OSError:
+            return 0
+
+    def bench_pids(self):
+        return [self.pid] + children_of(self.pid)
+
+    def ticks(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        t = sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+        for child in children_of(self.pid):
+            try:
+                t += cpu_ticks(child)
+            except (OSError, IndexError):
+                pass  # ended in between: its ticks are in cutime+cstime once reaped
+        return t
+
+    def bench_stop(self):
+        if self.dir:
+            subprocess.run(["bash", PG_SERVER_SH, "stop", self.dir], stdin=subprocess.DEVNULL, timeout=60)
+            self.dir = None
+
+
+def proc_ticks(p):
+    return p.ticks() if hasattr(p, "ticks") else cpu_ticks(p.pid)
+
+
+def start_nginx(P, args, body=None, upstreams=None):
+    """nginx, one worker, in the foreground, on a free loopback port, serving `body` as a static file, or (with
+    `upstreams`, ports on 127.0.0.1) as a plain HTTP/1.1 proxy taking them in turn (round robin), with idle
+    keep-alive connections to them kept for reuse (up to 128 per worker)."""
     prefix = tempfile.mkdtemp(prefix="nginx-", dir=args.work)
     os.chmod(prefix, 0o755)  # a root master runs its worker as nobody, which must read the file (run.sh: work 0711)
     os.makedirs(os.path.join(prefix, "www"))
-    with open(os.path.join(prefix, "www", "product.json"), "wb") as f:
-        f.write(body)
+    if body is not None:
+        with open(os.path.join(prefix, "www", "product.json"), "wb") as f:
+            f.write(body)
+        os.chmod(os.path.join(prefix, "www", "product.json"), 0o644)
     os.chmod(os.path.join(prefix, "www"), 0o755)
-    os.chmod(os.path.join(prefix, "www", "product.json"), 0o644)
     port = free_port()
+    if upstreams:
+        upstream = ("upstream shop {\n" + "".join(f"    server 127.0.0.1:{u};\n" for u in upstreams)
+                    + "    keepalive 128;\n  }")
+        location = ("location / { proxy_pass http://shop; proxy_http_version 1.1; "
+                    "proxy_set_header Connection \"\"; proxy_set_header Host $host; }")
+    else:
+        upstream = ""
+        location = f"location / {{ root {prefix}/www; default_type application/json; }}"
     conf = f"""
 worker_processes 1;
 daemon off;
@@ -421,9 +613,10 @@ http {{
   open_file_cache_valid 60s;
   keepalive_requests 1000000;
   keepalive_timeout 60s;
+  {upstream}
   server {{
     listen 127.0.0.1:{port};
-    location / {{ root {prefix}/www; default_type application/json; }}
+    {location}
   }}
 }}
 """
@@ -431,10 +624,11 @@ http {{
         f.write(conf)
     log_path = os.path.join(prefix, "stderr.log")
     t0 = time.monotonic()
-    p = P.start("nginx", [args.nginx, "-p", prefix, "-e", f"{prefix}/error.log", "-c", f"{prefix}/nginx.conf"],
+    exe = args.nginx_proxy if upstreams else args.nginx
+    p = P.start("nginx", [exe, "-p", prefix, "-e", f"{prefix}/error.log", "-c", f"{prefix}/nginx.conf"],
                 cpus=args.server_cpus, log_path=log_path)
     try:
-        wait_ready(port, [p], path="/product.json", timeout=10)
+        wait_ready(port, [p], path="/health/ready" if upstreams else "/product.json", timeout=10)
     except Exception as e:
         P.stop([p])
         logs = tail(log_path) + tail(prefix + "/error.log")
@@ -460,8 +654,8 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     pids = layout.pids
     hwm_ok = measure and reset_peak_rss(pids)
     others_before = others_on(args.server_cpu_set, set(pids) | {os.getpid()}) if measure else {}
-    before = {pid: cpu_ticks(pid) for pid in pids}
-    threads_before = {pid: ev.thread_cpu(pid) for pid in pids} if measure else {}
+    before = {pr.bench_name: proc_ticks(pr) for pr in layout.procs}
+    threads_before = {pr.pid: ev.thread_cpu(pr.pid) for pr in layout.procs} if measure else {}
     core_before = cores_ticks(args.server_cpu_set)
     wrk_core_before = cores_ticks(args.wrk_cpu_set)
     both_before = cores_ticks(args.server_cpu_set | args.wrk_cpu_set)
@@ -479,12 +673,12 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     wall = time.monotonic() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child reaped in between
     wrk_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-    after = {pid: cpu_ticks(pid) for pid in pids}
-    threads_after = {pid: ev.thread_cpu(pid) for pid in pids} if measure else {}
+    after = {pr.bench_name: proc_ticks(pr) for pr in layout.procs}
+    threads_after = {pr.pid: ev.thread_cpu(pr.pid) for pr in layout.procs} if measure else {}
     core_after = cores_ticks(args.server_cpu_set)
     wrk_core_after = cores_ticks(args.wrk_cpu_set)
     both_after = cores_ticks(args.server_cpu_set | args.wrk_cpu_set)
-    others_after = others_on(args.server_cpu_set, set(pids) | {os.getpid()}) if measure else {}
+    others_after = others_on(args.server_cpu_set, set(pids) | set(layout.pids) | {os.getpid()}) if measure else {}
     core = {k: (core_after[k] - core_before[k]) / CLK_TCK for k in core_before}
     wrk_core = {k: (wrk_core_after[k] - wrk_core_before[k]) / CLK_TCK for k in wrk_core_before}
     layout.check_alive()
@@ -498,12 +692,13 @@ def run_wrk(P, args, layout, workload, conns, seconds, tokens_file, products, me
     errors = e["connect"] + e["read"] + e["write"] + e["status"] + e["timeout"]
     if not measure:
         return {"requests": requests, "errors": errors, "error_detail": e}
-    cpu_by_proc = {pr.bench_name: (after[pr.pid] - before[pr.pid]) / CLK_TCK for pr in layout.procs}
+    cpu_by_proc = {n: (after[n] - before[n]) / CLK_TCK for n in before}
     cpu = sum(cpu_by_proc.values())
     # Per process, CPU by thread name (stat ticks, and schedstat's ns on CPU): the events section's relay figures.
     deltas = {pr.bench_name: ev.thread_cpu_delta(threads_before[pr.pid], threads_after[pr.pid], CLK_TCK)
               for pr in layout.procs}
-    hwm = {pr.bench_name: status_kib(pr.pid, "VmHWM") for pr in layout.procs} if hwm_ok else {}
+    hwm = {pr.bench_name: status_kib(pr.pid, "VmHWM") for pr in layout.procs
+           if not getattr(pr, "no_rss", False)} if hwm_ok else {}
     n_server, n_wrk = len(args.server_cpu_set), len(args.wrk_cpu_set)
     return {
         "rps": requests / (r["duration_us"] / 1e6),
@@ -555,7 +750,8 @@ def median_of(runs):
     out["cpu_by_proc_per_1k"] = {n: statistics.median(r["cpu_by_proc"][n] / r["requests"] * 1000 for r in runs
                                                       if r["requests"]) for n in names}
     if runs[0]["rss_by_proc_mib"]:
-        out["rss_by_proc_mib"] = {n: statistics.median(r["rss_by_proc_mib"][n] for r in runs) for n in names}
+        out["rss_by_proc_mib"] = {n: statistics.median(r["rss_by_proc_mib"][n] for r in runs)
+                                  for n in runs[0]["rss_by_proc_mib"]}
     return out
 
 
@@ -603,8 +799,14 @@ def seed(P, args, layout, tokens_file):
 def count_statuses(path):
     """Responses by status class from a layout's public request log (the monolith's, or the gateway's): the
     request lines only ("route" then "status"). `/health/ready` lines are counted apart, as "ready 5xx" etc.:
-    start-up polls it until it answers 200, so a 503 there is expected."""
+    start-up polls it until it answers 200, so a 503 there is expected. A list of paths: their sums (the shop
+    processes behind nginx in monolith-pg2)."""
     counts = {}
+    if isinstance(path, list):
+        for one in path:
+            for k, n in count_statuses(one).items():
+                counts[k] = counts.get(k, 0) + n
+        return counts
     if not path or not os.path.exists(path):
         return counts
     pat = re.compile(rb'"route":"(/health/ready")?[^,]*,"status":(\d)\d\d')
@@ -618,6 +820,8 @@ def count_statuses(path):
 
 def non_2xx_samples(path, limit=5):
     out = []
+    if isinstance(path, list):
+        return [x for one in path for x in non_2xx_samples(one, limit)][:limit]
     if not path or not os.path.exists(path):
         return out
     pat = re.compile(rb'"status":[45]\d\d')
@@ -632,23 +836,45 @@ def non_2xx_samples(path, limit=5):
 
 def bench_layout(P, args, name, results):
     log(f"=== layout {name}")
-    starts = []
-    if name == "monolith":
-        starter = start_monolith
-    else:
-        def starter(P, args, data):
-            return start_split(P, args, data, name, SPLIT_PRODUCTS[name])
+    starts, pg_starts = [], []
+
+    def starter(P, args, data):
+        # A PostgreSQL layout gets a server of its own, fresh for each start, like a fresh data dir.
+        pg = PgServer(P, args) if name in PG_LAYOUTS else None
+        try:
+            if name in MONOLITH_REPLICAS and MONOLITH_REPLICAS[name] == 1:
+                layout = start_monolith(P, args, data, name=name, pg=pg)
+            elif name in MONOLITH_REPLICAS:
+                layout = start_monolith_replicas(P, args, data, name, MONOLITH_REPLICAS[name], pg)
+            else:
+                layout = start_split(P, args, data, name, SPLIT_REPLICAS[name], pg)
+        except BaseException:
+            if pg:
+                pg.bench_stop()
+            raise
+        if pg:
+            layout.procs.append(pg)
+            layout.pg = pg
+            pg_starts.append(pg.start_s)
+        return layout
+
     # Time from start to ready: median over fresh data dirs; the last start is the one measured.
     for i in range(args.repeats):
         data = os.path.join(args.work, f"{name}-data{i}")
         layout = starter(P, args, data)
         starts.append(layout.ready_s)
-        log(f"{name}: ready in {layout.ready_s * 1000:.0f} ms")
+        log(f"{name}: ready in {layout.ready_s * 1000:.0f} ms"
+            + (f" (PostgreSQL server started before, in {pg_starts[-1] * 1000:.0f} ms)" if pg_starts else ""))
         if i < args.repeats - 1:
             P.stop(layout.procs)
             shutil.rmtree(data, ignore_errors=True)
     res = {"ready_s": statistics.median(starts), "ready_runs_s": starts, "workloads": {}, "data_dir": data,
            "processes": [p.bench_name for p in layout.procs]}
+    pg = getattr(layout, "pg", None)
+    if pg:
+        res["pg"] = {"start_s": statistics.median(pg_starts), "pg_stat_statements": pg.pgss, "statements": {},
+                     "backends": {}, "max_connections": int(pg.psql(["-c", "SHOW max_connections"]).strip()),
+                     "reserved_connections": int(pg.psql(["-c", "SHOW superuser_reserved_connections"]).strip())}
     results["layouts"][name] = res
     try:
         tokens = os.path.join(args.work, f"{name}-tokens.txt")
@@ -658,10 +884,39 @@ def bench_layout(P, args, name, results):
         res["idle_rss_mib"] = sum(status_kib(pid, "VmRSS") for pid in layout.pids) / 1024
         for wl, _ in WORKLOADS:
             if wl in args.workloads:
+                before = pg.statements() if pg else None
+                sessions = pg.sessions() if pg else None
                 measure_workload(P, args, layout, wl, tokens, into=res["workloads"].setdefault(wl, {}),
                                  warmups=res.setdefault("warmups", {}))
-        res["threads"] = {p.bench_name: len(all_tasks(p.pid)) for p in layout.procs}
-        if not args.no_events:
+                if pg:
+                    res["pg"]["backends"][wl] = pg.backends()
+                    # Connections opened while the workload ran: the services open one per thread on its first
+                    # use of the database, so connection set-up (a backend forked, SCRAM authentication, caches
+                    # warmed, statements prepared) lands in the runs when the warm-up did not reach every thread.
+                    after = pg.sessions()
+                    res["pg"].setdefault("sessions", {})[wl] = {db: after.get(db, 0) - sessions.get(db, 0)
+                                                                for db in after}
+                if before is not None:
+                    # Statements per request: everything the server executed while the workload ran (warm-up and
+                    # every run: the services' queries, plus the outbox relays' and readiness checks', which are
+                    # few), per database, over the requests wrk counted. Read between runs, so not measured.
+                    after = pg.statements()
+                    n = res["warmups"][wl]["requests"] + sum(r["requests"] for per in res["workloads"][wl].values()
+                                                             for r in per["runs"])
+                    dbs = [db for db in sorted(set(after) | set(before)) if db in ("users", "products", "orders")]
+                    res["pg"]["statements"][wl] = {"requests": n, "per_request": {
+                        db: (after.get(db, (0, 0))[0] - before.get(db, (0, 0))[0]) / n for db in dbs if n},
+                        "outbox_lock_ms_per_request": {
+                        db: (after.get(db, (0, 0))[1] - before.get(db, (0, 0))[1]) / n for db in dbs if n}}
+        res["threads"] = {p.bench_name: len(all_tasks(p.pid)) for p in layout.procs if not hasattr(p, "bench_pids")}
+        if pg:
+            log(f"{name}: PostgreSQL client backends after the workloads: {res['pg']['backends']}")
+            for wl, x in res["pg"]["statements"].items():
+                log(f"{name}: statements per {wl} request: " +
+                    ", ".join(f"{db} {v:.2f}" for db, v in x["per_request"].items()))
+        if name in PG_LAYOUTS:
+            pass  # the events section runs on the SQLite layouts only (see "Scaled out")
+        elif not args.no_events:
             bench_events(args, layout, res, tokens)
             if res["events"].get("skipped"):
                 results["notes"].append(f"{name}: events section skipped: {res['events']['skipped']}")
@@ -840,7 +1095,7 @@ COLS = [("rps", "req/s", "rps"), ("p50_ms", "p50 ms", "ms"), ("p90_ms", "p90 ms"
 
 def results_table(results):
     L = results["layouts"]
-    names = [n for n in LAYOUTS if n in L and L[n].get("workloads")]
+    names = [n for n in BASE_LAYOUTS if n in L and L[n].get("workloads")]
     lines = ["| workload | conns | layout | req/s | p50 ms | p90 ms | p99 ms | CPU s / 1k req | cores used | peak RSS MiB | errors |",
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for wl, label in WORKLOADS:
@@ -1252,9 +1507,266 @@ def second_instance(results, c, m):
     return [s]
 
 
+# ---------------------------------------------------------------------------------------------
+# Scaled out (PostgreSQL)
+
+SCALED_RATIOS = [("monolith-pg2", "monolith-pg"), ("split2-pg", "split-pg"), ("split-pg", "monolith-pg")]
+ROUTING = ("nginx", "nginx-worker", "gateway", "nats")  # what routes requests to the replicas, not the API's work
+
+
+def tier_split(by):
+    """(application, routing, PostgreSQL) CPU per request from a row's per-process figures (s per 1k requests):
+    PostgreSQL is the server's processes, routing is nginx (monolith-pg2) or the gateway and nats-server (split),
+    the application every shop or service process."""
+    pg = by.get("postgres", 0.0)
+    routing = sum(v for k, v in by.items() if k in ROUTING)
+    app = sum(v for k, v in by.items() if k != "postgres" and k not in ROUTING)
+    return app, routing, pg
+
+
+def scaled_names(results):
+    L = results["layouts"]
+    return [n for n in SCALED_LAYOUTS if L.get(n, {}).get("workloads")]
+
+
+def scaled_table(results):
+    L = results["layouts"]
+    names = scaled_names(results)
+    lines = ["| workload | conns | layout | req/s | p50 ms | p99 ms | CPU ms / req | app | routing | PostgreSQL "
+             "| PG share | cores used | errors |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for wl, label in WORKLOADS:
+        for c in results["config"]["conns"]:
+            ms = {n: L[n]["workloads"].get(wl, {}).get(str(c), {}).get("median") for n in names}
+            for n in names:
+                m = ms[n]
+                if not m:
+                    continue
+                app, routing, pg = tier_split(m.get("cpu_by_proc_per_1k", {}))
+                total = m["cpu_s_per_1k"]
+                lines.append(f"| {label} | {c} | {n} | {fmt(m['rps'], 'rps')} | {fmt(m['p50_ms'], 'ms')} | "
+                             f"{fmt(m['p99_ms'], 'ms')} | {fmt3(total)} | {fmt3(app)} | {fmt3(routing)} | {fmt3(pg)} | "
+                             f"{pg / total:.0%} | {fmt2(m['cpu_util'])} | {m['errors']} |" if total else
+                             f"| {label} | {c} | {n} | – | | | | | | | | | {m['errors']} |")
+            for num, den in SCALED_RATIOS:
+                a, b = ms.get(num), ms.get(den)
+                if a and b:
+                    ta, tb = tier_split(a.get("cpu_by_proc_per_1k", {})), tier_split(b.get("cpu_by_proc_per_1k", {}))
+                    lines.append(f"| {label} | {c} | **{num}/{den}** | {fmt(ratio(a['rps'], b['rps']), 'ratio')} | "
+                                 f"{fmt(ratio(a['p50_ms'], b['p50_ms']), 'ratio')} | "
+                                 f"{fmt(ratio(a['p99_ms'], b['p99_ms']), 'ratio')} | "
+                                 f"{fmt(ratio(a['cpu_s_per_1k'], b['cpu_s_per_1k']), 'ratio')} | "
+                                 f"{fmt(ratio(ta[0], tb[0]), 'ratio')} | {fmt(ratio(ta[1], tb[1]), 'ratio')} | "
+                                 f"{fmt(ratio(ta[2], tb[2]), 'ratio')} | | | |")
+    return "\n".join(lines)
+
+
+def predict(app_s, pg_s, n, k_app, k_db):
+    """Requests/s on n application machines of k_app cores and one PostgreSQL machine of k_db cores, from CPU
+    seconds per request: min(n * k_app / app_s, k_db / pg_s)."""
+    limits = [n * k_app / app_s if app_s else float("inf"), k_db / pg_s if pg_s else float("inf")]
+    return min(limits), ("app" if limits[0] <= limits[1] else "PostgreSQL")
+
+
+def scaled_section(results):
+    """The report's "Scaled out (PostgreSQL)" section (Markdown lines)."""
+    cfg, L = results["config"], results["layouts"]
+    names = scaled_names(results)
+    md = ["## Scaled out (PostgreSQL)\n"]
+    tried = [n for n in SCALED_LAYOUTS if n in L]
+    if not names:
+        md.append(("Not run (--no-scaled)." if cfg.get("no_scaled") else
+                   "No scaled layout finished" + (f" ({', '.join(tried)} failed: see Self-checks)." if tried else
+                                                  " (not selected, or skipped: see the notes above).")) + "\n")
+        return md
+    cpus = cfg["server_cpus"].split(",")
+    c = str(max(cfg["conns"]))
+    sr = cfg.get("split_replicas", SPLIT_REPLICAS).get("split2-pg", {})
+    md.append(
+        "The same workloads and load as above, on layouts that keep their data in PostgreSQL 15 instead of SQLite "
+        "files: *monolith-pg*, one `shop`; *monolith-pg2*, two `shop` processes on the same databases (and the same "
+        "data dir, for the signing key) behind nginx (one worker, a plain round-robin HTTP/1.1 proxy with keep-alive "
+        "to both; the gateway cannot front the monolith: it finds instances in the NATS registry, where the monolith "
+        "does not register, and its static `--*-url` flags take one URL per service, not a list); *split-pg*, the "
+        "split services each on its own database; *split2-pg*, the same with "
+        + " and ".join(f"{v} {k}" for k, v in sr.items()) + " instances (the busy services: products serves the "
+        "reads, orders the writes; the gateway and orders take the instances in turn through the registry). "
+        "Each start of a layout gets a fresh PostgreSQL server (tests/support/pg_server.sh: initdb in a temporary "
+        "directory, loopback, a free port, as `nobody`, durability off, like the PostgreSQL tests; "
+        "split/postgres/init.sql's roles and databases users, products, orders, each module as its own role, in the "
+        "monolith too), pinned to the server core with the layout and measured as part of it: *PostgreSQL* is the "
+        "postmaster and every backend and worker it forked (live children's CPU plus what it reaped). "
+        + ("pg_stat_statements is preloaded in every scaled layout alike (for the statements-per-request figures "
+           "below); it adds a little to PostgreSQL's CPU. " if any(L[n].get("pg", {}).get("pg_stat_statements")
+                                                                for n in names) else "")
+        + "*app*: the shop processes or the users/products/orders services; *routing*: nginx (monolith-pg2) or the "
+        "gateway and nats-server (split layouts); the three add up to *CPU ms / req*. Peak RSS leaves PostgreSQL "
+        "out (its shared buffers are in every backend's RSS). The events section is not run on these layouts.\n")
+    md.append(scaled_table(results) + "\n")
+
+    def m(n, wl, cc=c):
+        return L.get(n, {}).get("workloads", {}).get(wl, {}).get(cc, {}).get("median")
+
+    # SQLite against PostgreSQL, one process.
+    lines = []
+    for wl in ("product", "order", "mix"):
+        a, b = m("monolith-pg", wl), m("monolith", wl)
+        if a and b:
+            pg = a.get("cpu_by_proc_per_1k", {}).get("postgres", 0)
+            lines.append(f"{LABEL[wl]} {ratio(a['rps'], b['rps']):.2f}× req/s, {a['cpu_s_per_1k']:.3f} vs "
+                         f"{b['cpu_s_per_1k']:.3f} ms CPU per request ({pg:.3f} of it in PostgreSQL)")
+    if lines:
+        md.append(f"**PostgreSQL against SQLite (monolith-pg against monolith, {c} connections):** "
+                  + "; ".join(lines) + ". SQLite is a library call in the process; PostgreSQL is a round trip to "
+                  "another process per statement, with that process's work and two context switches on the same "
+                  "core.\n")
+
+    # Statements per request.
+    st = [(n, wl, x) for n in names for wl, x in L[n].get("pg", {}).get("statements", {}).items()]
+    if st:
+        md.append("**Statements per request** (pg_stat_statements, calls summed by database over the workload's "
+                  "warm-up and runs, divided by the requests wrk counted; they include the outbox relays' and "
+                  "readiness checks' statements, which are few; `BEGIN`/`COMMIT` count as statements). *Outbox "
+                  "lock wait*: milliseconds per request spent in `pg_advisory_xact_lock` (its execution time in "
+                  "pg_stat_statements, wall time), by database: every transaction that writes events takes that "
+                  "lock (modules/events, the outbox's commit order) from its outbox rows to its commit, so this is "
+                  "time spent queueing behind other writers of the same database, in any instance. On one shared "
+                  "core it includes waiting for the core; it is a serial section whatever the number of machines:\n")
+        md.append("*Connections opened*: sessions PostgreSQL started while the workload ran (its warm-up included), all "
+                  "databases: each service thread opens its connection on its first use of the database, so a "
+                  "workload that reaches threads the earlier ones did not (`POST /orders`: the orders service's "
+                  "handler pool, 32 threads per instance) pays their set-up — a backend forked, SCRAM "
+                  "authentication, caches warmed, statements prepared — in its figures, in the measured runs when "
+                  "the warm-up did not reach every thread.\n")
+        md.append("| workload | layout | users | products | orders | total | outbox lock wait ms: products / orders "
+                  "| connections opened |")
+        md.append("|---|---|---:|---:|---:|---:|---:|---:|")
+        for wl, label in WORKLOADS:
+            for n, w, x in st:
+                if w == wl:
+                    p, lk = x["per_request"], x.get("outbox_lock_ms_per_request", {})
+                    md.append(f"| {label} | {n} | " + " | ".join(f"{p.get(db, 0):.2f}" for db in
+                                                               ("users", "products", "orders"))
+                              + f" | {sum(p.values()):.2f} | "
+                              + " / ".join(f"{lk.get(db, 0):.2f}" for db in ("products", "orders")) + " | "
+                              + str(sum(L[n]["pg"].get("sessions", {}).get(wl, {}).values())) + " |")
+        md.append("")
+    bk = [(n, L[n]["pg"]["backends"]) for n in names if L[n].get("pg", {}).get("backends")]
+    if bk:
+        text = ("**PostgreSQL connections** (client backends by database after the workloads; each service thread "
+                "that touches the database holds one): " + "; ".join(
+                    f"{n}: " + ", ".join(f"{db} {k}" for db, k in sorted(max(by.values(), key=lambda d: sum(
+                        d.values())).items())) for n, by in bk) + ".")
+        peak = {n: max(by.values(), key=lambda d: sum(d.values())) for n, by in bk}
+        limit = next((L[n]["pg"].get("max_connections", 0) - L[n]["pg"].get("reserved_connections", 0)
+                      for n in names if L[n]["pg"].get("max_connections")), None)
+        per = []
+        for n, reps in (("split-pg", 1), ("split2-pg", SPLIT_REPLICAS["split2-pg"].get("orders", 1))):
+            if n in peak and peak[n].get("orders"):
+                per.append(peak[n]["orders"] / reps)
+        if limit and per:
+            each = max(per)
+            text += (f" An orders instance holds about {each:.0f} (its handler pool of 32 threads, plus its relay "
+                     f"and listener); this server's `max_connections` leaves {limit} for clients, so with the "
+                     f"defaults one PostgreSQL server takes about {int(limit // each)} orders instances and "
+                     f"nothing else: more machines running orders need a connection pooler or a larger limit "
+                     f"(each backend is a process with its own memory).")
+        md.append(text + "\n")
+
+    # What two cores can and cannot show.
+    one_core = len(cpus) == 1
+    md.append("### What this machine can and cannot show\n")
+    rep = []
+    for num, den in (("monolith-pg2", "monolith-pg"), ("split2-pg", "split-pg")):
+        for wl in ("product", "order", "mix"):
+            a, b = m(num, wl), m(den, wl)
+            if a and b:
+                rep.append(f"{num}/{den} {LABEL[wl]} {ratio(a['rps'], b['rps']):.2f}× req/s, "
+                           f"{ratio(a['cpu_s_per_1k'], b['cpu_s_per_1k']):.2f}× CPU per request")
+    md.append(
+        f"- **Replicas on {'one core only share it' if one_core else 'the same cores share them'}.** The machine has "
+        f"{cfg['cores']} cores; wrk has CPU {cfg['wrk_cpus']}, and every server process, the PostgreSQL server "
+        f"included, is pinned to CPU {cfg['server_cpus']}. A second replica adds no CPU: the two take turns on "
+        f"{'that core' if one_core else 'those cores'} with the routing tier and PostgreSQL. What the 2-replica rows "
+        f"measure is the cost of running replicas (one more process with its threads, caches, connections and "
+        f"registry heartbeat; the round robin; nginx for the monolith), not their benefit. Measured at {c} "
+        f"connections: " + ("; ".join(rep) if rep else "no pair of rows to compare") + ".")
+    md.append(
+        "- **PostgreSQL round trips are on the same core.** Each statement is a loopback round trip to a backend "
+        "process on the core the service runs on: the backend's CPU is counted (the *PostgreSQL* column), and "
+        "the waits cost context switches rather than network time. On separate machines each round trip would "
+        "add the network's latency (tens to hundreds of µs per statement in a data centre) to the request's "
+        "latency and little CPU; a closed-loop client then needs more connections for the same rate "
+        "(Little's law: connections = rate × latency).")
+    md.append(
+        "- **What it does show.** CPU per request, per process and per tier (app, routing, PostgreSQL), under the "
+        "same load: that is what the prediction below is made of. Throughput and latency are those of one shared "
+        "core; with other engineers' builds on the machine, wall-clock figures are noisy (see Fairness), CPU per "
+        "request much less so.")
+    md.append("")
+
+    # Prediction.
+    md.append("### Prediction for N machines\n")
+    k = cfg["cores"]
+    md.append(
+        f"From the measured CPU seconds per request at {c} connections, split into the tiers that scale out "
+        f"(*app* plus *routing*: every shop process or service, nginx or the gateway and nats-server, run on each "
+        f"application machine) and the one that does not (*PostgreSQL*: one primary; this code has no read "
+        f"replicas or sharding):\n\n"
+        f"    X(N) = min( N × k_app / c_app , k_db / c_db )      N* = k_db × c_app / (k_app × c_db)\n\n"
+        f"X(N) is requests/s with N application machines of k_app cores and one PostgreSQL machine of k_db cores; "
+        f"c_app and c_db are CPU seconds per request (app + routing, and PostgreSQL); beyond N* machines "
+        f"PostgreSQL is the limit. Below, k_app = k_db = {k} (machines like this one, every core serving). "
+        f"Assumptions: CPU-bound, every core at 100% (an upper bound: real deployments keep headroom); CPU per "
+        f"request stays what it was here (no extra cost from lock waits on hot rows, more PostgreSQL connections — "
+        f"each service thread holds one, so connections grow with N and need a pooler or a higher "
+        f"`max_connections` — or a real network's interrupt and TCP work, which loopback does not pay); the "
+        f"routing tier scales with the machines; the clients offer enough concurrency to cover the network's "
+        f"latency; cores as fast as these. Check at N = 1 core: everything on one core predicts "
+        f"1 / (c_app + c_db) requests/s, against the measured rate (equal when the core was saturated).\n")
+    md.append("*irq*: the server core's irq+softirq time per request (the kernel's network receive work, charged to "
+              "no process, so not in the tables' CPU per request; from the Fairness figures), counted in c_app here: "
+              "on separate machines every hop pays it. *N = n*: n application machines plus the PostgreSQL one.\n")
+    md.append("| workload | from layout | app + routing ms | irq ms | c_app ms | c_db ms | one core: predicted / "
+              "measured req/s | N = 1 | N = 2 | N = 4 | N = 8 | N* |")
+    md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for wl in ("product", "order", "mix"):
+        for n in names:
+            x = m(n, wl)
+            if not x or not x.get("requests"):
+                continue
+            app, routing, pg = tier_split(x.get("cpu_by_proc_per_1k", {}))
+            irq = (x.get("softirq_share") or 0) * len(cpus) / x["rps"] if x.get("rps") else 0  # s per request
+            ca, cd = (app + routing) / 1000 + irq, pg / 1000  # CPU s per request
+            if not ca:
+                continue
+            one = 1 / (ca + cd)
+            cells = []
+            for N in (1, 2, 4, 8):
+                v, lim = predict(ca, cd, N, k, k)
+                cells.append(f"{v:,.0f}" + (" (PG)" if lim == "PostgreSQL" else ""))
+            nstar = k * ca / (k * cd) if cd else None
+            md.append(f"| {LABEL[wl]} | {n} | {app + routing:.3f} | {irq * 1000:.3f} | {ca * 1000:.3f} | "
+                      f"{cd * 1000:.3f} | {one:,.0f} / {x['rps']:,.0f} | "
+                      + " | ".join(cells) + f" | {'∞' if nstar is None else f'{nstar:.1f}'} |")
+    md.append("\n*(PG)*: PostgreSQL's machine is the limit there. The 2-replica layouts' figures include the cost "
+              "of running replicas on a shared core; the 1-replica layouts' are the lower bound of the per-request "
+              "cost. Neither says anything about latency on a real network.\n")
+    md.append("**Not in the formula: a serial section.** Every transaction that writes events holds its database's "
+              "outbox lock (`pg_advisory_xact_lock`, modules/events: seq order = commit order) from its outbox rows "
+              "to its commit, so in each database one such transaction at a time is in that stretch, whichever "
+              "instance or machine it comes from. An order writes events in products (the reservation) and in "
+              "orders, so `POST /orders` ≤ 1 / t_hold per database, t_hold ≥ two round trips (the outbox `INSERT`, "
+              "the `COMMIT`) plus the commit's WAL flush (off here: the server runs with fsync off). At a 0.2 ms "
+              "network round trip and no flush, about 2,500 orders/s whatever N; the *outbox lock wait* column "
+              "above shows the queue forming already on one core. Reads (`GET /products/{id}`, the list) do not "
+              "take it.\n")
+    return md
+
+
 def write_chart(results, path):
     L = results["layouts"]
-    names = [n for n in LAYOUTS if L.get(n, {}).get("workloads")]
+    names = [n for n in BASE_LAYOUTS if L.get(n, {}).get("workloads")]
     groups = [(wl, c) for wl, _ in WORKLOADS for c in results["config"]["conns"]
               if any(L[n]["workloads"].get(wl, {}).get(str(c)) for n in names)]
     if not groups:
@@ -1473,7 +1985,7 @@ def write_report(results, out_dir):
 
     md += micro_section(results)
 
-    splits = [n for n in SPLIT_PRODUCTS if L.get(n, {}).get("workloads")]
+    splits = [n for n in BASE_LAYOUTS if n in SPLIT_PRODUCTS and L.get(n, {}).get("workloads")]
     if splits:
         md.append("### Where the split layouts' CPU goes\n")
         c = str(max(cfg["conns"]))
@@ -1491,13 +2003,16 @@ def write_report(results, out_dir):
                               f" | {s['cpu_s_per_1k']:.3f} | " + (f"{m['cpu_s_per_1k']:.3f} |" if m else "– |"))
         md.append("")
 
+    md += scaled_section(results)
+
     md += fairness(results)
 
     md.append("## Reading\n")
     md.append(reading(results) + "\n")
 
-    md += ev.report_section(results, LAYOUTS, "In the split layouts that includes nats-server, like every figure of "
-                                              "the results table.")
+    md += ev.report_section(results, BASE_LAYOUTS, "In the split layouts that includes nats-server, like every "
+                                                   "figure of "
+                                                   "the results table.")
 
     md += ladder_section(results)
 
@@ -1634,7 +2149,10 @@ def main():
     ap.add_argument("--conns")
     ap.add_argument("--products", type=int)
     ap.add_argument("--users", type=int)
-    ap.add_argument("--layouts", default=",".join(LAYOUTS))
+    ap.add_argument("--layouts", help=f"default: all ({','.join(LAYOUTS)}); --quick: "
+                                      f"{','.join(BASE_LAYOUTS + QUICK_SCALED)}")
+    ap.add_argument("--no-scaled", action="store_true",
+                    help="no \"Scaled out (PostgreSQL)\" section: none of " + ",".join(SCALED_LAYOUTS))
     ap.add_argument("--workloads", default="health,product,list,order,mix")
     ap.add_argument("--no-nginx", action="store_true")
     ap.add_argument("--no-micro", action="store_true")
@@ -1679,6 +2197,10 @@ def main():
     a.micro_repetitions = 1 if q else 3
     a.events_samples = a.events_samples or (50 if q else 300)
     a.workloads = a.workloads.split(",")
+    if a.layouts is None:
+        a.layouts = ",".join(BASE_LAYOUTS + (QUICK_SCALED if q else SCALED_LAYOUTS))
+    if a.no_scaled:
+        a.layouts = ",".join(n for n in a.layouts.split(",") if n not in SCALED_LAYOUTS)
     unknown = [n for n in a.layouts.split(",") if n and n not in LAYOUTS]
     if unknown:
         ap.error(f"unknown layout(s) {', '.join(unknown)}; known: {', '.join(LAYOUTS)}")
@@ -1692,7 +2214,8 @@ def main():
     a.server_cpu_set = {int(x) for x in a.server_cpus.split(",")}
     a.wrk_cpu_set = {int(x) for x in a.wrk_cpus.split(",")}
     a.all_cpus = cpu_list(set(online) | a.server_cpu_set | a.wrk_cpu_set)  # for what is not measured
-    a.nginx = None if a.no_nginx else (shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None))
+    a.nginx_proxy = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+    a.nginx = None if a.no_nginx else a.nginx_proxy
     os.makedirs(a.out, exist_ok=True)
 
     # The driver (and whatever it runs unpinned) stays on the load generator's core.
@@ -1712,7 +2235,9 @@ def main():
             "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "micro_repetitions": a.micro_repetitions, "command": a.command, "server_threads": a.server_threads,
             "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
-            "split_products": SPLIT_PRODUCTS, "nats_server": a.nats_server, "nats_version": nats_version(a.nats_server),
+            "split_products": SPLIT_PRODUCTS, "split_replicas": SPLIT_REPLICAS,
+            "monolith_replicas": MONOLITH_REPLICAS, "no_scaled": a.no_scaled,
+            "nats_server": a.nats_server, "nats_version": nats_version(a.nats_server),
             "no_events": a.no_events, "events_samples": a.events_samples, "ladder_only": a.ladder_only,
         },
         "layouts": {}, "notes": list(a.note),
@@ -1733,6 +2258,18 @@ def main():
                 log(msg)
                 results["notes"].append(msg)
                 layouts = [n for n in layouts if n not in splits]
+        scaled = [n for n in layouts if n in PG_LAYOUTS]
+        if scaled and not pg_installed():
+            msg = (f"the scaled layouts ({', '.join(scaled)}) were skipped: PostgreSQL 15 is not installed "
+                   f"(no initdb/postgres/pg_isready/psql in {PG_BIN}; apt-get install postgresql-15)")
+            log(msg)
+            results["notes"].append(msg)
+            layouts = [n for n in layouts if n not in scaled]
+        if "monolith-pg2" in layouts and not a.nginx_proxy:
+            msg = "monolith-pg2 was skipped: it needs nginx (its load balancer; apt-get install nginx)"
+            log(msg)
+            results["notes"].append(msg)
+            layouts.remove("monolith-pg2")
         for name in layouts:
             try:
                 bench_layout(P, a, name, results)
@@ -1794,6 +2331,9 @@ def main():
         json.dump(results, f, indent=1, default=str)
     print()
     print(results_table(results))
+    if scaled_names(results):
+        print()
+        print(scaled_table(results))
     ng = results.get("nginx", {})
     if "nginx" in ng and "shop" in ng:
         print(f"\nnginx (1 worker, static {ng.get('body_bytes')} B) {ng['nginx']['rps']:,.0f} req/s; "

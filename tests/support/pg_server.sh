@@ -30,6 +30,8 @@
 # A watchdog (its own session, so it outlives a killed process group) stops the server when the owner exits
 # without stopping it (kill -9, a CTest timeout): the owner is the sourcing shell, or --owner PID.
 # SHOP_KEEP_TEST_DIRS=1 keeps the directory (data and server.log) after the server is stopped.
+# PG_SERVER_OPTIONS: more server settings, words of `-c name=value` (split on spaces), e.g.
+#   PG_SERVER_OPTIONS='-c shared_preload_libraries=pg_stat_statements -c max_connections=200' (bench/lib/bench.py)
 
 PG_SERVER_BIN=${PG_SERVER_BIN:-/usr/lib/postgresql/15/bin}
 PG_SERVER_URL="" PG_SERVER_PORT="" PG_SERVER_PASSWORD="" PG_SERVER_PID="" PG_SERVER_DIR="" PG_SERVER_USER=""
@@ -130,7 +132,7 @@ pg_server_start() {
       { pg_server_stop "$dir"; return 1; }
     "${run_as[@]}" "${env[@]}" "$PG_SERVER_BIN/postgres" -D "$dir/data" -c listen_addresses=127.0.0.1 -c port="$port" \
       -c unix_socket_directories= -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-      </dev/null >>"$dir/server.log" 2>&1 &
+      ${PG_SERVER_OPTIONS:-} </dev/null >>"$dir/server.log" 2>&1 &
     pid=$!  # setpriv and env exec: this is the postmaster
     echo "$pid" >"$dir/server.pid"
     PG_SERVER_PID=$pid
