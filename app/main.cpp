@@ -36,6 +36,11 @@ int Run(const Flags& flags) {
   auto products_db =
       runtime::OpenDatabase(flags, "products-database-url", data_dir, "products.db", products::EmbeddedMigrations());
   auto orders_db = runtime::OpenDatabase(flags, "orders-database-url", data_dir, "orders.db", orders::EmbeddedMigrations());
+  server_options.thread_start = [&] {  // each handler thread's sessions, up front
+    users_db->ThisThread();
+    products_db->ThisThread();
+    orders_db->ThisThread();
+  };
 
   auth::SigningKey key = runtime::SigningKeyFrom(flags, data_dir);
   auth::Verifier verifier;

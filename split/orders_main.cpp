@@ -24,6 +24,7 @@ int Run(const Flags& flags) {
   server_options.handler_threads = settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = runtime::OpenDatabase(flags, "database-url", data_dir, "orders.db", orders::EmbeddedMigrations());
+  server_options.thread_start = [&db] { db->ThisThread(); };  // each handler thread's session, up front
 
   auto users = users::MakeHttpClient(platform.ClientOptionsFor("users", flags.Get("users-url")));
   users::ServiceTokenSource identity(*users, {"orders", runtime::ServiceSecretFromEnvironment()});

@@ -20,6 +20,7 @@ int Run(const Flags& flags) {
   server_options.handler_threads = platform.config().Current()->settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = runtime::OpenDatabase(flags, "database-url", data_dir, "products.db", products::EmbeddedMigrations());
+  server_options.thread_start = [&db] { db->ThisThread(); };  // each handler thread's session, up front
   auto service = products::MakeService(*db);
 
   auto users = users::MakeHttpClient(platform.ClientOptionsFor("users", flags.Get("users-url")));

@@ -19,6 +19,7 @@ int Run(const Flags& flags) {
   server_options.handler_threads = platform.config().Current()->settings.handler_threads;
   const std::filesystem::path data_dir = runtime::DataDir(flags);
   auto db = runtime::OpenDatabase(flags, "database-url", data_dir, "users.db", users::EmbeddedMigrations());
+  server_options.thread_start = [&db] { db->ThisThread(); };  // each handler thread's session, up front
   auth::SigningKey key = runtime::SigningKeyFrom(flags, data_dir);
   auth::Verifier verifier;
   verifier.SetKeys({key.public_key()});

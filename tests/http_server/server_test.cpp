@@ -12,6 +12,9 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -109,6 +112,44 @@ TEST_SUITE("http_server") {
     const std::string answers = c.Read(40, 5s);
     CHECK(Raw::Responses(answers) == 40);
     CHECK(answers.starts_with("HTTP/1.1 200 OK\r\n"));
+  }
+
+  TEST_CASE("thread_start runs once on every handler thread before it serves; a failing one is logged, not fatal") {
+    for (const bool fail : {false, true}) {
+      CAPTURE(fail);
+      std::mutex mu;
+      std::multiset<std::thread::id> started;
+      std::set<std::thread::id> handled;
+      ServerOptions options;
+      options.handler_threads = 4;
+      options.thread_start = [&] {
+        {
+          std::lock_guard lock(mu);
+          started.insert(std::this_thread::get_id());
+        }
+        if (fail) throw std::runtime_error("cannot open the session");
+      };
+      shop::testing::RunningServer server(options, [&](App& app) {
+        app.router().Add("GET", "/hello", [&](const Context&) {
+          std::lock_guard lock(mu);
+          handled.insert(std::this_thread::get_id());
+          return JsonResponse(200, R"({"hello":true})");
+        });
+      });
+      {
+        std::lock_guard lock(mu);
+        CHECK(started.size() == 4);  // the pool's threads, all before the server could be announced
+      }
+      Raw c(server.port());
+      for (int i = 0; i < 20; ++i) {
+        c.Send(kGet);
+        REQUIRE(Raw::Responses(c.Read(1, 5s)) == 1);
+      }
+      std::lock_guard lock(mu);
+      CHECK(started.size() == 5);  // and the one I/O thread
+      CHECK(std::set<std::thread::id>(started.begin(), started.end()).size() == 5);  // once each
+      for (const auto& id : handled) CHECK(started.count(id) == 1);
+    }
   }
 
   TEST_CASE("an idle keep-alive connection is closed after idle_timeout, while others are served") {

@@ -21,6 +21,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <latch>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <functional>
@@ -158,6 +159,28 @@ struct Server::Impl {
     }
     if (options.handler_threads > 0) {
       handler_pool = std::make_unique<asio::thread_pool>(static_cast<std::size_t>(options.handler_threads));
+      if (options.thread_start) {
+        // One task per pool thread: each waits for all the others, so no thread can take two of them.
+        // Shared: a task may still be leaving arrive_and_wait() when the constructor has returned.
+        const auto n = static_cast<std::ptrdiff_t>(options.handler_threads);
+        auto all_started = std::make_shared<std::latch>(n);
+        for (std::ptrdiff_t i = 0; i < n; ++i) {
+          asio::post(*handler_pool, [this, all_started] {
+            RunThreadStart();
+            all_started->arrive_and_wait();
+          });
+        }
+        all_started->wait();
+      }
+    }
+  }
+
+  void RunThreadStart() const {
+    if (!options.thread_start) return;
+    try {
+      options.thread_start();
+    } catch (const std::exception& e) {
+      log::Write(log::Level::kWarn, "thread start failed", {{"error", e.what()}});
     }
   }
 
@@ -477,6 +500,7 @@ void Server::Run() {
           log::Write(log::Level::kWarn, "batch scheduling not available", {{"error", std::strerror(errno)}});
         }
       }
+      s.RunThreadStart();
       SetThisThreadEventLoop(&worker->ioc);
       // A post from a handler runs after the completions already queued: those of the same epoll pass.
       SetThisThreadDeferral([&ioc = worker->ioc](std::function<void()> task) { asio::post(ioc, std::move(task)); });

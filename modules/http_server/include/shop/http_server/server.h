@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,13 @@ struct ServerOptions {
   /// 0: handlers run on the I/O threads (fastest when they never block). N > 0: handlers run on a
   /// pool of N threads, so a handler waiting on another service never stalls other connections.
   int handler_threads = 0;
+  /// Runs once on every thread that runs handlers, before it takes its first request: each handler-pool
+  /// thread while the Server is constructed (so before it is announced anywhere), each I/O thread as Run()
+  /// starts it. For per-thread resources that are slow to make under load, e.g. each thread's database
+  /// session (a PostgreSQL connection costs ~50 ms of server CPU here; 32 handler threads opening theirs
+  /// on the first burst of requests made those requests time out at the gateway). An exception is logged
+  /// and the thread serves anyway (whatever it failed to make is made on first use).
+  std::function<void()> thread_start;
   /// Also serve on this Unix-domain socket (a path; empty: no): callers on the same host reach the
   /// process without TCP/IP (a split service's callers: see http::Endpoint::local_socket). The file is
   /// replaced when it exists and removed when the server is destroyed.
