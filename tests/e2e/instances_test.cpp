@@ -98,14 +98,16 @@ TEST_SUITE("two instances") {
     std::vector<User> buyers;
     for (int i = 0; i < kBuyers; ++i) buyers.push_back(RegisterUser(admin_api, "twin-buyer"));
     std::vector<std::int64_t> products;
-    for (int r = 0; r < kRounds; ++r) products.push_back(Int(CreateProduct(admin_api, 300, kStock, "twin-stock"), "id"));
+    for (int r = 0; r < kRounds; ++r)
+      products.push_back(Int(CreateProduct(admin_api, 300, kStock, "twin-stock"), "id"));
 
     struct Placed {
       std::int64_t order_id;
       std::int64_t quantity;
     };
     struct Tally {
-      std::vector<std::vector<Placed>> placed = std::vector<std::vector<Placed>>(kRounds);  // answered 201
+      // Per round, the orders answered 201.
+      std::vector<std::vector<Placed>> placed = std::vector<std::vector<Placed>>(kRounds);
       int refused = 0;  // 409 insufficient_stock
       std::vector<std::string> unexpected;
     };
@@ -145,8 +147,8 @@ TEST_SUITE("two instances") {
       for (const auto& round : t.placed) placed[i % 2] += static_cast<int>(round.size());
       refused += t.refused;
     }
-    MESSAGE(kRounds, " rounds of ", kBuyers, " buyers for ", kStock, " units: ", placed[0], " orders placed through A, ",
-            placed[1], " through B, ", refused, " refused");
+    MESSAGE(kRounds, " rounds of ", kBuyers, " buyers for ", kStock, " units: ", placed[0],
+            " orders placed through A, ", placed[1], " through B, ", refused, " refused");
     CHECK(refused > 0);  // twice the stock was wanted in every round
 
     Api a(endpoints[0]);
@@ -160,9 +162,11 @@ TEST_SUITE("two instances") {
           sold += p.quantity;
           // Read through the instance that did not place it: confirmed, for its units.
           Api& reader = (i % 2 == 0) ? b : a;
-          HttpResponse o = reader.Get("/orders/" + std::to_string(p.order_id), buyers[static_cast<std::size_t>(i)].token);
+          HttpResponse o =
+              reader.Get("/orders/" + std::to_string(p.order_id), buyers[static_cast<std::size_t>(i)].token);
           REQUIRE(o.status == 200);
-          if (Str(o.Json(), "status") == "confirmed") confirmed += Int(o.Json().at("items").as_array().at(0), "quantity");
+          if (Str(o.Json(), "status") == "confirmed")
+            confirmed += Int(o.Json().at("items").as_array().at(0), "quantity");
         }
       }
       // The stock as each instance reports it, once both agree.
@@ -200,7 +204,8 @@ TEST_SUITE("two instances") {
     REQUIRE(seen.status == 200);
     CHECK(Str(seen.Json(), "status") == "confirmed");
 
-    HttpResponse cancelled = b.Post("/orders/" + std::to_string(order_id) + "/cancel", boost::json::object{}, buyer.token);
+    HttpResponse cancelled =
+        b.Post("/orders/" + std::to_string(order_id) + "/cancel", boost::json::object{}, buyer.token);
     REQUIRE(cancelled.status == 200);
     CHECK(Str(cancelled.Json(), "status") == "cancelled");
     std::string status;

@@ -43,8 +43,8 @@ class Statement final : public StatementImpl {
 
   Connection& conn_;
   std::string name_;
-  std::string sql_;   // as given, `?` parameters: for messages
-  std::string text_;  // as sent to the server, `$N` parameters
+  std::string sql_;          // as given, `?` parameters: for messages
+  std::string text_;         // as sent to the server, `$N` parameters
   std::uint64_t epoch_ = 0;  // the session (Connection::epoch_) it is prepared on
   std::vector<std::string> values_;
   std::vector<char> is_null_;
