@@ -12,6 +12,7 @@
 #include <barrier>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -220,6 +221,59 @@ TEST_SUITE("two instances") {
     // The stock comes back once (API.md: within 1 s), and both instances say so.
     CHECK(SeenWithin(stock_via_a, 6) == 6);
     CHECK(SeenWithin(stock_via_b, 6) == 6);
+  }
+
+  TEST_CASE("PostgreSQL: after the server ends every session of the services, the next requests all succeed") {
+    if (!OnPostgres()) return;  // SQLite: no server, no sessions to lose
+    const char* path = std::getenv("PATH");
+    std::filesystem::path psql;
+    for (std::string_view dirs = path ? path : ""; psql.empty() && !dirs.empty();) {
+      const std::size_t colon = dirs.find(':');
+      const std::filesystem::path candidate = std::filesystem::path(dirs.substr(0, colon)) / "psql";
+      if (std::filesystem::exists(candidate)) psql = candidate;
+      dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
+    }
+    REQUIRE_MESSAGE(!psql.empty(), "psql not found in PATH");
+    Api admin_api;
+    const std::int64_t product = Int(CreateProduct(admin_api, 100, 1000, "twin-session"), "id");
+    const User buyer = RegisterUser(admin_api, "twin-session");
+    const Endpoint endpoints[2] = {TestServer::Get().endpoint(), SecondInstance().endpoint()};
+    // Concurrent requests through both instances, so that many of their threads (each with its own
+    // sessions) take part: an order and a read each. Returns every status answered.
+    auto burst = [&] {
+      constexpr int kClients = 8;
+      std::vector<std::vector<int>> statuses(kClients);
+      std::vector<std::thread> threads;
+      for (int i = 0; i < kClients; ++i) {
+        threads.emplace_back([&, i] {
+          try {
+            Api api(endpoints[i % 2]);
+            statuses[static_cast<std::size_t>(i)].push_back(
+                api.Post("/orders", OrderBody({{product, 1}}), buyer.token).status);
+            statuses[static_cast<std::size_t>(i)].push_back(api.Get("/products/" + std::to_string(product)).status);
+            statuses[static_cast<std::size_t>(i)].push_back(api.Get("/users/me", buyer.token).status);
+          } catch (const std::exception&) {
+            statuses[static_cast<std::size_t>(i)].push_back(0);
+          }
+        });
+      }
+      for (std::thread& t : threads) t.join();
+      std::vector<int> all;
+      for (const auto& s : statuses) all.insert(all.end(), s.begin(), s.end());
+      return all;
+    };
+    for (int status : burst()) REQUIRE((status == 200 || status == 201));
+    // As a restart would: every session of each service's role ends (a role may end its own sessions).
+    for (const char* var : {"SHOP_USERS_DATABASE_URL", "SHOP_PRODUCTS_DATABASE_URL", "SHOP_ORDERS_DATABASE_URL"}) {
+      CAPTURE(var);
+      const auto [status, output] =
+          RunToCompletion(psql, {std::getenv(var), "-XAtc",
+                                 "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                                 "WHERE usename = current_user AND pid <> pg_backend_pid()"});
+      REQUIRE_MESSAGE(status.Clean(), output);
+      CHECK_MESSAGE(std::stoi(output) > 0, "sessions ended: ", output);
+    }
+    for (int status : burst()) CHECK((status == 200 || status == 201));
   }
 
   TEST_CASE("at the end: no 5xx was answered, and both instances stop cleanly on SIGTERM") {
