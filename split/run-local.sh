@@ -2,8 +2,12 @@
 # Starts the whole split layout on loopback: NATS (JetStream), then users, products, orders and the
 # gateway, every service on a free port, found by the others through the registry.
 #   split/run-local.sh --bin-dir DIR --port P --data-dir D [--replicas products=2,orders=2] [--nats-url URL]
+#                      [--users-database-url URL] [--products-database-url URL] [--orders-database-url URL]
 # Without --nats-url a nats-server is started with its data in D/nats (Debian's nats-server, -js).
-# Instances of one service share its SQLite database in D/<service> (WAL mode). Each process's log
+# Instances of one service share its SQLite database in D/<service> (WAL mode), or, with
+# --<service>-database-url, that PostgreSQL database (postgresql://ROLE:PASSWORD@HOST:PORT/DB; one per
+# service, split/postgres/init.sql), handed over in the environment (SHOP_DATABASE_URL), never on a
+# command line or in a message: the password is left out where a URL is shown. Each process's log
 # lines are shown prefixed with its name (one tail and one awk for all of them). Ready when the
 # gateway's /health/ready answers 200 and every instance is registered. Ctrl-C or SIGTERM stops them
 # all (each finishes its in-flight requests).
@@ -14,6 +18,7 @@
 set -euo pipefail
 
 bin_dir=build/bin port=8080 data_dir=./data-split replicas="" nats_url=""
+declare -A database_url=([users]="" [products]="" [orders]="")
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin-dir) bin_dir=$2; shift 2 ;;
@@ -21,7 +26,10 @@ while [ $# -gt 0 ]; do
     --data-dir) data_dir=$2; shift 2 ;;
     --replicas) replicas=$2; shift 2 ;;
     --nats-url) nats_url=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --users-database-url) database_url[users]=$2; shift 2 ;;
+    --products-database-url) database_url[products]=$2; shift 2 ;;
+    --orders-database-url) database_url[orders]=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-local: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -32,6 +40,16 @@ command -v curl >/dev/null || { echo "run-local: curl is needed" >&2; exit 1; }
 if [ -z "$nats_url" ]; then
   command -v nats-server >/dev/null || { echo "run-local: nats-server is needed (apt-get install nats-server)" >&2; exit 1; }
 fi
+
+# redact URL: the URL without its password (user:PASSWORD@ and a password= parameter).
+redact() {
+  sed -E 's#^([a-z]+://[^:/@?]*):[^/?]*@#\1@#; s#([?&]password=)[^&]*#\1***#g' <<<"$1"
+}
+for service in users products orders; do
+  url=${database_url[$service]}
+  [ -z "$url" ] || [[ "$url" =~ ^postgres(ql)?:// ]] ||
+    { echo "run-local: --$service-database-url must be a postgresql:// URL, not $(redact "$url")" >&2; exit 2; }
+done
 
 declare -A count=([users]=1 [products]=1 [orders]=1 [gateway]=1)
 IFS=, read -ra pairs <<<"$replicas"
@@ -116,14 +134,27 @@ if [ -z "$nats_url" ]; then
 fi
 echo "run-local: nats $nats_url" >&2
 common=(--port 0 --nats-url "$nats_url")
-
-launch users "$bin_dir/shop-users" "${common[@]}" --data-dir "$data_dir/users" --service-credentials-dir "$secrets_dir"
+# db_env SERVICE: sets db_env_args to what `env` needs to point SERVICE's instances at its database: the URL
+# in the environment (not on the command line, where ps shows it); nothing for SQLite in D/SERVICE.
+db_env() {
+  local url=${database_url[$1]}
+  db_env_args=()
+  if [ -n "$url" ]; then
+    db_env_args=("SHOP_DATABASE_URL=$url")
+    echo "run-local: $1 on $(redact "$url")" >&2
+  fi
+}
+db_env users
+launch users env "${db_env_args[@]}" "$bin_dir/shop-users" "${common[@]}" --data-dir "$data_dir/users" \
+  --service-credentials-dir "$secrets_dir"
+db_env products
 for i in $(seq 1 "${count[products]}"); do
-  launch "products$i" "$bin_dir/shop-products" "${common[@]}" --data-dir "$data_dir/products"
+  launch "products$i" env "${db_env_args[@]}" "$bin_dir/shop-products" "${common[@]}" --data-dir "$data_dir/products"
 done
+db_env orders
 for i in $(seq 1 "${count[orders]}"); do
-  launch "orders$i" env SHOP_SERVICE_SECRET_FILE="$secrets_dir/orders" "$bin_dir/shop-orders" "${common[@]}" \
-    --data-dir "$data_dir/orders"
+  launch "orders$i" env "${db_env_args[@]}" SHOP_SERVICE_SECRET_FILE="$secrets_dir/orders" "$bin_dir/shop-orders" \
+    "${common[@]}" --data-dir "$data_dir/orders"
 done
 launch gateway "$bin_dir/shop-gateway" --port "$port" --nats-url "$nats_url"
 follow_logs

@@ -63,6 +63,7 @@ class ShopProcess {
   pid_t pid() const { return pid_; }
 
   const Endpoint& endpoint() const { return endpoint_; }
+  const std::filesystem::path& data_dir() const { return options_.data_dir; }
   std::filesystem::path stdout_path() const { return options_.log_dir / "stdout.log"; }
   std::filesystem::path stderr_path() const { return options_.log_dir / "stderr.log"; }
   std::string ReadStdout() const;

@@ -3,6 +3,9 @@
 # split/run-local.sh on a free port and points the suite at the gateway, and at the layout's NATS
 # server for the events tests (the `run-local: nats URL` line).
 #   run_e2e_through_gateway.sh BIN_DIR E2E_TEST_BINARY
+# With SHOP_USERS_DATABASE_URL, SHOP_PRODUCTS_DATABASE_URL and SHOP_ORDERS_DATABASE_URL set (as
+# tests/postgres/with_postgres.sh sets them: e2e_api_split_on_postgres), each service runs on that
+# PostgreSQL database (run-local.sh --<service>-database-url); otherwise on SQLite, as by default.
 set -euo pipefail
 bin_dir=$1 e2e=$2
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,7 +17,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-start_layout "$bin_dir" "$work" || exit 1
+databases=()
+for service in users products orders; do
+  var=SHOP_${service^^}_DATABASE_URL
+  if [ -n "${!var:-}" ]; then databases+=("--$service-database-url" "${!var}"); fi
+done
+start_layout "$bin_dir" "$work" "${databases[@]}" || exit 1
 port=$layout_port nats_url=$layout_nats_url
 [ -n "$nats_url" ] || echo "run-local printed no NATS URL: the events tests will be skipped"
 status=0

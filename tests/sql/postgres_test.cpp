@@ -146,18 +146,88 @@ TEST_CASE("a listening session the server drops is reported, made again, and hea
   CHECK(heard.keys.back() == "after");
 }
 
-TEST_CASE("a thread's session the server drops fails its statement, and the next call gets a new one" *
+namespace {
+
+/// Ends the server session `pid` from `admin` (a superuser's session), waiting (at most 5 s) until it is gone, as
+/// a server restart or a network cut would end it.
+void Terminate(Database& admin, std::int64_t pid) {
+  REQUIRE(QueryInt(admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(pid)) == 1);
+  REQUIRE(QueryInt(admin, "SELECT count(pg_terminate_backend(" + std::to_string(pid) + ", 5000))") == 1);
+  REQUIRE(QueryInt(admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(pid)) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a session the server dropped is made again at the start of the next unit of work: the call succeeds" *
+          doctest::skip(kNeedsServer)) {
+  shop::testing::TempDir dir;
+  const std::string where = shop::testing::FreshDatabase(dir.path(), "t.db");  // the superuser's URL
+  auto db = Database::Open({where}, std::span(&kSchema, 1));
+  auto admin = Database::Open({where}, std::span(&kSchema, 1));
+  auto& conn = db->ThisThread();
+  int commits = 0;
+  db->AddCommitListener([&] { ++commits; });
+  // Prepared on the first session: used again on the next one, where it must be prepared again.
+  const std::string read = "SELECT n FROM counter WHERE id = 1";
+  CHECK(QueryInt(*db, read) == 0);
+  const std::int64_t first = QueryInt(*db, "SELECT pg_backend_pid()");
+
+  SUBCASE("a plain read, outside a transaction") {
+    Terminate(*admin, first);
+    CHECK(QueryInt(*db, read) == 0);
+  }
+  SUBCASE("a transaction: its BEGIN finds the session lost") {
+    Terminate(*admin, first);
+    {
+      Transaction tx(conn, Transaction::Kind::kWrite);
+      conn.Prepare("UPDATE counter SET n = n + 1 WHERE id = ?").Bind(1, 1).Step();
+      tx.Commit();
+    }
+    CHECK(commits == 1);
+    CHECK(QueryInt(*db, read) == 1);
+  }
+  SUBCASE("a write outside a transaction, and Ping") {
+    Terminate(*admin, first);
+    conn.Prepare("UPDATE counter SET n = 7 WHERE id = 1").Step();
+    CHECK(conn.Changes() == 1);
+    CHECK(commits == 1);
+    Terminate(*admin, QueryInt(*db, "SELECT pg_backend_pid()"));
+    CHECK(db->Ping());
+    CHECK(QueryInt(*db, read) == 7);
+  }
+  // The same connection, on a new session.
+  CHECK(&db->ThisThread() == &conn);
+  CHECK(QueryInt(*db, "SELECT pg_backend_pid()") != first);
+}
+
+TEST_CASE("a session lost inside a transaction fails that transaction and nothing of it is run again" *
           doctest::skip(kNeedsServer)) {
   shop::testing::TempDir dir;
   const std::string where = shop::testing::FreshDatabase(dir.path(), "t.db");
   auto db = Database::Open({where}, std::span(&kSchema, 1));
   auto admin = Database::Open({where}, std::span(&kSchema, 1));
-  const std::int64_t pid = QueryInt(*db, "SELECT pg_backend_pid()");
-  CHECK(QueryInt(*admin, "SELECT count(pg_terminate_backend(" + std::to_string(pid) + "))") == 1);
-  CHECK_THROWS_AS(QueryInt(*db, "SELECT n FROM counter WHERE id = 1"), shop::sql::Error);
+  auto& conn = db->ThisThread();
+  int commits = 0;
+  db->AddCommitListener([&] { ++commits; });
+  const std::string bump = "UPDATE counter SET n = n + 1 WHERE id = 1";
+  {
+    Transaction tx(conn, Transaction::Kind::kWrite);
+    conn.Prepare(bump).Step();
+    Terminate(*admin, QueryInt(*db, "SELECT pg_backend_pid()"));
+    // Neither the next statement nor the commit may run on a new session: the first update is gone.
+    CHECK_THROWS_AS(conn.Prepare(bump).Step(), shop::sql::Error);
+    CHECK_THROWS_AS(tx.Commit(), shop::sql::Error);
+  }
+  CHECK(commits == 0);
+  // The unit is over: the next one gets a new session, and sees nothing of the lost one.
   CHECK(QueryInt(*db, "SELECT n FROM counter WHERE id = 1") == 0);
-  CHECK(QueryInt(*db, "SELECT pg_backend_pid()") != pid);
-  CHECK(db->Ping());
+  {
+    Transaction tx(conn, Transaction::Kind::kWrite);
+    conn.Prepare(bump).Step();
+    tx.Commit();
+  }
+  CHECK(commits == 1);
+  CHECK(QueryInt(*db, "SELECT n FROM counter WHERE id = 1") == 1);
 }
 
 TEST_CASE("a transaction a failed statement aborted does not commit" * doctest::skip(kNeedsServer)) {

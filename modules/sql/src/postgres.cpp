@@ -96,9 +96,9 @@ std::pair<std::string, int> RewriteParameters(std::string_view sql) {
 
 // ---- Statement
 
-Statement::Statement(Connection& conn, std::string name, std::string sql, int params)
-    : conn_(conn), name_(std::move(name)), sql_(std::move(sql)), values_(static_cast<std::size_t>(params)),
-      is_null_(static_cast<std::size_t>(params), 1) {}
+Statement::Statement(Connection& conn, std::string name, std::string sql, std::string text, int params)
+    : conn_(conn), name_(std::move(name)), sql_(std::move(sql)), text_(std::move(text)), epoch_(conn.epoch_),
+      values_(static_cast<std::size_t>(params)), is_null_(static_cast<std::size_t>(params), 1) {}
 
 Statement::~Statement() { PQclear(result_); }
 
@@ -129,7 +129,6 @@ void Statement::Reset() noexcept {
   row_ = -1;
   rows_ = 0;
   std::fill(is_null_.begin(), is_null_.end(), 1);
-  if (conn_.borrowed_ > 0) --conn_.borrowed_;
 }
 
 StepResult Statement::Execute(bool tolerate_constraint) {
@@ -138,8 +137,11 @@ StepResult Statement::Execute(bool tolerate_constraint) {
   // A violation aborts a PostgreSQL transaction; under a savepoint only the statement is undone.
   const bool savepoint = tolerate_constraint && conn_.InTransaction();
   if (savepoint) conn_.Prepare("SAVEPOINT try_step").Step();
-  PGresult* result = PQexecPrepared(conn_.conn_, name_.c_str(), static_cast<int>(values.size()), values.data(),
-                                    nullptr, nullptr, 0);
+  PGresult* result = conn_.Attempt([&] {
+    if (PGresult* failed = conn_.EnsurePrepared(*this)) return failed;
+    return PQexecPrepared(conn_.conn_, name_.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+                          nullptr, 0);
+  });
   const ExecStatusType status = PQresultStatus(result);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
     // The rows are in `result` already, so the savepoint can go before they are read.
@@ -205,8 +207,37 @@ Connection::~Connection() {
   PQfinish(conn_);
 }
 
-bool Connection::Replaceable() const {
-  return PQstatus(conn_) == CONNECTION_BAD && borrowed_ == 0 && PQtransactionStatus(conn_) != PQTRANS_INTRANS;
+bool Connection::Lost() const { return PQstatus(conn_) == CONNECTION_BAD; }
+
+template <class Call>
+PGresult* Connection::Attempt(Call call) {
+  const bool unit_start = !tx_open_;
+  if (unit_start && Lost()) Reconnect();
+  PGresult* result = call();
+  const ExecStatusType status = PQresultStatus(result);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || !unit_start || !Lost()) return result;
+  // Found lost at the start of a unit of work (e.g. the server restarted since this session's last
+  // use): nothing of the unit ran yet, so it runs once more on a new session.
+  PQclear(result);
+  Reconnect();
+  return call();
+}
+
+void Connection::Reconnect() {
+  PGconn* fresh = ConnectOrThrow(db_.url_);
+  PQfinish(conn_);
+  conn_ = fresh;
+  ++epoch_;
+  tx_open_ = false;
+}
+
+PGresult* Connection::EnsurePrepared(Statement& statement) {
+  if (statement.epoch_ == epoch_) return nullptr;
+  PGresult* result = PQprepare(conn_, statement.name_.c_str(), statement.text_.c_str(), 0, nullptr);
+  if (PQresultStatus(result) != PGRES_COMMAND_OK) return result;
+  PQclear(result);
+  statement.epoch_ = epoch_;
+  return nullptr;
 }
 
 void Connection::Fail(PGresult* result, std::string_view context) {
@@ -216,12 +247,15 @@ void Connection::Fail(PGresult* result, std::string_view context) {
   std::string message = Trimmed(result ? PQresultErrorMessage(result) : PQerrorMessage(conn_));
   if (message.empty()) message = Trimmed(PQerrorMessage(conn_));
   PQclear(result);
+  // A lost session keeps what was known: a transaction open then stays open until rolled back.
+  if (!Lost()) tx_open_ = PQtransactionStatus(conn_) != PQTRANS_IDLE;
   throw Error(0, std::string(context) + ": " + message, std::move(sqlstate));
 }
 
 void Connection::Succeeded(PGresult* result) {
   const char* tuples = PQcmdTuples(result);
   changes_ = (tuples && *tuples) ? std::atoi(tuples) : 0;
+  tx_open_ = PQtransactionStatus(conn_) != PQTRANS_IDLE;
   // Outside a transaction a write committed by itself: tell the listeners, as after Commit().
   if (PQtransactionStatus(conn_) == PQTRANS_IDLE && IsCommandWrite(PQcmdStatus(result))) db_.Committed();
 }
@@ -231,17 +265,20 @@ sql::Statement Connection::Prepare(std::string_view sql) {
   if (it == statements_.end()) {
     auto [text, params] = RewriteParameters(sql);
     std::string name = "s" + std::to_string(statements_.size() + 1);
-    PGresult* result = PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr);
+    PGresult* result = Attempt([&] { return PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr); });
     if (PQresultStatus(result) != PGRES_COMMAND_OK) Fail(result, "prepare " + std::string(sql));
     PQclear(result);
-    it = statements_.emplace(std::string(sql), std::make_unique<Statement>(*this, name, std::string(sql), params)).first;
+    it = statements_
+             .emplace(std::string(sql),
+                      std::make_unique<Statement>(*this, name, std::string(sql), std::move(text), params))
+             .first;
   }
-  ++borrowed_;
   return sql::Statement(it->second.get());
 }
 
 void Connection::Exec(std::string_view sql) {
-  PGresult* result = PQexec(conn_, std::string(sql).c_str());
+  const std::string text(sql);
+  PGresult* result = Attempt([&] { return PQexec(conn_, text.c_str()); });
   const ExecStatusType status = PQresultStatus(result);
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) Fail(result, sql);
   Succeeded(result);
@@ -264,6 +301,7 @@ void Connection::Commit() {
     throw Error(0, "commit: the transaction had failed; it is rolled back", "25P02");
   }
   PGresult* result = PQexec(conn_, "COMMIT");
+  tx_open_ = false;  // the unit is over, whatever the outcome (a lost session's is unknown: an error)
   if (PQresultStatus(result) != PGRES_COMMAND_OK) Fail(result, "COMMIT");
   // A transaction the server had aborted "commits" as a ROLLBACK: that is a failure here.
   const bool rolled_back = std::strcmp(PQcmdStatus(result), "ROLLBACK") == 0;
@@ -273,7 +311,9 @@ void Connection::Commit() {
 }
 
 void Connection::Rollback() {
-  if (PQtransactionStatus(conn_) == PQTRANS_IDLE) return;
+  tx_open_ = false;
+  // A lost session's transaction ended with it, undone by the server.
+  if (Lost() || PQtransactionStatus(conn_) == PQTRANS_IDLE) return;
   PGresult* result = PQexec(conn_, "ROLLBACK");
   if (PQresultStatus(result) != PGRES_COMMAND_OK) Fail(result, "ROLLBACK");
   PQclear(result);
@@ -294,16 +334,10 @@ Database::~Database() = default;
 Connection& Database::ThisThread() {
   // Keyed by a never-reused id, so an entry left by a closed Database can never match a new one.
   thread_local std::vector<std::pair<std::uint64_t, Connection*>> mine;
+  // A lost session is made again in place, by the connection itself at the start of its next unit of
+  // work (Connection::Attempt): a caller may keep the reference across units.
   for (auto& [id, conn] : mine) {
-    if (id != id_) continue;
-    if (!conn->Replaceable()) return *conn;
-    // The session was lost (server restarted, network): a new one, with its statements prepared again.
-    auto fresh = std::make_unique<Connection>(*this, url_);
-    std::lock_guard lock(mu_);
-    for (auto& owned : connections_) {
-      if (owned.get() == conn) owned = std::move(fresh), conn = owned.get();
-    }
-    return *conn;
+    if (id == id_) return *conn;
   }
   auto conn = std::make_unique<Connection>(*this, url_);
   Connection* raw = conn.get();

@@ -22,7 +22,7 @@ class Database;
 
 class Statement final : public StatementImpl {
  public:
-  Statement(Connection& conn, std::string name, std::string sql, int params);
+  Statement(Connection& conn, std::string name, std::string sql, std::string text, int params);
   ~Statement() override;
   void BindInt(int index, std::int64_t value) override;
   void BindText(int index, std::string_view value) override;
@@ -35,6 +35,7 @@ class Statement final : public StatementImpl {
   void Reset() noexcept override;
 
  private:
+  friend class Connection;  // prepares it again on a new session
   /// Runs the statement (PQexecPrepared); a constraint violation is reported, not thrown, when
   /// `tolerate_constraint` (inside a transaction under a savepoint, so the transaction goes on).
   StepResult Execute(bool tolerate_constraint);
@@ -42,7 +43,9 @@ class Statement final : public StatementImpl {
 
   Connection& conn_;
   std::string name_;
-  std::string sql_;  // as given, `?` parameters: for messages
+  std::string sql_;          // as given, `?` parameters: for messages
+  std::string text_;         // as sent to the server, `$N` parameters
+  std::uint64_t epoch_ = 0;  // the session (Connection::epoch_) it is prepared on
   std::vector<std::string> values_;
   std::vector<char> is_null_;
   PGresult* result_ = nullptr;
@@ -63,8 +66,8 @@ class Connection final : public sql::Connection {
   bool InTransaction() const override;
   int Changes() const override { return changes_; }
 
-  /// True when the session was lost and nothing of this thread uses it: Database makes it again.
-  bool Replaceable() const;
+  /// True when libpq knows the session is gone (the server closed it, a restart, the network).
+  bool Lost() const;
 
  protected:
   void Begin(bool write) override;
@@ -77,12 +80,24 @@ class Connection final : public sql::Connection {
   [[noreturn]] void Fail(PGresult* result, std::string_view context);
   /// After a statement succeeded: counts its changed rows; outside a transaction, a write has committed.
   void Succeeded(PGresult* result);
+  /// Runs `call` (one libpq round trip, returning its result). At the start of a unit of work (no
+  /// transaction open on this session), a session found lost, before the call or by its failure, is
+  /// made again and the call made once more: a server restart costs no request. Never inside a
+  /// transaction: what it did is gone with the session, so the caller's unit fails.
+  template <class Call>
+  PGresult* Attempt(Call call);
+  /// A new session in place of the lost one; every statement is prepared again on first use.
+  /// Throws sql::Error (08001) when the server cannot be reached.
+  void Reconnect();
+  /// Prepares `statement` on this session if it was not yet: nullptr, or the failed result.
+  PGresult* EnsurePrepared(Statement& statement);
 
   Database& db_;
   PGconn* conn_ = nullptr;
   std::unordered_map<std::string, std::unique_ptr<Statement>, std::hash<std::string>, std::equal_to<>> statements_;
   int changes_ = 0;
-  int borrowed_ = 0;  // Statements handed out and not yet reset
+  std::uint64_t epoch_ = 1;  // which session conn_ is: one more after each Reconnect
+  bool tx_open_ = false;     // a transaction is open as far as this side knows (also once the session is lost)
 };
 
 class Database final : public sql::Database {
