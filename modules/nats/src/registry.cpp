@@ -179,7 +179,7 @@ void Registry::Upsert(const std::string& key, Record record) {
     }
   }
   log::Write(log::Level::kInfo, "instance joined",
-             {{"service", record.service}, {"instance", record.instance.id}, {"url", record.instance.url},
+             {{"peer_service", record.service}, {"instance", record.instance.id}, {"url", record.instance.url},
               {"version", record.instance.version}, {"compatible", record.instance.compatible ? "true" : "false"}});
   records_.insert_or_assign(key, std::move(record));
 }
@@ -191,7 +191,7 @@ void Registry::Remove(const std::string& key) {
     it->second.endpoint->removed.store(true);
     http::NoteEndpointsRemoved();
   }
-  log::Write(log::Level::kInfo, "instance left", {{"service", it->second.service}, {"instance", it->second.instance.id}});
+  log::Write(log::Level::kInfo, "instance left", {{"peer_service", it->second.service}, {"instance", it->second.instance.id}});
   records_.erase(it);
 }
 

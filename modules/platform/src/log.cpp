@@ -151,7 +151,12 @@ void Append(Level level, std::string_view msg, std::initializer_list<Field> fiel
   out += '"';
   for (const Field& f : fields) {
     out += ",\"";
-    out += f.key();
+    // A field may not take the name of the line's own members: a second "service" would make the
+    // line's producer ambiguous (JSON readers keep one of two equal names, RFC 8259 4), and log
+    // collectors file lines by it. It is written as "field_<name>".
+    const std::string_view key = f.key();
+    if (key == "time" || key == "level" || key == "service" || key == "msg") out += "field_";
+    out += key;
     out += "\":";
     if (f.quoted()) {
       out += '"';

@@ -42,7 +42,8 @@ class Field {
   char number_[32];  // numbers are formatted here, and value_ points into it
 };
 
-/// Writes one JSON object line to stdout now: {"time","level","service","msg",...fields}.
+/// Writes one JSON object line to stdout now: {"time","level","service","msg",...fields}. A field named
+/// like one of the first four is written as "field_<name>", so every name in a line is unique.
 void Write(Level level, std::string_view msg, std::initializer_list<Field> fields = {});
 
 /// Like Write, but keeps the line in a per-thread buffer that is written out whole when it fills
