@@ -82,7 +82,7 @@ int Run(const Flags& flags) {
   products::AddRoutes(app.router(), *products_service, verifier);
   orders::AddRoutes(app.router(), *orders_service, verifier);
   admin::SelfDirectory self("shop", SHOP_VERSION);
-  admin::AddRoutes(app.router(), *config, config_store, self, verifier);
+  admin::AddRoutes(app, *config, config_store, self, verifier);
   runtime::LimitRateAtEdge(*config, app, verifier);
   runtime::ReportTokenCache(app, verifier);
   app.AddReadinessCheck("users_db", [&] { return users_db->Ping(); });

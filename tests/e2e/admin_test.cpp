@@ -70,6 +70,36 @@ TEST_CASE("admin config: only admins; a customer gets 403, no token 401") {
   CheckProblem(api.Get("/admin/services/prometheus"), 401, "unauthenticated");
 }
 
+TEST_CASE("admin: without an admin token nothing else is said: 401/403 before 404, 405 and 415") {
+  // PLATFORM.md: every admin route needs an admin token. A caller without one must not learn which
+  // admin paths, methods or media types exist.
+  Api api;
+  User customer = RegisterUser(api, "guard");
+  struct Probe {
+    std::string method, target, content_type;
+    int admin_status;  // what an admin gets: the refusal the others must not see
+  };
+  const std::vector<Probe> probes = {
+      {"GET", "/admin/no-such-thing", "", 404},
+      {"GET", "/admin", "", 404},
+      {"POST", "/admin/config", "application/json", 405},
+      {"PUT", "/admin/config/log.level", "text/plain", 415},
+      {"DELETE", "/admin/services", "", 405},
+  };
+  for (const Probe& p : probes) {
+    CAPTURE(p.method);
+    CAPTURE(p.target);
+    HttpHeaders headers;
+    if (!p.content_type.empty()) headers.push_back({"Content-Type", p.content_type});
+    const std::string body = p.content_type.empty() ? "" : R"({"value":"info"})";
+    CheckProblem(api.Send(p.method, p.target, headers, body), 401, "unauthenticated");
+    CheckProblem(api.Send(p.method, p.target, WithAuth(customer.token, headers), body), 403, "forbidden");
+    CHECK(api.Send(p.method, p.target, WithAuth(Admin().token, headers), body).status == p.admin_status);
+  }
+  // Only /admin and what is under it: a path that merely begins with the same letters is not guarded.
+  CHECK(api.Get("/administrator").status == 404);
+}
+
 TEST_CASE("admin config: a change answers the item, shows at once, and DELETE goes back to the default") {
   ResetConfig reset{{"auth.token_ttl_seconds"}};
   Api api;

@@ -81,8 +81,10 @@ std::vector<Service> SelfDirectory::Services() const {
   return {Service{service_, {std::move(self)}}};
 }
 
-void AddRoutes(http::Router& router, config::Config& config, config::Store& store, const Directory& directory,
+void AddRoutes(http::App& app, config::Config& config, config::Store& store, const Directory& directory,
                const auth::Verifier& verifier) {
+  app.Guard("/admin", [&verifier](const http::Request& request) { return RequireAdmin(request, verifier); });
+  http::Router& router = app.router();
   router.Add("GET", "/admin/config", [&config, &verifier](const http::Context& ctx) {
     if (auto denied = RequireAdmin(ctx.request, verifier)) return std::move(*denied);
     std::string items;

@@ -155,6 +155,12 @@ std::optional<Response> App::Dispatch(Request& request, std::string_view request
       return Problem(400, "unsupported_api_version", "Api-Version must be 1 (or absent)");
     }
   }
+  for (const auto& [prefix, guard] : guards_) {
+    const std::string_view path = request.Path();
+    if (path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/')) {
+      if (auto refused = guard(request)) return refused;
+    }
+  }
   Router::Match match = router_.Find(request.method, request.Path());
   if (!match.route && match.allowed.empty() && (fallback_.handler || async_fallback_)) match.route = &fallback_;
   if (!match.route) {
@@ -182,6 +188,10 @@ std::optional<Response> App::Dispatch(Request& request, std::string_view request
   } catch (...) {
     return InternalError(request_id, std::current_exception());
   }
+}
+
+void App::Guard(std::string prefix, std::function<std::optional<Response>(const Request&)> guard) {
+  guards_.emplace_back(std::move(prefix), std::move(guard));
 }
 
 Response InternalError(std::string_view request_id, std::exception_ptr error) {

@@ -157,7 +157,7 @@ http::ClientOptions SplitPlatform::ClientOptionsFor(const std::string& service, 
 
 void SplitPlatform::Mount(http::App& app, const auth::Verifier& verifier) {
   const admin::Directory& directory = registry_ ? static_cast<const admin::Directory&>(*registry_) : *self_;
-  admin::AddRoutes(app.router(), *config_, *store_, directory, verifier);
+  admin::AddRoutes(app, *config_, *store_, directory, verifier);
   ReportTokenCache(app, verifier);
   app.AddReadinessCheck("config", [this] {
     if (!config_read_.load(std::memory_order_relaxed) && nats_store_->synced()) config_read_ = true;

@@ -7,7 +7,7 @@
 #include "shop/admin/directory.h"
 #include "shop/auth/token.h"
 #include "shop/config/config.h"
-#include "shop/http/router.h"
+#include "shop/http/app.h"
 
 /// The admin API of PLATFORM.md: configuration and the service directory, for admins only.
 namespace shop::admin {
@@ -28,12 +28,13 @@ class SelfDirectory final : public Directory {
 
 /// Mounts GET /admin/config, PUT and DELETE /admin/config/{key}, GET /admin/services and
 /// GET /admin/services/prometheus (Prometheus HTTP SD, https://prometheus.io/docs/prometheus/latest/http_sd/).
-/// Every route needs an admin token: 401 `unauthenticated`, 403 `forbidden` otherwise. A change is
+/// Every route needs an admin token: 401 `unauthenticated`, 403 `forbidden` otherwise, for any path
+/// under /admin, before anything else is said of the request (App::Guard: no 404, 405 or 415 first). A change is
 /// checked (404 `not_found` for an unknown key, 400 `validation_failed` for a wrong type or range,
 /// and then nothing changes), written to `store` (503 `dependency_unavailable` when it cannot be:
 /// again nothing changes), applied to `config` at once, and reaches the other processes through the
-/// store. `config`, `store`, `directory` and `verifier` must outlive the router.
-void AddRoutes(http::Router& router, config::Config& config, config::Store& store, const Directory& directory,
+/// store. `config`, `store`, `directory` and `verifier` must outlive the app.
+void AddRoutes(http::App& app, config::Config& config, config::Store& store, const Directory& directory,
                const auth::Verifier& verifier);
 
 }  // namespace shop::admin

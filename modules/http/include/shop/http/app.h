@@ -19,7 +19,7 @@ namespace shop::http {
 Response InternalError(std::string_view request_id, std::exception_ptr error);
 
 /// One process's HTTP front: the router plus everything every request goes through, in order:
-/// request id, Api-Version, routing (404/405), media type (415), the handler (exceptions become
+/// request id, Api-Version, guards (Guard), routing (404/405), media type (415), the handler (exceptions become
 /// 500 `internal`), the common response headers, one JSON log line, and metrics.
 /// Serves /health/live, /health/ready and /metrics itself.
 class App {
@@ -63,6 +63,12 @@ class App {
   /// /health/*, /metrics and /admin/* are never limited. `limiter` must outlive the App.
   void SetEdgeLimiter(RateLimiter* limiter, std::function<std::string(const Request&)> client_of);
 
+  /// Requests for `prefix` itself or any path under it (`prefix` + "/...") are first put to `guard`,
+  /// before routing and the route's body checks: its answer (e.g. 401 or 403) is final, so a request it
+  /// refuses learns nothing from a 404, 405, 413 or 415 (PLATFORM.md: every /admin route needs an admin
+  /// token). nullopt lets the request through. Call before Seal(); `guard` must not throw.
+  void Guard(std::string prefix, std::function<std::optional<Response>(const Request&)> guard);
+
   /// Call once after every route is added and before serving.
   void Seal();
 
@@ -99,6 +105,7 @@ class App {
   Router::Route fallback_;
   AsyncHandler async_fallback_;
   bool has_async_routes_ = false;  ///< set by Seal()
+  std::vector<std::pair<std::string, std::function<std::optional<Response>(const Request&)>>> guards_;
   RateLimiter* limiter_ = nullptr;
   std::function<std::string(const Request&)> client_of_;
 };
