@@ -573,6 +573,13 @@ TEST_CASE("a cancel while products is down succeeds at once; the event gives the
   auto cancelled = f.service->CancelOrder(kAlice, placed->id);
   REQUIRE(cancelled);
   CHECK(cancelled->status == Status::kCancelled);
+  // The event's delivery is tried, and fails, while products is down (waited for, not assumed: a slow
+  // relay, e.g. on PostgreSQL under ASan, may not have tried within a fixed time).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (f.products.release_calls == 0 && std::chrono::steady_clock::now() < deadline) {
+    f.relay.WaitDrained(std::chrono::milliseconds(10));
+  }
+  REQUIRE(f.products.release_calls > 0);
   CHECK_FALSE(f.relay.WaitDrained(std::chrono::milliseconds(100)));  // delivery keeps failing meanwhile
   CHECK(f.products.Stock(pen) == 6);
   CHECK(f.service->CompensatePendingSagas() == 0);  // a cancel is no saga: nothing for the retrier
