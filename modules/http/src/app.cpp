@@ -155,14 +155,17 @@ std::optional<Response> App::Dispatch(Request& request, std::string_view request
       return Problem(400, "unsupported_api_version", "Api-Version must be 1 (or absent)");
     }
   }
+  Router::Match match = router_.Find(request.method, request.Path());
+  if (!match.route && match.allowed.empty() && (fallback_.handler || async_fallback_)) match.route = &fallback_;
   for (const auto& [prefix, guard] : guards_) {
     const std::string_view path = request.Path();
     if (path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/')) {
-      if (auto refused = guard(request)) return refused;
+      if (auto refused = guard(request)) {
+        if (match.route != &fallback_) route = match.route;  // logged and counted under its route, if any
+        return refused;
+      }
     }
   }
-  Router::Match match = router_.Find(request.method, request.Path());
-  if (!match.route && match.allowed.empty() && (fallback_.handler || async_fallback_)) match.route = &fallback_;
   if (!match.route) {
     if (!match.allowed.empty()) {
       Response r = Problem(405, "method_not_allowed", request.method + " is not allowed here; use " + match.allowed);
