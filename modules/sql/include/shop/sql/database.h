@@ -221,6 +221,9 @@ class Database {
     /// `postgresql://products@db:5432/products?passfile=/run/secrets/pgpass`).
     std::string path;
     int busy_timeout_ms = 5000;  ///< SQLite: how long a writer waits for the write lock
+    /// SQLite: the WAL's size in pages (4 KB) at which a commit asks the checkpointer thread to copy it
+    /// into the database file and start it over.
+    int checkpoint_pages = 4000;
   };
 
   /// Opens the database (a SQLite file is created and switched to WAL) and applies the pending

@@ -48,8 +48,12 @@ class Connection final : public sql::Connection {
   /// the WAL's size in pages). This replaces SQLite's own auto-checkpoint: the hook's owner
   /// checkpoints (Database: on its checkpointer thread once the WAL holds 4000 pages).
   void SetCommitHook(void (*on_commit)(void*, int), void* arg);
-  /// Copies what it can of the WAL into the database file without waiting for readers or writers
-  /// (SQLITE_CHECKPOINT_PASSIVE), and syncs it. Throws sql::Error on failure.
+  /// Copies the WAL into the database file and syncs it, so that the next writer starts the WAL over
+  /// from its beginning (https://sqlite.org/wal.html#checkpoint_starvation): PASSIVE passes first,
+  /// which wait for no one, then SQLITE_CHECKPOINT_RESTART, which holds the write lock while it copies
+  /// what the passes left (writers wait in the busy handler) and waits up to the busy timeout for
+  /// readers of the old WAL. Busy is not an error: the next checkpoint tries again. Throws sql::Error
+  /// on any other failure.
   void Checkpoint();
 
  protected:
@@ -63,11 +67,14 @@ class Connection final : public sql::Connection {
     std::size_t operator()(std::string_view sql) const { return std::hash<std::string_view>{}(sql); }
   };
   static int WalHook(void* self, sqlite3* db, const char* name, int pages);
+  static int BusyHandler(void* self, int attempt);
 
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> statements_;
   void (*on_commit_)(void*, int) = nullptr;
   void* on_commit_arg_ = nullptr;
+  std::chrono::steady_clock::duration busy_timeout_{};
+  std::chrono::steady_clock::time_point busy_since_{};
 };
 
 /// One SQLite file in WAL mode: a connection per thread, checkpoints on a thread of their own.
