@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,19 +15,34 @@ namespace {
 
 using shop::http::Batcher;
 
-/// Stands in for a server thread's event loop: deferred tasks wait until RunPass().
+/// Stands in for a server thread's event loop: deferred tasks wait until RunPass(), timed ones until
+/// FireTimers().
 struct FakeLoop {
   std::vector<std::function<void()>> deferred;
+  std::vector<std::pair<std::chrono::microseconds, std::function<void()>>> timers;
   FakeLoop() {
     shop::http::SetThisThreadDeferral([this](std::function<void()> task) { deferred.push_back(std::move(task)); });
+    shop::http::SetThisThreadTimedDeferral([this](std::chrono::microseconds delay, std::function<void()> task) {
+      timers.emplace_back(delay, std::move(task));
+    });
   }
-  ~FakeLoop() { shop::http::SetThisThreadDeferral(nullptr); }
+  ~FakeLoop() {
+    shop::http::SetThisThreadDeferral(nullptr);
+    shop::http::SetThisThreadTimedDeferral(nullptr);
+  }
   void RunPass() {
     auto tasks = std::move(deferred);
     deferred.clear();
     for (auto& task : tasks) task();
   }
+  void FireTimers() {
+    auto due = std::move(timers);
+    timers.clear();
+    for (auto& [delay, task] : due) task();
+  }
 };
+
+using std::chrono::microseconds;
 
 }  // namespace
 
@@ -127,4 +143,71 @@ TEST_CASE("an asynchronous route answers through the whole pipeline, later, on t
   CHECK(answers[0].status == 201);
   CHECK(answers[1].body == "{\"n\":1}");
   CHECK(answers[1].headers.Get("Api-Version") == "1");  // the pipeline's finish ran
+}
+
+TEST_CASE("with a linger, a batch smaller than the last waits for as many calls, or for the linger") {
+  FakeLoop loop;
+  std::vector<std::vector<int>> flushed;
+  auto batcher = std::make_shared<Batcher<int>>([&](std::vector<int>& batch) { flushed.push_back(batch); },
+                                                microseconds(200));
+  // A lone call: nothing to wait for.
+  batcher->Add(1);
+  loop.RunPass();
+  REQUIRE(flushed.size() == 1);
+  CHECK(loop.timers.empty());
+  // Three in one pass: the recent size is now 3.
+  batcher->Add(2);
+  batcher->Add(3);
+  batcher->Add(4);
+  loop.RunPass();
+  REQUIRE(flushed.size() == 2);
+  CHECK(flushed[1] == std::vector<int>{2, 3, 4});
+
+  // One call, then its pass ends: it waits (a timer of the linger), and goes when the third arrives,
+  // at the end of that pass, before the timer.
+  batcher->Add(5);
+  loop.RunPass();
+  CHECK(flushed.size() == 2);
+  REQUIRE(loop.timers.size() == 1);
+  CHECK(loop.timers[0].first == microseconds(200));
+  batcher->Add(6);
+  loop.RunPass();
+  CHECK(flushed.size() == 2);  // two of three
+  batcher->Add(7);
+  CHECK(flushed.size() == 2);  // at the end of the pass, not inside the handler
+  loop.RunPass();
+  REQUIRE(flushed.size() == 3);
+  CHECK(flushed[2] == std::vector<int>{5, 6, 7});
+  loop.FireTimers();  // the first batch's timer: that batch is gone, so it does nothing
+  CHECK(flushed.size() == 3);
+  batcher->Add(8);  // ...and does not cut short the next one
+  loop.RunPass();
+  CHECK(flushed.size() == 3);
+
+  // Nobody else comes: the linger ends it. The size waited for comes down by one per batch.
+  loop.FireTimers();
+  REQUIRE(flushed.size() == 4);
+  CHECK(flushed[3] == std::vector<int>{8});
+  batcher->Add(9);
+  batcher->Add(10);  // 2 = the recent size (3, less one)
+  loop.RunPass();
+  REQUIRE(flushed.size() == 5);
+  CHECK(loop.timers.empty());
+  batcher->Add(11);
+  loop.RunPass();  // waits for 1 more (2, less one, or this batch's 2)
+  CHECK(flushed.size() == 5);
+  loop.FireTimers();
+  batcher->Add(12);  // recent is now 1: goes at the end of its pass
+  loop.RunPass();
+  REQUIRE(flushed.size() == 7);
+  CHECK(flushed[6] == std::vector<int>{12});
+  CHECK(loop.timers.empty());
+}
+
+TEST_CASE("without an event loop a lingering batcher still flushes each call at once") {
+  std::vector<std::vector<int>> flushed;
+  auto batcher = std::make_shared<Batcher<int>>([&](std::vector<int>& batch) { flushed.push_back(batch); },
+                                                microseconds(200));
+  for (int i = 0; i < 5; ++i) batcher->Add(i);
+  CHECK(flushed.size() == 5);
 }

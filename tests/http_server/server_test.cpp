@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "shop/http/app.h"
+#include "shop/http/request_context.h"
 #include "running_server.h"
 
 namespace shop::http {
@@ -112,6 +113,30 @@ TEST_SUITE("http_server") {
     const std::string answers = c.Read(40, 5s);
     CHECK(Raw::Responses(answers) == 40);
     CHECK(answers.starts_with("HTTP/1.1 200 OK\r\n"));
+  }
+
+  TEST_CASE("a task deferred by a delay runs on the server thread after it, while other requests are served") {
+    shop::testing::RunningServer server({}, [](App& app) {
+      app.router().Add("GET", "/hello", [](const Context&) { return JsonResponse(200, R"({"hello":true})"); });
+      app.router().AddAsync("GET", "/later", [](const Context&, Respond respond) {
+        const auto asked = Clock::now();
+        const std::thread::id thread = std::this_thread::get_id();
+        DeferFor(std::chrono::microseconds(50'000), [respond = std::move(respond), asked, thread] {
+          const bool waited = Clock::now() - asked >= 50ms;
+          const bool same_thread = std::this_thread::get_id() == thread;
+          respond(JsonResponse(200, std::string(R"({"waited":)") + (waited ? "true" : "false") +
+                                        R"(,"same_thread":)" + (same_thread ? "true" : "false") + "}"));
+        });
+      });
+    });
+    Raw later(server.port());
+    later.Send("GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+    Raw other(server.port());
+    other.Send(kGet);
+    CHECK(Raw::Responses(other.Read(1, 5s)) == 1);
+    const std::string answer = later.Read(1, 5s);
+    REQUIRE(Raw::Responses(answer) == 1);
+    CHECK(answer.find(R"({"waited":true,"same_thread":true})") != std::string::npos);
   }
 
   TEST_CASE("thread_start runs once on every handler thread before it serves; a failing one is logged, not fatal") {

@@ -62,6 +62,22 @@ void SetThisThreadDeferral(std::function<void(std::function<void()>)> defer) {
 }
 
 namespace {
+thread_local std::function<void(std::chrono::microseconds, std::function<void()>)> this_thread_timed_deferral;
+}  // namespace
+
+void DeferFor(std::chrono::microseconds delay, std::function<void()> task) {
+  if (this_thread_timed_deferral) {
+    this_thread_timed_deferral(delay, std::move(task));
+  } else {
+    task();
+  }
+}
+
+void SetThisThreadTimedDeferral(std::function<void(std::chrono::microseconds, std::function<void()>)> defer) {
+  this_thread_timed_deferral = std::move(defer);
+}
+
+namespace {
 
 /// Appends `count` random lower-case hex digits: two digits per table lookup, from a per-thread
 /// generator (ids, not secrets).

@@ -504,6 +504,10 @@ void Server::Run() {
       SetThisThreadEventLoop(&worker->ioc);
       // A post from a handler runs after the completions already queued: those of the same epoll pass.
       SetThisThreadDeferral([&ioc = worker->ioc](std::function<void()> task) { asio::post(ioc, std::move(task)); });
+      SetThisThreadTimedDeferral([&ioc = worker->ioc](std::chrono::microseconds delay, std::function<void()> task) {
+        auto timer = std::make_shared<asio::steady_timer>(ioc, delay);
+        timer->async_wait([timer, task = std::move(task)](const boost::system::error_code&) { task(); });
+      });
       worker->ioc.run();
       log::FlushThisThread();
       asio::post(s.control, [&s] {

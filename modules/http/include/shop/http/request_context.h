@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,12 @@ void SetThisThreadEventLoop(void* loop);
 void Defer(std::function<void()> task);
 /// Installs the calling thread's way to defer a task (a server I/O thread: a post to its loop).
 void SetThisThreadDeferral(std::function<void(std::function<void()>)> defer);
+/// Runs `task` on the calling thread's event loop once `delay` has passed (a timer: the loop goes on
+/// handling events meanwhile, and sleeps when there are none). On a thread no event loop drives, runs
+/// it at once, before returning.
+void DeferFor(std::chrono::microseconds delay, std::function<void()> task);
+/// Installs the calling thread's way to defer a task by a delay (a server I/O thread: a timer on its loop).
+void SetThisThreadTimedDeferral(std::function<void(std::chrono::microseconds, std::function<void()>)> defer);
 
 /// `count` random lower-case hex digits from a fast per-thread generator (ids, not secrets).
 std::string FastRandomHex(std::size_t count);
