@@ -240,7 +240,7 @@ class ServiceImpl final : public Service {
     for (std::size_t i : by_product) {
       // The check above read without locking the row: TakeStock checks again under its lock
       // (UPDATE .. WHERE stock >= n), and on failure the rollback keeps it all or nothing.
-      const std::optional<std::int64_t> left = store_.TakeStock(lines[i].product_id, lines[i].quantity);
+      const std::optional<std::int64_t> left = store_.TakeStock(lines[i].product_id, lines[i].quantity, levels[i]);
       if (!left) return NotEnoughStock(lines[i], store_.FindStock(lines[i].product_id).value_or(levels[i]).stock);
       store_.AddEvent(StockChangedEvent(lines[i].product_id, *left, order_id));
       changed.push_back(lines[i].product_id);

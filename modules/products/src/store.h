@@ -39,7 +39,10 @@ class Store {
 
   std::optional<StockLevel> FindStock(std::int64_t product_id);
   /// Takes `quantity` units if that many are in stock: the stock left, or nullopt (and nothing taken).
-  std::optional<std::int64_t> TakeStock(std::int64_t product_id, std::int64_t quantity);
+  /// `seen`: the level FindStock gave earlier in the same write transaction. On SQLite, whose write
+  /// transactions hold the database's one write lock from BEGIN IMMEDIATE, nobody can have changed it
+  /// since, so the stock left is computed, not read again; on PostgreSQL it is read under the row lock.
+  std::optional<std::int64_t> TakeStock(std::int64_t product_id, std::int64_t quantity, const StockLevel& seen);
   /// Puts `quantity` units back; the stock after.
   std::int64_t ReturnStock(std::int64_t product_id, std::int64_t quantity);
 
