@@ -7,9 +7,6 @@
 #include <chrono>
 #include <thread>
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include "shop/sql/migrations.h"
 
 namespace shop::sql::sqlite {
@@ -110,7 +107,8 @@ int Connection::BusyHandler(void* self, int attempt) {
   const auto now = std::chrono::steady_clock::now();
   if (attempt == 0) conn->busy_since_ = now;
   if (now - conn->busy_since_ >= conn->busy_timeout_) return 0;
-  std::this_thread::sleep_for(std::chrono::microseconds(50) * (1 << std::min(attempt, 5)));
+  std::this_thread::sleep_for(std::min(std::chrono::microseconds(50) * (1 << std::min(attempt, 5)),
+                                       std::chrono::microseconds(1000)));
   return 1;
 }
 
