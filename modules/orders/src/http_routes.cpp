@@ -64,8 +64,9 @@ void PlaceBatch(Api& orders, std::vector<PendingOrder>& batch) {
 /// How long a batch of orders smaller than the recent ones waits for more (http::Batcher's linger):
 /// about a loopback client's turnaround. An order's database work is mostly per batch (three commits,
 /// pages shared by its orders), so larger batches cost less per order: with 16 connections, batches
-/// grew from ~8 to ~16 orders and the single binary went from ~7,600 to ~9,100 orders/s on one core
-/// (bench/README.md "Orders: where the time goes"). A lone client never waits.
+/// grew from ~8 to ~16 orders, and in interleaved runs on one core the single binary went from
+/// 8,360-8,420 to 9,280-9,610 orders/s (bench/README.md "Orders: where the time goes"). A lone client
+/// never waits.
 constexpr std::chrono::microseconds kPlaceOrderLinger{200};
 
 }  // namespace

@@ -237,10 +237,10 @@ Connection& Database::ThisThread() {
 
 void Database::Committed(void* self, int wal_pages) {
   auto* db = static_cast<Database*>(self);
-  // Checkpointing every options_.checkpoint_pages (4000 by default) rather than SQLite's 1000: a checkpoint writes each page once
-  // however often it changed in the WAL, so fewer, larger checkpoints write (and fdatasync) less per
-  // commit; and on the checkpointer thread, not the committing one, which would wait for those writes
-  // (bench/README.md "Orders: where the time goes").
+  // Checkpointing every options_.checkpoint_pages (4000 by default) rather than SQLite's 1000: a
+  // checkpoint writes each page once however often it changed in the WAL, so fewer, larger checkpoints
+  // write (and fdatasync) less per commit; and on the checkpointer thread, not the committing one, which
+  // would wait for those writes (bench/README.md "Orders: where the time goes").
   if (wal_pages >= db->options_.checkpoint_pages) {
     std::lock_guard lock(db->checkpoint_mu_);
     if (!db->stopping_) {
