@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -31,6 +33,15 @@ std::int64_t CounterValue(Database& db) {
   REQUIRE(stmt.Step());
   return stmt.Int(0);
 }
+
+// Text is bound by reference (SQLite SQLITE_STATIC), so a temporary string must not compile as an
+// argument: it would be gone before the statement reads it.
+template <class T>
+concept BindsText = requires(shop::sql::Statement& statement, T&& text) { statement.Bind(1, std::forward<T>(text)); };
+static_assert(!BindsText<std::string>);
+static_assert(BindsText<std::string&>);
+static_assert(BindsText<const std::string&>);
+static_assert(BindsText<std::string_view>);
 
 }  // namespace
 

@@ -141,7 +141,8 @@ void AddToOutbox(sql::Connection& conn, const Event& event) {
 
 bool ClaimInInbox(sql::Connection& conn, std::string_view consumer, std::string_view event_id) {
   auto insert = conn.Prepare("INSERT INTO inbox (consumer, event_id, applied_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING");
-  insert.Bind(1, consumer).Bind(2, event_id).Bind(3, FormatRfc3339(UnixNow())).Step();
+  const std::string now = FormatRfc3339(UnixNow());
+  insert.Bind(1, consumer).Bind(2, event_id).Bind(3, now).Step();
   return conn.Changes() == 1;
 }
 
@@ -149,9 +150,10 @@ Relay::Relay(sql::Database& db, Publisher& publisher, Options options)
     : db_(db), publisher_(publisher), options_(std::move(options)) {
   sql::Connection& conn = db_.ThisThread();
   // A new destination starts at the beginning of what the outbox retains: consumers are idempotent.
+  const std::string now = FormatRfc3339(UnixNow());
   conn.Prepare("INSERT INTO outbox_cursors (destination, last_seq, updated_at) VALUES (?, 0, ?) ON CONFLICT DO NOTHING")
       .Bind(1, options_.destination)
-      .Bind(2, FormatRfc3339(UnixNow()))
+      .Bind(2, now)
       .Step();
   {
     auto st = conn.Prepare("SELECT last_seq FROM outbox_cursors WHERE destination = ?");
@@ -245,12 +247,13 @@ bool Relay::PublishBatch(bool& full) {
 
 void Relay::SaveCursor() {
   if (last_seq_ == saved_seq_) return;
+  const std::string now = FormatRfc3339(UnixNow());
   db_.ThisThread()
       // Never backwards: instances of a service sharing a database each run a relay on one cursor.
       .Prepare("UPDATE outbox_cursors SET last_seq = CASE WHEN last_seq < ?1 THEN ?1 ELSE last_seq END, "
                "updated_at = ?2 WHERE destination = ?3")
       .Bind(1, last_seq_)
-      .Bind(2, FormatRfc3339(UnixNow()))
+      .Bind(2, now)
       .Bind(3, options_.destination)
       .Step();
   saved_seq_ = last_seq_;
@@ -311,15 +314,17 @@ void Relay::Run() {
       if (std::chrono::steady_clock::now() - last_prune > std::chrono::minutes(1)) {
         SaveCursor();
         sql::Connection& conn = db_.ThisThread();
+        const std::string outbox_before = FormatRfc3339(UnixNow() - options_.retention.count());
+        const std::string inbox_before = FormatRfc3339(UnixNow() - options_.inbox_retention.count());
         // Only what every destination has passed (as saved), and only after the retention. The
         // newest row stays, so that the next rowid is above every seq a cursor has seen.
         conn.Prepare(
                 "DELETE FROM outbox WHERE seq <= (SELECT coalesce(min(last_seq), 0) FROM outbox_cursors) "
                 "AND seq < (SELECT max(seq) FROM outbox) AND time < ?")
-            .Bind(1, FormatRfc3339(UnixNow() - options_.retention.count()))
+            .Bind(1, outbox_before)
             .Step();
         conn.Prepare("DELETE FROM inbox WHERE applied_at < ?")
-            .Bind(1, FormatRfc3339(UnixNow() - options_.inbox_retention.count()))
+            .Bind(1, inbox_before)
             .Step();
         last_prune = std::chrono::steady_clock::now();
       }
@@ -341,6 +346,7 @@ void Relay::Run() {
 
 void SetAside(sql::Database& db, std::string_view consumer, const Event& event, std::string_view error,
               int attempts) {
+  const std::string now = FormatRfc3339(UnixNow());
   db.ThisThread()
       .Prepare(
           "INSERT INTO dead_letters (consumer, event_id, type, payload, error, attempts, set_aside_at) "
@@ -351,7 +357,7 @@ void SetAside(sql::Database& db, std::string_view consumer, const Event& event, 
       .Bind(4, event.data)
       .Bind(5, error)
       .Bind(6, attempts)
-      .Bind(7, FormatRfc3339(UnixNow()))
+      .Bind(7, now)
       .Step();
 }
 

@@ -171,9 +171,10 @@ void Store::RecordRefusal(std::string_view saga_id, const std::optional<KeyRef>&
                           std::string_view error_detail, std::int64_t now) {
   Connection& conn = db_.ThisThread();
   Transaction tx(conn, Transaction::Kind::kWrite);
+  const std::string reason = "refused: " + std::string(error_code);
   conn.Prepare(
           "UPDATE saga_log SET state = 'done', reason = ?, updated_at = ? WHERE saga_id = ? AND state = 'running'")
-      .Bind(1, "refused: " + std::string(error_code))
+      .Bind(1, reason)
       .Bind(2, now)
       .Bind(3, saga_id)
       .Step();
@@ -264,8 +265,9 @@ std::optional<Store::CancelResult> Store::CancelOrder(std::int64_t id, std::int6
   if (!stored) return std::nullopt;
   if (stored->order.status == Status::kCancelled) return CancelResult{std::move(*stored), false};
 
+  const std::string cancelled_at = FormatRfc3339(now);
   conn.Prepare("UPDATE orders SET status = 'cancelled', cancelled_at = ? WHERE id = ? AND status = 'confirmed'")
-      .Bind(1, FormatRfc3339(now))
+      .Bind(1, cancelled_at)
       .Bind(2, id)
       .Step();
   // The read above took no lock on PostgreSQL (READ COMMITTED): a concurrent cancel may have come

@@ -37,7 +37,10 @@ void Statement::Reset() noexcept {
 void Statement::BindInt(int index, std::int64_t value) { Check(stmt_, sqlite3_bind_int64(stmt_, index, value), "bind"); }
 
 void Statement::BindText(int index, std::string_view value) {
-  Check(stmt_, sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT),
+  // SQLITE_STATIC: SQLite reads the caller's bytes in place instead of copying them into a malloc'd
+  // buffer it frees at the next reset (a malloc, a memcpy and a free per text parameter: 3.5% of an
+  // order's instructions, callgrind). Safe by Statement::Bind's lifetime promise; Reset() unbinds.
+  Check(stmt_, sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC),
         "bind");
 }
 

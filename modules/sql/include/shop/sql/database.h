@@ -50,6 +50,7 @@ class StatementImpl {
  public:
   virtual ~StatementImpl() = default;
   virtual void BindInt(int index, std::int64_t value) = 0;
+  /// `value` stays alive until Reset() or the parameter is bound again (Statement::Bind's promise).
   virtual void BindText(int index, std::string_view value) = 0;
   virtual void BindNull(int index) = 0;
   /// Executes (on the first call) or advances. A constraint violation is kConstraint when
@@ -81,10 +82,14 @@ class Statement {
     impl_->BindInt(index, value);
     return *this;
   }
+  /// Binds text by reference, without a copy (SQLite's SQLITE_STATIC): `value` must stay alive and
+  /// unchanged until the statement goes out of scope or the parameter is bound again. A temporary
+  /// std::string does not compile (the overload below); keep it in a named variable first.
   Statement& Bind(int index, std::string_view value) {
     impl_->BindText(index, value);
     return *this;
   }
+  Statement& Bind(int index, std::string&& value) = delete;
   Statement& Bind(int index, std::nullopt_t) {
     impl_->BindNull(index);
     return *this;
