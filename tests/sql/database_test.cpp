@@ -155,6 +155,28 @@ TEST_CASE("each thread gets its own connection and concurrent writers lose no up
   }
 }
 
+TEST_CASE("a statement is found by its text, also when another text was in the same buffer before") {
+  shop::testing::TempDir dir;
+  auto db = Database::Open({shop::testing::FreshDatabase(dir.path(), "t.db")}, std::span(&kSchema, 1));
+  auto& conn = db->ThisThread();
+  auto select = [&](const std::string& sql) {
+    auto stmt = conn.Prepare(sql);
+    REQUIRE(stmt.Step());
+    return stmt.Int(0);
+  };
+  // Same length, same buffer (a string's own storage): the connection remembers statements by
+  // where their text was, and must not hand back the first one for the second text.
+  std::string sql = "SELECT 1 + 1";
+  const char* buffer = sql.data();
+  CHECK(select(sql) == 2);
+  sql.replace(sql.size() - 1, 1, "2");
+  REQUIRE(sql.data() == buffer);
+  CHECK(select(sql) == 3);
+  sql.replace(sql.size() - 1, 1, "1");
+  CHECK(select(sql) == 2);
+  CHECK(select(std::string("SELECT 1 + 2")) == 3);  // the same text elsewhere: the same statement
+}
+
 TEST_CASE("a transaction that is not committed is rolled back") {
   shop::testing::TempDir dir;
   auto db = Database::Open({shop::testing::FreshDatabase(dir.path(), "t.db")}, std::span(&kSchema, 1));

@@ -154,13 +154,20 @@ Connection::~Connection() {
 }
 
 sql::Statement Connection::Prepare(std::string_view sql) {
+  // Hashing the text for the map was 2% of an order's instructions (27 statements per order, callgrind).
+  RecentStatement& recent = recent_[(reinterpret_cast<std::uintptr_t>(sql.data()) >> 3) % recent_.size()];
+  if (recent.text == sql.data() && recent.statement->sql() == sql) return sql::Statement(recent.statement);
   auto it = statements_.find(sql);
-  if (it != statements_.end()) return sql::Statement(it->second.get());
+  if (it != statements_.end()) {
+    recent = {sql.data(), it->second.get()};
+    return sql::Statement(it->second.get());
+  }
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
                               nullptr);
   if (rc != SQLITE_OK) Throw(db_, rc, "prepare " + std::string(sql));
   auto [inserted, _] = statements_.emplace(std::string(sql), std::make_unique<Statement>(stmt));
+  recent = {sql.data(), inserted->second.get()};
   return sql::Statement(inserted->second.get());
 }
 

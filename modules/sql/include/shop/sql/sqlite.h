@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -69,8 +70,16 @@ class Connection final : public sql::Connection {
   static int WalHook(void* self, sqlite3* db, const char* name, int pages);
   static int BusyHandler(void* self, int attempt);
 
+  /// A statement found before by where its text was: the call sites pass string literals, so this
+  /// finds it without hashing the text (a hit still compares the text, so a reused buffer is safe).
+  struct RecentStatement {
+    const char* text = nullptr;
+    Statement* statement = nullptr;
+  };
+
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, std::unique_ptr<Statement>, SqlHash, std::equal_to<>> statements_;
+  std::array<RecentStatement, 128> recent_{};
   void (*on_commit_)(void*, int) = nullptr;
   void* on_commit_arg_ = nullptr;
   std::chrono::steady_clock::duration busy_timeout_{};
