@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "shop/sql/migrations.h"
+#include "wal_write_combining.h"
 
 namespace shop::sql::sqlite {
 namespace {
@@ -73,7 +74,7 @@ bool Statement::IsNull(int column) const { return sqlite3_column_type(stmt_, col
 Connection::Connection(const std::string& path, int busy_timeout_ms) {
   // Each connection belongs to one thread, so SQLite's own per-connection mutex is not needed.
   int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+                           WalWriteCombiningVfs());
   if (rc != SQLITE_OK) {
     std::string msg = "cannot open database " + path + ": " + (db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
     sqlite3_close(db_);
