@@ -26,8 +26,18 @@ struct WalBuffer {
 struct File {
   sqlite3_file base;   // pMethods: the shim's methods
   sqlite3_file* real;  // the real VFS's file, in the same allocation, after this struct
-  WalBuffer* wal;      // null for every file but a WAL
+  WalBuffer* wal;      // a WAL file's held-back writes; null for other files (and a WAL without its database)
+  const char* name;    // as given to xOpen: SQLite keeps it valid until xClose
+  File* peer;          // a database file's WAL, a WAL's database file (the same connection's), or null
 };
+
+constexpr int kWalWriteLock = 0;  // wal.c WAL_WRITE_LOCK: the shm lock slot of the one writer
+
+// The database file this thread locked last. SQLite opens a connection's WAL inside the call that took
+// the database file's shared lock (pager.c: pagerOpenWalIfPresent, or PRAGMA journal_mode=WAL), so at
+// that xOpen this is the WAL's own database file (checked by name). One connection is used by one
+// thread at a time.
+thread_local File* t_last_locked = nullptr;
 
 sqlite3_vfs* RealVfs(sqlite3_vfs* vfs) { return static_cast<sqlite3_vfs*>(vfs->pAppData); }
 File* Of(sqlite3_file* file) { return reinterpret_cast<File*>(file); }
@@ -54,6 +64,8 @@ int Flush(File* f) {
 
 int Close(sqlite3_file* file) {
   File* f = Of(file);
+  if (t_last_locked == f) t_last_locked = nullptr;
+  if (f->peer) f->peer->peer = nullptr;
   const int flushed = Flush(f);
   const int rc = f->real->pMethods->xClose(f->real);
   delete f->wal;
@@ -107,7 +119,10 @@ int FileSize(sqlite3_file* file, sqlite3_int64* size) {
   return RealMethods(file)->xFileSize(Of(file)->real, size);
 }
 
-int Lock(sqlite3_file* file, int level) { return RealMethods(file)->xLock(Of(file)->real, level); }
+int Lock(sqlite3_file* file, int level) {
+  t_last_locked = Of(file);
+  return RealMethods(file)->xLock(Of(file)->real, level);
+}
 int Unlock(sqlite3_file* file, int level) { return RealMethods(file)->xUnlock(Of(file)->real, level); }
 int CheckReservedLock(sqlite3_file* file, int* out) {
   return RealMethods(file)->xCheckReservedLock(Of(file)->real, out);
@@ -125,7 +140,18 @@ int ShmMap(sqlite3_file* file, int page, int page_size, int extend, void volatil
   return RealMethods(file)->xShmMap(Of(file)->real, page, page_size, extend, out);
 }
 int ShmLock(sqlite3_file* file, int offset, int n, int flags) {
-  return RealMethods(file)->xShmLock(Of(file)->real, offset, n, flags);
+  File* f = Of(file);
+  if (flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE) && offset <= kWalWriteLock && kWalWriteLock < offset + n &&
+      f->peer && f->peer->wal) {
+    // The write transaction ends. A commit wrote everything at its commit frame, so what is still held
+    // back belongs to a transaction that rolled back: frames past the WAL's end, which the next writer
+    // (this connection or another) writes over. Dropped here, before another writer can append, so
+    // that they never land on its frames later.
+    f->peer->wal->bytes.clear();
+    f->peer->wal->next_append = -1;
+    f->peer->wal->after_commit_header = false;
+  }
+  return RealMethods(file)->xShmLock(f->real, offset, n, flags);
 }
 void ShmBarrier(sqlite3_file* file) { RealMethods(file)->xShmBarrier(Of(file)->real); }
 int ShmUnmap(sqlite3_file* file, int delete_flag) { return RealMethods(file)->xShmUnmap(Of(file)->real, delete_flag); }
@@ -152,14 +178,23 @@ int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int*
   f->base.pMethods = nullptr;
   f->real = reinterpret_cast<sqlite3_file*>(f + 1);
   f->wal = nullptr;
+  f->name = name;
+  f->peer = nullptr;
   const int rc = RealVfs(vfs)->xOpen(RealVfs(vfs), name, f->real, flags, out_flags);
   // SQLite calls xClose after a failed xOpen too when pMethods is set; the shim's does the real's.
   if (f->real->pMethods) {
     f->base.pMethods = &kMethods[std::min(std::max(f->real->pMethods->iVersion, 1), 3) - 1];
   }
-  if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL)) {
+  File* db = t_last_locked;
+  // Only a WAL whose database file is known is held back: ending a write transaction (ShmLock) must
+  // find it. Another (none seen) is written through like any file.
+  if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) && name && db && !db->peer && db->name &&
+      std::string(db->name) + "-wal" == name) {
+    f->peer = db;
+    db->peer = f;
     f->wal = new (std::nothrow) WalBuffer();
     if (!f->wal) {
+      db->peer = nullptr;
       f->real->pMethods->xClose(f->real);
       f->base.pMethods = nullptr;
       return SQLITE_NOMEM;

@@ -18,7 +18,11 @@
 //   SQLite always reads back what it wrote, and a sync covers it;
 // - when a write is not contiguous with the buffer, or the buffer passes 4 MiB.
 // Frames written before their transaction commits (a page cache spill) are committed by nothing until
-// the commit frame, so holding them in memory changes nothing another connection or a crash can see.
+// the commit frame, so holding them in memory changes nothing another connection or a crash can see;
+// when the transaction ends without a commit (the connection releases the WAL's write lock with frames
+// still held), they are dropped, before another writer can append where they were. A WAL is held back
+// only when its database file (the same connection's, for that lock) is known: SQLite opens it inside
+// the call that locked that file; any other WAL is written through.
 // Database and journal files pass through untouched. The technique: write coalescing, as the
 // operating system's own write-back or PostgreSQL's wal_writer does for its WAL buffers.
 //
