@@ -920,6 +920,8 @@ def bench_layout(P, args, name, results):
             bench_events(args, layout, res, tokens)
             if res["events"].get("skipped"):
                 results["notes"].append(f"{name}: events section skipped: {res['events']['skipped']}")
+        if name in LOGGING_LAYOUTS and "product" in args.workloads:
+            bench_logging(P, args, layout, res, tokens)
     finally:
         P.stop(layout.procs)
     res["public_statuses"] = count_statuses(layout.public_log)
@@ -969,6 +971,72 @@ def bench_events(args, layout, res, tokens_file):
     except Exception as x:  # noqa: BLE001 - recorded; fails the run
         e["error"] = str(x)
         log(f"{layout.name}: events section failed: {x}")
+
+
+LOGGING_LAYOUTS = ("monolith", "split")  # request logging on and off: the two base layouts
+
+
+def admin_call(port, method, path, body=None):
+    """One admin API call through `port` with a fresh admin token; raises unless it answers 200."""
+    c = ev.Client(port)
+    try:
+        status, got, _ = c.call("POST", "/auth/token", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+        if status != 200:
+            raise RuntimeError(f"admin sign-in: {status}")
+        status, got, _ = c.call(method, path, body, got["access_token"])
+        if status != 200:
+            raise RuntimeError(f"{method} {path}: {status} {got}")
+        return got
+    finally:
+        c.close()
+
+
+def bench_logging(P, args, layout, res, tokens):
+    """Request logging's price: GET /products/{id} at 64 connections with `log.level` at `info` (as shipped: a
+    line per request) and at `warn` (no request lines), switched through the admin API on the running layout,
+    on and off alternating, args.repeats runs each. After each switch a warm-up of at least 2 s, unmeasured
+    (the contract gives a change 1 s to reach every process), then the run. `log.level` goes back to its
+    default at the end."""
+    out = {"on": [], "off": [], "warmups": []}
+    res["logging"] = out
+    try:
+        for i in range(args.repeats):
+            order = (("on", "info"), ("off", "warn")) if i % 2 == 0 else (("off", "warn"), ("on", "info"))
+            for key, level in order:
+                admin_call(layout.port, "PUT", "/admin/config/log.level", {"value": level})
+                out["warmups"].append(run_wrk(P, args, layout, "product", 64, max(args.warmup, 2), tokens,
+                                              args.products, measure=False))
+                r = run_wrk(P, args, layout, "product", 64, args.duration, tokens, args.products)
+                out[key].append(r)
+                log(f"{layout.name} logging {key:3s} ({level}) c=64 #{len(out[key])}: {r['rps']:9.0f} req/s  "
+                    f"cpu {r['cpu_s_per_1k']:.3f} s/1k  errors {r['errors']}")
+    finally:
+        admin_call(layout.port, "DELETE", "/admin/config/log.level")
+    out["on_median"], out["off_median"] = median_of(out["on"]), median_of(out["off"])
+
+
+def logging_section(results):
+    """The report's "Request logging" section: each base layout's GET /products/{id} with logging on and off."""
+    L = results.get("layouts", {})
+    rows = [(n, L[n]["logging"]) for n in LOGGING_LAYOUTS if L.get(n, {}).get("logging", {}).get("off_median")]
+    if not rows:
+        return []
+    md = ["### Request logging on and off\n"]
+    md.append("`GET /products/{id}`, 64 connections, on the running layout: `log.level` `info` (as shipped, one JSON "
+              "line per request: the monolith's, the gateway's and each service's) and `warn` (no request lines), "
+              "switched through `PUT /admin/config/log.level` and alternated, each run after a warm-up of at least "
+              "2 s. Median of the runs. Target: turning logging off changes the rate by less than 10%.\n")
+    md.append("| layout | logging on req/s | off req/s | off/on | CPU s / 1k req on | off | verdict |")
+    md.append("|---|---:|---:|---:|---:|---:|---|")
+    for n, x in rows:
+        on, off = x["on_median"], x["off_median"]
+        change = off["rps"] / on["rps"] - 1 if on["rps"] else None
+        verdict = "—" if change is None else ("meets (< 10%)" if abs(change) < 0.10 else "**misses** (≥ 10%)")
+        md.append(f"| {n} | {fmt(on['rps'], 'rps')} | {fmt(off['rps'], 'rps')} | "
+                  f"{'—' if change is None else f'{change:+.1%}'} | {fmt3(on['cpu_s_per_1k'])} | "
+                  f"{fmt3(off['cpu_s_per_1k'])} | {verdict} |")
+    md.append("")
+    return md
 
 
 def bench_nginx_row(P, args, results):
@@ -1270,6 +1338,12 @@ def failures(results):
                 runs(f"{n} {wl}", warm, [])
             for c in sorted(per, key=int):
                 runs(f"{n} {wl} c={c}", None, per[c]["runs"])
+        lg = v.get("logging", {})
+        for i, w in enumerate(lg.get("warmups", [])):
+            if w.get("errors"):
+                out.append((f"{n} logging on/off, warm-up {i + 1}", describe_errors(w)))
+        runs(f"{n} logging on", None, lg.get("on", []))
+        runs(f"{n} logging off", None, lg.get("off", []))
         st = v.get("public_statuses", {})
         bad = {k: x for k, x in st.items() if k not in ("2xx", "3xx") and not k.startswith("ready ")}
         if bad:
@@ -1981,6 +2055,7 @@ def write_report(results, out_dir):
         elif ng.get("skipped"):
             md.append(f"\nnginx: skipped ({ng['skipped']}).\n")
 
+    md += logging_section(results)
     md += peer.report_section(results, sys.modules[__name__])
 
     md += micro_section(results)
