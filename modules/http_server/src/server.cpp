@@ -201,7 +201,9 @@ struct Server::Impl {
   /// answer given at once (a health check, a 404) needs no suspension at all; a later one comes on this
   /// worker's loop (AsyncClient answers on the loop that called it) and resumes the session directly,
   /// without another trip through the loop's queue.
-  asio::awaitable<Response> HandleAsync(Request& request) {
+  /// The handler's answer; the session yields to the event loop (`ch.Yielded()`) only when the answer
+  /// is not there when Handle returns (a batched route): a synchronous route leaves the socket drained.
+  asio::awaitable<Response> HandleAsync(Request& request, Channel& ch) {
     struct Pending {
       std::optional<Response> response;
       std::function<void(Response)> resume;
@@ -216,6 +218,7 @@ struct Server::Impl {
       std::move(resume)(std::move(response));  // resumes the session: `pending` is gone after this
     });
     if (pending.response) co_return std::move(*pending.response);
+    ch.Yielded();
     co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Response)>(
         [&pending](auto handler) {
           auto shared = std::make_shared<decltype(handler)>(std::move(handler));  // std::function copies
@@ -395,8 +398,9 @@ struct Server::Impl {
         ch.Yielded();
         response = co_await HandleOnPool(request);
       } else if (app.has_async_routes()) {
-        ch.Yielded();
-        response = co_await HandleAsync(request);
+        // An awaitable that completes without suspending resumes this one directly, with no turn of
+        // the event loop: a synchronous route keeps `drained` (no recv that finds nothing after it).
+        response = co_await HandleAsync(request, ch);
       } else {
         response = app.Handle(request);
       }
