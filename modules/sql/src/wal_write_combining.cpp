@@ -3,9 +3,11 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace shop::sql::sqlite {
@@ -39,6 +41,14 @@ constexpr int kWalWriteLock = 0;  // wal.c WAL_WRITE_LOCK: the shm lock slot of 
 // thread at a time.
 thread_local File* t_last_locked = nullptr;
 
+// The database files open now: another thread may have closed the file t_last_locked names (a Database
+// closes every thread's connection), so it is looked up here before it is touched.
+std::mutex g_open_mu;
+std::unordered_set<const File*>& OpenDatabaseFiles() {
+  static std::unordered_set<const File*> files;
+  return files;
+}
+
 sqlite3_vfs* RealVfs(sqlite3_vfs* vfs) { return static_cast<sqlite3_vfs*>(vfs->pAppData); }
 File* Of(sqlite3_file* file) { return reinterpret_cast<File*>(file); }
 const sqlite3_io_methods* RealMethods(sqlite3_file* file) { return Of(file)->real->pMethods; }
@@ -65,7 +75,11 @@ int Flush(File* f) {
 int Close(sqlite3_file* file) {
   File* f = Of(file);
   if (t_last_locked == f) t_last_locked = nullptr;
-  if (f->peer) f->peer->peer = nullptr;
+  {
+    std::lock_guard lock(g_open_mu);
+    OpenDatabaseFiles().erase(f);
+    if (f->peer) f->peer->peer = nullptr;
+  }
   const int flushed = Flush(f);
   const int rc = f->real->pMethods->xClose(f->real);
   delete f->wal;
@@ -185,19 +199,18 @@ int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int*
   if (f->real->pMethods) {
     f->base.pMethods = &kMethods[std::min(std::max(f->real->pMethods->iVersion, 1), 3) - 1];
   }
+  if (rc != SQLITE_OK) return rc;
+  std::lock_guard lock(g_open_mu);
+  if (flags & SQLITE_OPEN_MAIN_DB) OpenDatabaseFiles().insert(f);
   File* db = t_last_locked;
   // Only a WAL whose database file is known is held back: ending a write transaction (ShmLock) must
   // find it. Another (none seen) is written through like any file.
-  if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) && name && db && !db->peer && db->name &&
+  if ((flags & SQLITE_OPEN_WAL) && name && db && OpenDatabaseFiles().contains(db) && !db->peer && db->name &&
       std::string(db->name) + "-wal" == name) {
-    f->peer = db;
-    db->peer = f;
     f->wal = new (std::nothrow) WalBuffer();
-    if (!f->wal) {
-      db->peer = nullptr;
-      f->real->pMethods->xClose(f->real);
-      f->base.pMethods = nullptr;
-      return SQLITE_NOMEM;
+    if (f->wal) {
+      f->peer = db;
+      db->peer = f;
     }
   }
   return rc;
