@@ -200,9 +200,8 @@ struct Server::Impl {
   /// loop and returns; the coroutine resumes when the answer is there, holding no thread meanwhile. An
   /// answer given at once (a health check, a 404) needs no suspension at all; a later one comes on this
   /// worker's loop (AsyncClient answers on the loop that called it) and resumes the session directly,
-  /// without another trip through the loop's queue.
-  /// The handler's answer; the session yields to the event loop (`ch.Yielded()`) only when the answer
-  /// is not there when Handle returns (a batched route): a synchronous route leaves the socket drained.
+  /// without another trip through the loop's queue. Only that later answer counts as a yield to the
+  /// event loop (`ch.Yielded()`): after an answer given at once the socket is still known to be drained.
   asio::awaitable<Response> HandleAsync(Request& request, Channel& ch) {
     struct Pending {
       std::optional<Response> response;

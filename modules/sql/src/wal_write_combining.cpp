@@ -23,6 +23,13 @@ struct WalBuffer {
   sqlite3_int64 offset = 0;       // where bytes[0] goes
   sqlite3_int64 next_append = -1;  // the offset right after the last write: a write there is an append
   bool after_commit_header = false;  // the last write was a commit frame's header: its page comes next
+
+  /// Forgets what is held back, unwritten, and where the last write ended.
+  void Drop() {
+    bytes.clear();
+    next_append = -1;
+    after_commit_header = false;
+  }
 };
 
 struct File {
@@ -161,9 +168,7 @@ int ShmLock(sqlite3_file* file, int offset, int n, int flags) {
     // back belongs to a transaction that rolled back: frames past the WAL's end, which the next writer
     // (this connection or another) writes over. Dropped here, before another writer can append, so
     // that they never land on its frames later.
-    f->peer->wal->bytes.clear();
-    f->peer->wal->next_append = -1;
-    f->peer->wal->after_commit_header = false;
+    f->peer->wal->Drop();
   }
   return RealMethods(file)->xShmLock(f->real, offset, n, flags);
 }
