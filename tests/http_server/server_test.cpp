@@ -139,6 +139,46 @@ TEST_SUITE("http_server") {
     CHECK(answer.find(R"({"waited":true,"same_thread":true})") != std::string::npos);
   }
 
+  // A server with an async route sends every request through the async path; an answer given before
+  // the handler returns must not wait for the event loop, and one given later must not lose the bytes
+  // the client pipelined behind it (the session keeps track of whether its socket is drained).
+  TEST_CASE("with an async route, answers given at once and later keep their order on one connection") {
+    shop::testing::RunningServer server({}, [](App& app) {
+      app.router().Add("GET", "/hello", [](const Context&) { return JsonResponse(200, R"({"hello":true})"); });
+      app.router().AddAsync("GET", "/now", [](const Context&, Respond respond) {
+        respond(JsonResponse(200, R"({"now":true})"));
+      });
+      app.router().AddAsync("GET", "/later", [](const Context&, Respond respond) {
+        DeferFor(std::chrono::microseconds(2'000), [respond = std::move(respond)] {
+          respond(JsonResponse(200, R"({"later":true})"));
+        });
+      });
+    });
+    const auto get = [](std::string_view path) { return "GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\n\r\n"; };
+    Raw c(server.port());
+    for (int i = 0; i < 30; ++i) {  // one at a time: each answer arrives without another request behind it
+      const std::string_view path = i % 3 == 0 ? "/hello" : i % 3 == 1 ? "/now" : "/later";
+      CAPTURE(path);
+      c.Send(get(path));
+      REQUIRE(Raw::Responses(c.Read(1, 5s)) == 1);
+    }
+    std::string burst;
+    std::string expected_order;
+    for (int i = 0; i < 45; ++i) {  // pipelined: the later answers hold requests already read
+      const std::string_view path = i % 3 == 0 ? "/hello" : i % 3 == 1 ? "/now" : "/later";
+      burst += get(path);
+      expected_order += path.substr(1, 1);
+    }
+    c.Send(burst);
+    const std::string answers = c.Read(45, 10s);
+    REQUIRE(Raw::Responses(answers) == 45);
+    std::string order;
+    for (std::size_t at = answers.find("\r\n\r\n{\""); at != std::string::npos; at = answers.find("\r\n\r\n{\"", at + 1)) {
+      order += answers.substr(at + 6, 1);
+    }
+    CHECK(order == expected_order);
+  }
+
   TEST_CASE("thread_start runs once on every handler thread before it serves; a failing one is logged, not fatal") {
     for (const bool fail : {false, true}) {
       CAPTURE(fail);
