@@ -3,7 +3,7 @@
 # NATS registry) under identical load and writes a report.
 #   bench/run.sh [--quick] [--bin-dir DIR] [--out DIR] [options]
 #     --quick        about four minutes: 1,000 products, 100 users, 16 connections, 2 s runs, 1 repeat
-#                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~16 min, plus ~2.5 for the
+#                    (the full run: 10,000 products, 1,000 users, 1/16/64 connections, 3 x 5 s; ~20 min, plus ~4 for the
 #                    cost ladder and an estimated 25-35 for the scaled section)
 #     --bin-dir DIR  use these executables (shop; shop-users, shop-products, shop-orders, shop-gateway for
 #                    the split layouts; shop-bench-products, shop-bench-events for the micro-benchmarks)
