@@ -77,13 +77,15 @@ struct Channel {
   Connection& self;
   Worker& worker;
   /// The last read took everything there was and the session has not yielded to the event loop since:
-  /// no readiness edge was consumed unseen, so the next read can wait for the next edge straight away,
-  /// as nginx does, instead of first reading nothing.
+  /// the next read would most likely find nothing, so it waits for readiness first, as nginx does.
+  /// Waiting first is always safe: with no operation queued, Asio's async_wait re-arms the descriptor
+  /// (EPOLL_CTL_MOD, epoll_reactor::start_op) and the kernel then reports data already there. The flag
+  /// only picks the cheaper order.
   bool drained = false;
 
   void Expire(std::chrono::steady_clock::duration timeout) { self.deadline = worker.now + timeout + kTick; }
   void NoDeadline() { self.deadline = Clock::time_point::max(); }
-  /// Any co_await may run the event loop, which may consume a readiness edge of this socket.
+  /// Any co_await may run the event loop; time passed and data may have come: the next read tries first.
   void Yielded() { drained = false; }
 };
 /// The cores this process may run on (taskset, cpusets, container limits), not every core online:
