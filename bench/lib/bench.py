@@ -1019,7 +1019,7 @@ def bench_logging(P, args, layout, res, tokens):
     out["on_median"], out["off_median"] = median_of(out["on"]), median_of(out["off"])
 
 
-DRIFT_LIMIT = 0.15  # logging-on against the main table's row, same workload and process: beyond this, the VM drifted
+DRIFT_LIMIT = 0.15  # logging-on against the main table's row, same workload and process: beyond this, a drift line
 
 
 def logging_section(results):
@@ -1051,7 +1051,7 @@ def logging_section(results):
     md.append("")
     if drifts:
         # The "logging on" runs repeat the main table's GET /products/{id} at 64 connections on the same process,
-        # as shipped, minutes later: a difference beyond the runs' own spread is the machine, not the layout.
+        # as shipped, minutes later: a difference beyond the runs' own spread means the conditions changed.
         md.append(f"**Speed drift within this run:** logging-on runs against the main table's row for the same "
                   f"workload on the same process, minutes apart: {', '.join(drifts)} (limit ±{DRIFT_LIMIT:.0%}). Same "
                   f"process, workload and settings: the conditions changed between the two (this is how the "

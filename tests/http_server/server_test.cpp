@@ -155,9 +155,10 @@ TEST_SUITE("http_server") {
       });
     });
     const auto get = [](std::string_view path) { return "GET " + std::string(path) + " HTTP/1.1\r\nHost: x\r\n\r\n"; };
+    const auto path_of = [](int i) -> std::string_view { return i % 3 == 0 ? "/hello" : i % 3 == 1 ? "/now" : "/later"; };
     Raw c(server.port());
     for (int i = 0; i < 30; ++i) {  // one at a time: each answer arrives without another request behind it
-      const std::string_view path = i % 3 == 0 ? "/hello" : i % 3 == 1 ? "/now" : "/later";
+      const std::string_view path = path_of(i);
       CAPTURE(path);
       c.Send(get(path));
       REQUIRE(Raw::Responses(c.Read(1, 5s)) == 1);
@@ -165,7 +166,7 @@ TEST_SUITE("http_server") {
     std::string burst;
     std::string expected_order;
     for (int i = 0; i < 45; ++i) {  // pipelined: the later answers hold requests already read
-      const std::string_view path = i % 3 == 0 ? "/hello" : i % 3 == 1 ? "/now" : "/later";
+      const std::string_view path = path_of(i);
       burst += get(path);
       expected_order += path.substr(1, 1);
     }

@@ -203,7 +203,7 @@ struct Server::Impl {
   /// answer given at once (a health check, a 404) needs no suspension at all; a later one comes on this
   /// worker's loop (AsyncClient answers on the loop that called it) and resumes the session directly,
   /// without another trip through the loop's queue. Only that later answer counts as a yield to the
-  /// event loop (`ch.Yielded()`): after an answer given at once the socket is still known to be drained.
+  /// event loop (`ch.Yielded()`): after an answer given at once the socket is still taken as drained.
   asio::awaitable<Response> HandleAsync(Request& request, Channel& ch) {
     struct Pending {
       std::optional<Response> response;
