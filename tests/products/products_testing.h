@@ -63,6 +63,8 @@ class InProcessService {
   Api& api() { return *api_; }
   Service& service() { return *api_; }
   sql::Database& db() { return *db_; }
+  /// Where its data is: a file, or a PostgreSQL URL (with its password, unlike db().path()).
+  const std::string& location() const { return location_; }
 
   /// Closes the database and opens the same file again, as a restarted process would.
   void Reopen() {

@@ -3,10 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <exception>
 #include <latch>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -328,4 +331,89 @@ TEST_CASE("products service: ReserveMany answers each request as Reserve would, 
   // Each reservation stands on its own: releasing one gives back its units only.
   REQUIRE(api.Release("r1").has_value());
   CHECK(StockOf(api, a.id) == 4);
+}
+
+TEST_CASE("products service: batches on two instances, their rows asked for in opposite orders, all reserve") {
+  // Each round, both instances reserve the same four products in one batch each, one in the order
+  // 1..4 and the other 4..1 (one reservation per product). Taken one after the other, those rows
+  // would deadlock on PostgreSQL; taken in id order first, the batches queue.
+  InProcessService a;
+  InProcessService b(a, 2);
+  constexpr int kRounds = 20;
+  constexpr std::int64_t kStock = 1000;
+  std::vector<Product> products;
+  for (int i = 0; i < 4; ++i) products.push_back(Create(a.api(), Ref("OPPOSITE-", i, 0), kStock));
+  std::atomic<int> failed{0};
+  std::string first_failure;
+  std::mutex mu;
+  std::barrier round(2);
+  const int exceptions = RunTogether(2, [&](int t) {
+    Api& api = t == 0 ? a.api() : b.api();
+    for (int r = 0; r < kRounds; ++r) {
+      std::vector<shop::products::ReserveRequest> batch;
+      for (int i = 0; i < 4; ++i) {
+        const Product& p = products[static_cast<std::size_t>(t == 0 ? i : 3 - i)];
+        batch.push_back({Ref(t == 0 ? "asc-" : "desc-", r, i), std::nullopt, {{p.id, 1}}});
+      }
+      round.arrive_and_wait();
+      for (const auto& result : api.ReserveMany(batch)) {
+        if (result) continue;
+        std::lock_guard lock(mu);
+        if (failed++ == 0) first_failure = Outcome(result) + ": " + Detail(result);
+      }
+    }
+  });
+  CHECK(exceptions == 0);
+  CHECK_MESSAGE(failed.load() == 0, first_failure);
+  InProcessService fresh(a, 3);  // no cache yet: what the database holds
+  for (const Product& p : products) CHECK(StockOf(fresh.api(), p.id) == kStock - 2 * kRounds);
+}
+
+TEST_CASE("products service: a batch locks its product rows in id order before it changes any (PostgreSQL)") {
+  if (!shop::testing::OnPostgres()) {
+    MESSAGE("PostgreSQL only: a SQLite write transaction holds the database's one write lock");
+    return;
+  }
+  InProcessService service;
+  const Product low = Create(service.api(), "ORDER-LOW", 10);
+  const Product high = Create(service.api(), "ORDER-HIGH", 10);
+  // `holder` keeps the lower id locked; the batch asks for the higher one first.
+  auto holder_db = shop::sql::Database::Open({.path = service.location()}, shop::products::EmbeddedMigrations());
+  auto probe_db = shop::sql::Database::Open({.path = service.location()}, shop::products::EmbeddedMigrations());
+  shop::sql::Connection& holder = holder_db->ThisThread();
+  shop::sql::Connection& probe = probe_db->ThisThread();
+  std::optional<shop::sql::Transaction> held(std::in_place, holder, shop::sql::Transaction::Kind::kWrite);
+  REQUIRE(holder.Prepare("SELECT id FROM products WHERE id = ? FOR UPDATE").Bind(1, low.id).Step());
+
+  std::vector<std::expected<std::vector<shop::products::ReservedLine>, shop::products::Error>> results;
+  std::jthread batch([&] {
+    results = service.api().ReserveMany(std::vector<shop::products::ReserveRequest>{
+        {"first-high", std::nullopt, {{high.id, 1}}}, {"then-low", std::nullopt, {{low.id, 1}}}});
+  });
+  // Until the batch waits for a lock (the row `holder` has), polled with a deadline.
+  auto waiting = [&] {
+    auto stmt = probe.Prepare(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+    stmt.Step();
+    return stmt.Int(0);
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (waiting() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  REQUIRE(waiting() == 1);
+  // While it waits, the higher id is not locked yet: another transaction takes it without waiting.
+  {
+    shop::sql::Transaction probing(probe, shop::sql::Transaction::Kind::kWrite);
+    auto stmt = probe.Prepare("SELECT id FROM products WHERE id = ? FOR UPDATE NOWAIT");
+    stmt.Bind(1, high.id);
+    bool locked_here = false;
+    CHECK_NOTHROW(locked_here = stmt.Step());
+    CHECK(locked_here);
+  }  // rolled back
+  held->Commit();
+  batch.join();
+  REQUIRE(results.size() == 2);
+  CHECK(Outcome(results[0]) == "ok");
+  CHECK(Outcome(results[1]) == "ok");
+  CHECK(StockOf(service.api(), low.id) == 9);
+  CHECK(StockOf(service.api(), high.id) == 9);
 }

@@ -264,31 +264,48 @@ class ServiceImpl final : public Service {
   }
 
   /// All the reservations in one transaction of this thread's connection (a savepoint each): one
-  /// commit for the batch. The cache forgets the products after that commit, as Reserve does after
-  /// its own: before it, another thread could cache the stock the batch is about to change.
+  /// commit for the batch; one that met a conflict (sql::Error::retryable()) is made again on its
+  /// own after that commit, as Reserve would (up to 3 attempts). The cache forgets the products after
+  /// that commit, as Reserve does after its own: before it, another thread could cache the stock the
+  /// batch is about to change.
   std::vector<std::expected<std::vector<ReservedLine>, Error>> ReserveMany(
       std::span<const ReserveRequest> requests) override {
     std::vector<std::expected<std::vector<ReservedLine>, Error>> results;
     results.reserve(requests.size());
+    std::vector<std::size_t> again;  // met a conflict another attempt may not meet: each alone, after the batch
     try {
       sql::GroupTransaction group(db_.ThisThread());
+      // The batch's rows first, all in id order: its reservations, one after the other, would take
+      // them in the order of the requests, and another instance's batch in another order; on
+      // PostgreSQL two such batches can each hold a row the other waits for (a deadlock, found after
+      // deadlock_timeout and broken by failing one of them).
+      std::vector<std::int64_t> ids;
       for (const ReserveRequest& request : requests) {
+        for (const ReserveLine& line : request.lines) ids.push_back(line.product_id);
+      }
+      store_.LockStock(ids);
+      for (std::size_t i = 0; i < requests.size(); ++i) {
+        const ReserveRequest& request = requests[i];
         try {
-          results.push_back(Reserve(request.order_ref, request.order_id, request.lines));
+          // One attempt here: trying again inside the batch, which keeps its other rows locked,
+          // would meet the same conflict.
+          results.push_back(ReserveOnce(request.order_ref, request.order_id, request.lines));
         } catch (const sql::Error& e) {
+          if (e.retryable()) again.push_back(i);
           results.push_back(std::unexpected(Error(Errc::kUnavailable, e.what())));
         }
       }
       group.Commit();
     } catch (const sql::Error& e) {
-      // Nothing of the batch took effect. Where it may have been a conflict with another instance's
-      // batch (PostgreSQL: a deadlock across the two groups' rows, or any error that aborted the
-      // group), each reservation gets its own transaction: those lock their rows in id order.
+      // Nothing of the batch took effect (PostgreSQL: any error that aborted the group, the
+      // connection lost among them): each reservation gets its own transaction.
       results.clear();
+      again.clear();
       for (const ReserveRequest& request : requests) {
         results.push_back(ReserveAlone(request));
       }
     }
+    for (std::size_t i : again) results[i] = ReserveAlone(requests[i]);
     for (const ReserveRequest& request : requests) {
       for (const ReserveLine& line : request.lines) cache_.Invalidate(line.product_id);
     }

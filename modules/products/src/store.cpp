@@ -71,6 +71,20 @@ std::optional<Store::StockLevel> Store::FindStock(std::int64_t product_id) {
   return StockLevel{stmt.Int(0), stmt.Int(1)};
 }
 
+void Store::LockStock(std::span<const std::int64_t> ids) {
+  if (db_.dialect() != sql::Dialect::kPostgres || ids.empty()) return;
+  std::string array = "{";  // a PostgreSQL array literal: {1,2,3}
+  for (std::int64_t id : ids) {
+    if (array.size() > 1) array += ',';
+    array += std::to_string(id);
+  }
+  array += '}';
+  auto stmt = db_.ThisThread().Prepare("SELECT id FROM products WHERE id = ANY(?::bigint[]) ORDER BY id FOR UPDATE");
+  stmt.Bind(1, std::string_view(array));
+  while (stmt.Step()) {
+  }
+}
+
 std::optional<std::int64_t> Store::TakeStock(std::int64_t product_id, std::int64_t quantity, const StockLevel& seen) {
   // Not `RETURNING stock`: SQLite runs RETURNING through an ephemeral table (a b-tree built and
   // dropped per statement, its page zeroed: ≈20k instructions, callgrind); this is the hot path of

@@ -38,6 +38,12 @@ class Store {
   std::optional<Product> UpdateProduct(std::int64_t id, const ProductPatch& patch);
 
   std::optional<StockLevel> FindStock(std::int64_t product_id);
+  /// Inside a write transaction: locks the rows of products `ids` (any order, repeats allowed) until
+  /// it ends, one after the other in ascending id order (PostgreSQL `SELECT .. ORDER BY id FOR
+  /// UPDATE`: its LockRows step takes them in the sorted order). Transactions that take their product
+  /// rows in id order never wait for each other in a cycle. SQLite: nothing (a write transaction
+  /// holds the database's one write lock from BEGIN IMMEDIATE). Unknown ids are skipped.
+  void LockStock(std::span<const std::int64_t> ids);
   /// Takes `quantity` units if that many are in stock: the stock left, or nullopt (and nothing taken).
   /// `seen`: the level FindStock gave earlier in the same write transaction. On SQLite, whose write
   /// transactions hold the database's one write lock from BEGIN IMMEDIATE, nobody can have changed it
