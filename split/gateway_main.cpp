@@ -17,8 +17,14 @@ int Run(const Flags& flags) {
       flags, "gateway", SHOP_VERSION,
       {{"users", SHOP_VERSION_MAJOR}, {"products", SHOP_VERSION_MAJOR}, {"orders", SHOP_VERSION_MAJOR}});
   server_options.local_socket = platform.local_socket();  // callers on this host skip TCP
-  http::AsyncClient users(platform.ClientOptionsFor("users", flags.Get("users-url")));
-  http::AsyncClient products(platform.ClientOptionsFor("products", flags.Get("products-url")));
+  // GETs to users and products go pipelined (they answer on their event loops); not to orders, whose
+  // handlers run on a thread pool (they wait on products) and would take a connection's requests in turn.
+  http::ClientOptions users_options = platform.ClientOptionsFor("users", flags.Get("users-url"));
+  users_options.pipeline_gets = true;
+  http::ClientOptions products_options = platform.ClientOptionsFor("products", flags.Get("products-url"));
+  products_options.pipeline_gets = true;
+  http::AsyncClient users(users_options);
+  http::AsyncClient products(products_options);
   http::AsyncClient orders(platform.ClientOptionsFor("orders", flags.Get("orders-url")));
   // Admin tokens are verified here, with the keys users publishes.
   auto users_api = users::MakeHttpClient(platform.ClientOptionsFor("users", flags.Get("users-url")));

@@ -14,10 +14,12 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <charconv>
+#include <deque>
 #include <optional>
 #include <random>
 #include <stdexcept>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "shop/http/request_context.h"
@@ -57,14 +59,17 @@ struct Deadline {
   Deadline* next = nullptr;
 };
 
-/// This event loop's idle connections per endpoint and its attempts' deadlines (one loop per server
-/// thread, so thread_local is per loop, and no lock is needed).
+struct Pipeline;
+
+/// This event loop's idle connections per endpoint, its pipelines and its attempts' deadlines (one loop
+/// per server thread, so thread_local is per loop, and no lock is needed).
 struct LoopState {
   struct Pool {
     std::shared_ptr<Endpoint> endpoint;
     std::vector<Pooled> idle;
   };
   std::unordered_map<std::uint64_t, Pool> by_endpoint;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Pipeline>> pipelines;  // by endpoint id
   std::uint64_t seen_removal_epoch = 0;
 
   Deadline deadlines;  // sentinel of a circular list
@@ -127,13 +132,24 @@ struct LoopState {
   }
 };
 
+void FailPipeline(Pipeline& p, CallError error);
+
 LoopState& Loop() {
   thread_local LoopState state;
   const std::uint64_t epoch = EndpointRemovalEpoch();
   if (epoch != state.seen_removal_epoch) {
     state.seen_removal_epoch = epoch;
-    // Connections to instances that left the registry are closed (their sockets destroyed).
+    // Connections to instances that left the registry are closed (their sockets destroyed); the calls
+    // still waiting on a pipeline to one go elsewhere, after it has left the map.
     std::erase_if(state.by_endpoint, [](const auto& entry) { return entry.second.endpoint->removed.load(); });
+    std::vector<std::shared_ptr<Pipeline>> gone;
+    std::erase_if(state.pipelines, [&gone](const auto& entry) {
+      if (!entry.second) return true;
+      if (!entry.second->endpoint->removed.load()) return false;
+      gone.push_back(entry.second);
+      return true;
+    });
+    for (const auto& p : gone) FailPipeline(*p, CallError::kUnavailable);
   }
   return state;
 }
@@ -154,6 +170,8 @@ class DeadlineScope {
     deadline_.expired = false;
     state_.Link(deadline_, loop_);
   }
+  /// No deadline until Set again.
+  void Clear() { LoopState::Unlink(deadline_); }
   bool expired() const { return deadline_.expired; }
 
  private:
@@ -161,6 +179,145 @@ class DeadlineScope {
   asio::io_context& loop_;
   Deadline deadline_;
 };
+
+/// What became of one pipelined call: its answer, or why there is none and whether any of the answer
+/// had arrived (`started`; false: the server may never have seen the request).
+struct PipelineOutcome {
+  std::expected<Response, CallError> response;
+  bool started = false;
+};
+
+/// GET calls from one event loop to one instance, pipelined on one keep-alive connection (RFC 9112
+/// §9.3.2: requests sent without waiting for each answer; only a safe method, so a call whose answer
+/// never came can be sent again). The requests of one pass of the event loop go out in one write, and
+/// the answers, which the server writes together when it reads the requests together
+/// (http_server's held-back answers), come back in one read: a fraction of the send, receive and
+/// readiness calls per call that a connection per call costs, on both sides. Answers come in request
+/// order (RFC 9112 §9.3.2). One failure ends the connection: the call being answered gets it, the
+/// others were not answered and go again on their own.
+struct Pipeline {
+  static constexpr std::size_t kMaxInFlight = 128;  ///< more calls at once take connections of their own
+
+  Pipeline(LoopState& state, asio::io_context& loop, std::shared_ptr<Endpoint> e, Pooled c)
+      : endpoint(std::move(e)), conn(std::move(c)), deadline(state, loop) {}
+
+  std::shared_ptr<Endpoint> endpoint;
+  Pooled conn;
+  /// Requests not yet written.
+  std::string out;
+  /// The part of them an async_write is writing.
+  std::string sending;
+  /// Oldest first: answers come in this order.
+  std::deque<std::function<void(PipelineOutcome)>> in_flight;
+  /// For each answer, from the previous one (or the first request).
+  std::chrono::milliseconds timeout{0};
+  std::size_t max_buffered = 0;
+  DeadlineScope deadline;
+  bool flush_queued = false;
+  bool writing = false;
+  bool reading = false;
+  bool broken = false;
+};
+
+/// Ends `p`: closes its connection; the call being answered gets `error` (and whether its answer had
+/// started), every later one kUnavailable, not started.
+void FailPipeline(Pipeline& p, CallError error) {
+  if (p.broken) return;
+  p.broken = true;
+  p.deadline.Clear();
+  boost::system::error_code ignored;
+  p.conn.socket->close(ignored);  // a pending write or wait ends with an error
+  auto waiting = std::move(p.in_flight);
+  p.in_flight.clear();
+  const bool started = p.conn.parser->got_some();
+  for (std::size_t i = 0; i < waiting.size(); ++i) {
+    waiting[i](PipelineOutcome{std::unexpected(i == 0 ? error : CallError::kUnavailable), i == 0 && started});
+  }
+}
+
+/// Writes what `p` has queued: at once when the socket takes it, else by an async_write while more
+/// queues up behind it.
+void FlushPipeline(const std::shared_ptr<Pipeline>& p) {
+  p->flush_queued = false;
+  if (p->broken || p->writing || p->out.empty()) return;
+  Socket& socket = *p->conn.socket;
+  boost::system::error_code ec;
+  const std::size_t n = socket.write_some(asio::buffer(p->out), ec);
+  if (!ec && n == p->out.size()) {
+    p->out.clear();
+    return;
+  }
+  if (ec && ec != asio::error::would_block) {
+    FailPipeline(*p, CallError::kUnavailable);
+    return;
+  }
+  p->sending.assign(p->out, ec ? 0 : n);
+  p->out.clear();
+  p->writing = true;
+  asio::co_spawn(
+      socket.get_executor(),
+      [p]() -> asio::awaitable<void> {
+        auto [write_ec, written] = co_await asio::async_write(*p->conn.socket, asio::buffer(p->sending), kUseTuple);
+        p->writing = false;
+        if (write_ec) {
+          FailPipeline(*p, p->deadline.expired() ? CallError::kTimeout : CallError::kUnavailable);
+        } else if (!p->out.empty()) {
+          FlushPipeline(p);
+        }
+      },
+      asio::detached);
+}
+
+/// Reads `p`'s answers in order and hands each to its call, for as long as calls are waiting.
+asio::awaitable<void> ReadPipeline(std::shared_ptr<Pipeline> p) {
+  Pooled& c = p->conn;
+  bool wait_first = true;  // the requests have just gone out (or are about to): nothing can be here yet
+  while (!p->broken && !p->in_flight.empty()) {
+    const ReadState state_now = FeedBuffered(*c.parser, c.buffer, p->max_buffered);
+    if (state_now == ReadState::kFailed) {
+      FailPipeline(*p, CallError::kBadResponse);
+      break;
+    }
+    if (state_now == ReadState::kDone) {
+      auto finish = std::move(p->in_flight.front());
+      p->in_flight.pop_front();
+      const bool keep_alive = c.parser->keep_alive();
+      Response response = EndToEnd(std::move(c.parser->message()));
+      c.parser->Reset();
+      c.last_used = Clock::now();
+      if (!keep_alive) {
+        FailPipeline(*p, CallError::kUnavailable);  // the later calls were not answered
+      } else if (!p->in_flight.empty()) {
+        p->deadline.Set(*c.socket, p->timeout);
+      } else {
+        p->deadline.Clear();
+      }
+      finish(PipelineOutcome{std::move(response), true});  // may queue more calls on `p`
+      continue;
+    }
+    if (!wait_first) {
+      const std::size_t room = std::min<std::size_t>(16 * 1024, p->max_buffered - c.buffer.size());
+      boost::system::error_code ec;
+      const std::size_t n = c.socket->read_some(c.buffer.prepare(room), ec);
+      if (!ec) {
+        c.buffer.commit(n);
+        wait_first = n < room;
+        continue;
+      }
+      if (ec != asio::error::would_block) {
+        FailPipeline(*p, p->deadline.expired() ? CallError::kTimeout : CallError::kUnavailable);
+        break;
+      }
+    }
+    wait_first = false;
+    auto [ec] = co_await c.socket->async_wait(Socket::wait_read, kUseTuple);
+    if (ec || p->deadline.expired()) {
+      FailPipeline(*p, p->deadline.expired() ? CallError::kTimeout : CallError::kUnavailable);
+      break;
+    }
+  }
+  p->reading = false;
+}
 
 struct AttemptResult {
   std::expected<Response, CallError> response = std::unexpected(CallError::kUnavailable);
@@ -186,7 +343,88 @@ struct AsyncClient::Impl {
     std::string request_id;
     std::string traceparent;
     Completion done;
+    int attempts_used = 0;             // by a pipeline, before this call came to Exchange
+    std::vector<std::uint64_t> tried;  // the instance that pipeline was to
+    std::shared_ptr<Endpoint> first;   // the instance round robin gave TryPipeline: the first attempt's
   };
+
+  /// Queues a GET `call` on this loop's pipeline to the next instance round robin, or returns false
+  /// for Exchange to take it: no instance, any breaker not closed (its probe is Exchange's to make),
+  /// no idle connection to make the pipeline of yet (Exchange's call makes one), or the pipeline full.
+  /// In the last two cases `call.first` is that instance: round robin has moved on, and Exchange must
+  /// not pick again (an instance with no pipeline yet would never get one).
+  bool TryPipeline(asio::io_context& loop, Call& call) {
+    LoopState& state = Loop();
+    const std::shared_ptr<const EndpointSet> set = source->Current();
+    for (const auto& e : set->endpoints) {
+      if (e->breaker.state() != CircuitBreaker::State::kClosed) return false;
+    }
+    std::vector<std::uint64_t> none;
+    bool refused = false;
+    std::shared_ptr<Endpoint> endpoint = PickEndpoint(*set, round_robin, none, refused);
+    if (!endpoint) return false;
+    auto found = state.pipelines.find(endpoint->id);
+    std::shared_ptr<Pipeline> p = found == state.pipelines.end() ? nullptr : found->second;
+    if (p && !p->broken && p->in_flight.empty() && Clock::now() - p->conn.last_used >= options.max_idle) {
+      FailPipeline(*p, CallError::kUnavailable);  // idle too long: the server may have closed it
+    }
+    if (!p || p->broken) {
+      std::optional<Pooled> idle = TakeIdle(state, endpoint);
+      if (!idle) {
+        call.first = std::move(endpoint);
+        return false;
+      }
+      p = std::make_shared<Pipeline>(state, loop, endpoint, std::move(*idle));
+      state.pipelines[endpoint->id] = p;
+      p->conn.parser->Reset();  // it still holds the last answer of the call that pooled it
+      p->max_buffered = limits.max_buffered_bytes();
+    }
+    if (p->in_flight.size() >= Pipeline::kMaxInFlight) {
+      call.first = std::move(endpoint);
+      return false;
+    }
+    AppendRequest(p->out, *call.request, endpoint->host_port, call.request_id, call.traceparent);
+    p->timeout = std::chrono::milliseconds(settings->request_timeout_ms.load(std::memory_order_relaxed));
+    if (p->in_flight.empty()) p->deadline.Set(*p->conn.socket, p->timeout);
+    p->in_flight.push_back([&loop, endpoint, call = std::move(call)](PipelineOutcome outcome) mutable {
+      Finish(loop, *endpoint, std::move(call), std::move(outcome));
+    });
+    if (!p->flush_queued) {
+      // After the other completions of this pass of the event loop: their requests go in the same write.
+      p->flush_queued = true;
+      asio::post(loop, [p] { FlushPipeline(p); });
+    }
+    if (!p->reading) {
+      p->reading = true;
+      asio::co_spawn(loop, ReadPipeline(p), asio::detached);
+    }
+    return true;
+  }
+
+  /// A pipelined call's end, with Exchange's rules: an answer below 500 is a success; a 5xx or a
+  /// failure counts against the instance's breaker and goes to Exchange as its second attempt when
+  /// it may be retried; a call that was never answered goes to Exchange as if new.
+  static void Finish(asio::io_context& loop, Endpoint& endpoint, Call call, PipelineOutcome outcome) {
+    const int threshold = call.impl->settings->breaker_failures.load(std::memory_order_relaxed);
+    if (outcome.response && outcome.response->status < 500) {
+      endpoint.breaker.RecordSuccess();
+      call.done(std::move(outcome.response));
+      return;
+    }
+    const bool unanswered = !outcome.response && !outcome.started && outcome.response.error() != CallError::kTimeout;
+    if (!unanswered) {
+      endpoint.breaker.RecordFailure(threshold);
+      const bool retry = !outcome.response || Retryable(outcome.response->status);
+      if (!retry || call.impl->options.max_attempts <= 1) {
+        call.done(std::move(outcome.response));
+        return;
+      }
+      call.attempts_used = 1;
+      call.tried = {endpoint.id};
+    }
+    call.first = nullptr;
+    asio::co_spawn(loop, Run(loop, std::move(call)), asio::detached);
+  }
 
   std::optional<Pooled> TakeIdle(LoopState& state, const std::shared_ptr<Endpoint>& endpoint) {
     auto it = state.by_endpoint.find(endpoint->id);
@@ -372,12 +610,20 @@ struct AsyncClient::Impl {
     const int attempts = call.safe_to_repeat ? std::max(1, impl.options.max_attempts) : 1;
     const int threshold = impl.settings->breaker_failures.load(std::memory_order_relaxed);
     thread_local std::minstd_rand jitter(std::random_device{}());
-    std::vector<std::uint64_t> tried;
+    std::vector<std::uint64_t> tried = call.tried;
     std::expected<Response, CallError> result = std::unexpected(CallError::kUnavailable);
-    int attempt = 1;
+    int attempt = 1 + call.attempts_used;
+    if (call.attempts_used > 0 && attempt <= attempts) {
+      // Its pipelined attempt failed: the backoff before a second attempt, as below.
+      const auto base = impl.options.backoff;
+      asio::steady_timer pause(loop, base / 2 + base * (jitter() % 1000) / 1000);
+      co_await pause.async_wait(kUseTuple);
+    }
+    std::shared_ptr<Endpoint> preset = call.first;
     while (attempt <= attempts) {
       bool refused = false;
-      std::shared_ptr<Endpoint> endpoint = PickEndpoint(*set, impl.round_robin, tried, refused);
+      std::shared_ptr<Endpoint> endpoint =
+          preset ? std::exchange(preset, nullptr) : PickEndpoint(*set, impl.round_robin, tried, refused);
       if (!endpoint) {
         if (tried.empty()) result = std::unexpected(refused ? CallError::kCircuitOpen : CallError::kUnavailable);
         break;
@@ -430,6 +676,10 @@ void AsyncClient::Send(const Request& request, bool safe_to_repeat, Completion d
   if (const RequestContext* ctx = CurrentRequest()) call.request_id = ctx->request_id;
   call.traceparent = OutgoingTraceparent();
   call.done = std::move(done);
+  if (options_.pipeline_gets && safe_to_repeat && request.method == "GET" && request.body.empty() &&
+      impl_->TryPipeline(*loop, call)) {
+    return;
+  }
   // Runs at once up to its first wait (the request is written before this returns).
   asio::co_spawn(*loop, Impl::Run(*loop, std::move(call)), asio::detached);
 }

@@ -53,6 +53,8 @@ using Clock = std::chrono::steady_clock;
 /// coarse (seconds), so one sweep per tick replaces a timer armed and cancelled around every read and
 /// write (Beast's tcp_stream did that: ~10% of the instructions of a GET /products/{id}, callgrind).
 constexpr std::chrono::milliseconds kTick{200};
+/// At most this many bytes of answers to pipelined requests are held back to be written together.
+constexpr std::size_t kMaxUnsent = 64 * 1024;
 
 /// A connection's state as its worker's shutdown and deadline sweep see it.
 struct Connection {
@@ -76,6 +78,10 @@ struct Channel {
   Socket& socket;
   Connection& self;
   Worker& worker;
+  /// Answers serialised and not yet written: those of pipelined requests that were already read, sent
+  /// together in one write (one send and one wake-up of the client instead of one per answer) before
+  /// the session waits for anything.
+  std::string& unsent;
   /// The last read took everything there was and the session has not yielded to the event loop since:
   /// the next read would most likely find nothing, so it waits for readiness first, as nginx does.
   /// Waiting first is always safe: with no operation queued, Asio's async_wait re-arms the descriptor
@@ -103,8 +109,8 @@ enum class Ending { kPeerClosed, kServerCloses };
 
 /// The response as bytes on the wire, written into `out` (reused per connection). Done by hand:
 /// Beast's general-purpose serializer cost more than the rest of a GET /products/{id} (callgrind).
+/// Appends: `out` may hold earlier answers not yet written.
 void Serialize(std::string& out, const Response& in, unsigned version, bool keep_alive) {
-  out.clear();
   out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
   out += std::to_string(in.status);
   out += ' ';
@@ -220,6 +226,8 @@ struct Server::Impl {
     });
     if (pending.response) co_return std::move(*pending.response);
     ch.Yielded();
+    // The answers held back go out before waiting (a failed write shows again at this answer's write).
+    co_await Flush(ch);
     co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Response)>(
         [&pending](auto handler) {
           auto shared = std::make_shared<decltype(handler)>(std::move(handler));  // std::function copies
@@ -272,10 +280,12 @@ struct Server::Impl {
     co_return !write_ec && !ch.self.timed_out;
   }
 
-  asio::awaitable<bool> WriteResponse(Channel& ch, std::string& wire, const Response& response, unsigned version,
-                                      bool keep_alive) {
-    Serialize(wire, response, version, keep_alive);
-    co_return co_await WriteAll(ch, wire);
+  /// Writes the answers held back, if any. False when the write failed (the peer is gone).
+  asio::awaitable<bool> Flush(Channel& ch) {
+    if (ch.unsent.empty()) co_return true;
+    const bool written = co_await WriteAll(ch, ch.unsent);
+    ch.unsent.clear();
+    co_return written;
   }
 
   /// Reads what has arrived into `buffer` (at most `room` bytes), waiting for it when nothing has. False
@@ -303,7 +313,8 @@ struct Server::Impl {
     // fits; a longer line is refused instead of growing the buffer (CVE-2023-39326's class).
     beast::flat_buffer buffer(options.wire.max_buffered_bytes());
     auto self = worker.connections.insert(worker.connections.end(), Connection{&socket, true});
-    Channel ch{socket, *self, worker};
+    std::string unsent;  // answers, reused across the connection's requests
+    Channel ch{socket, *self, worker, unsent};
     try {
       boost::system::error_code ec;
       socket.non_blocking(true, ec);
@@ -340,8 +351,8 @@ struct Server::Impl {
   asio::awaitable<void> Reject(Channel& ch, RequestParser& parser) {
     const WireError& e = parser.error();
     Response r = app.Reject(parser.message(), e.status, e.code, e.detail);
-    std::string wire;
-    co_await WriteResponse(ch, wire, r, 11, false);
+    Serialize(ch.unsent, r, 11, false);  // after the answers held back, if any
+    co_await Flush(ch);
   }
 
   /// Reads one request into `parser`, until it is complete or refused. False when the peer closed,
@@ -365,20 +376,21 @@ struct Server::Impl {
       if (parser.failed() || parser.done()) co_return true;
       if (parser.expects_continue() && !continue_sent) {
         continue_sent = true;
-        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (!co_await WriteAll(ch, kContinue)) co_return false;
+        ch.unsent += "HTTP/1.1 100 Continue\r\n\r\n";  // after the answers held back, if any
+        if (!co_await Flush(ch)) co_return false;
       }
       if (buffer.size() >= max_buffered) {
         parser.LineTooLong();
         co_return true;
       }
+      // Nothing more to answer without reading: the answers held back go out first.
+      if (!co_await Flush(ch)) co_return false;
       const std::size_t room = std::min<std::size_t>(16 * 1024, max_buffered - buffer.size());
       if (!co_await ReadSome(ch, buffer, room)) co_return false;
     }
   }
 
   asio::awaitable<Ending> Serve(Channel& ch, beast::flat_buffer& buffer, const std::string& peer) {
-    std::string wire;  // response bytes, reused across the connection's requests
     RequestParser parser(options.wire);  // one per connection, Reset() between requests
     int served_without_yielding = 0;
     for (bool first = true; !stopping; first = false) {
@@ -397,6 +409,7 @@ struct Server::Impl {
       Response response;
       if (handler_pool && !app.needs_event_loop()) {
         ch.Yielded();
+        if (!co_await Flush(ch)) co_return Ending::kPeerClosed;
         response = co_await HandleOnPool(request);
       } else if (app.has_async_routes()) {
         // An awaitable that completes without suspending resumes this one directly, with no turn of
@@ -407,7 +420,12 @@ struct Server::Impl {
       }
       const bool keep_alive = client_keeps_alive && !stopping;
       ch.Expire(options.request_timeout);
-      if (!co_await WriteResponse(ch, wire, response, version, keep_alive)) co_return Ending::kPeerClosed;
+      Serialize(ch.unsent, response, version, keep_alive);
+      // Held back while the next pipelined request is already here (up to kMaxUnsent bytes): its
+      // answer goes out with this one.
+      if (!keep_alive || buffer.size() == 0 || ch.unsent.size() >= kMaxUnsent) {
+        if (!co_await Flush(ch)) co_return Ending::kPeerClosed;
+      }
       if (!keep_alive) co_return Ending::kServerCloses;
       // A client that pipelines keeps this session busy without a wait: let the other connections in.
       if (ch.drained) {
@@ -418,6 +436,7 @@ struct Server::Impl {
         co_await asio::post(ch.socket.get_executor(), asio::use_awaitable);
       }
     }
+    if (!co_await Flush(ch)) co_return Ending::kPeerClosed;  // stopping: what was answered goes out
     co_return Ending::kServerCloses;
   }
 

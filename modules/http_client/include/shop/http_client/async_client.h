@@ -14,7 +14,11 @@ namespace shop::http {
 /// answers. Same rules as Client: instances from `endpoints` (or base_url) round robin, a breaker per
 /// instance, keep-alive pools (per event loop), the answer timeout per attempt, retries with backoff
 /// for calls that are safe to repeat, a request that never left moved to another instance, the
-/// request id and W3C traceparent of the request being handled. Asio stays in src/.
+/// request id and W3C traceparent of the request being handled. With ClientOptions::pipeline_gets,
+/// GET calls that are safe to repeat share one connection per event loop and instance (RFC 9112
+/// §9.3.2 pipelining: a loop pass's requests in one write, the answers read in order); a call the
+/// instance did not answer before the connection ended is sent again, as a new call. Asio stays in
+/// src/.
 class AsyncClient {
  public:
   using Completion = std::function<void(std::expected<Response, CallError>)>;

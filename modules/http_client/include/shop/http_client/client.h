@@ -37,6 +37,10 @@ struct ClientOptions {
   std::size_t max_response_header_bytes = 64 * 1024;
   /// Hot settings (not owned); when set they replace request_timeout and breaker_failures.
   const CallSettings* settings = nullptr;
+  /// AsyncClient only: GET calls that are safe to repeat go pipelined, per event loop and instance, on
+  /// one connection (RFC 9112 §9.3.2). For a dependency that answers on its event loop: one whose
+  /// handlers run on a thread pool would answer a connection's requests one after another.
+  bool pipeline_gets = false;
 };
 
 /// The one endpoint of `options.base_url` (std::invalid_argument when it is not `http://host:port`).
