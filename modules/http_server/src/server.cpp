@@ -218,7 +218,7 @@ struct Server::Impl {
     Pending pending;  // in this frame, which lives until the answer is there
     app.Handle(request, [&pending](Response response) {
       if (!pending.resume) {
-        pending.response = std::move(response);  // answered before Handle returned
+        pending.response = std::move(response);  // answered before Handle returned, or during the Flush
         return;
       }
       auto resume = std::move(pending.resume);
@@ -227,7 +227,9 @@ struct Server::Impl {
     if (pending.response) co_return std::move(*pending.response);
     ch.Yielded();
     // The answers held back go out before waiting (a failed write shows again at this answer's write).
+    // A write that had to wait may have let the answer come meanwhile: then it is here already.
     co_await Flush(ch);
+    if (pending.response) co_return std::move(*pending.response);
     co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Response)>(
         [&pending](auto handler) {
           auto shared = std::make_shared<decltype(handler)>(std::move(handler));  // std::function copies
